@@ -1,0 +1,364 @@
+"""The JSON API at /api/v1/ (OpenAPI at /api/v1/openapi.json). Every endpoint is scoped to the
+caller's practice: another practice's object is a plain 404, indistinguishable from a missing one."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+
+from django.http import Http404, HttpRequest
+from ninja import NinjaAPI, Query
+from ninja.errors import ValidationError as NinjaValidationError
+
+from converge.api.auth import PracticeToken, StaffSession, principal_of
+from converge.api.schemas import (
+    AssignIn,
+    ContactPointIn,
+    ContactPointOut,
+    ContactPointPatch,
+    ConversationOut,
+    ConversationPage,
+    Error,
+    MessageOut,
+    PatientDetailOut,
+    PatientIn,
+    PatientOut,
+    PatientPatch,
+    ReplyIn,
+    StatusIn,
+)
+from converge.connectors.models import Channel
+from converge.conversations import services as conversation_services
+from converge.conversations.models import Conversation, Message
+from converge.conversations.selectors import (
+    INBOX_VIEWS,
+    ConversationFilter,
+    conversation_get,
+    conversation_list,
+    message_list,
+)
+from converge.conversations.services import ServiceError
+from converge.patients import services as patient_services
+from converge.patients.models import ContactPoint, Patient
+from converge.patients.selectors import (
+    contact_point_get,
+    contact_points_of,
+    patient_get,
+    patient_list,
+)
+from converge.practices.models import StaffMember, Team
+
+api = NinjaAPI(
+    title="Converge API",
+    version="1",
+    urls_namespace="api-v1",
+    auth=[PracticeToken(), StaffSession()],
+    docs_url="/docs",
+)
+
+
+@api.exception_handler(ServiceError)
+def service_error(request: HttpRequest, exc: ServiceError):  # type: ignore[no-untyped-def]
+    return api.create_response(request, {"detail": str(exc)}, status=400)
+
+
+@api.exception_handler(patient_services.PatientError)
+def patient_error(request: HttpRequest, exc: patient_services.PatientError):  # type: ignore[no-untyped-def]
+    return api.create_response(request, {"detail": str(exc)}, status=400)
+
+
+@api.exception_handler(Http404)
+def not_found(request: HttpRequest, exc: Http404):  # type: ignore[no-untyped-def]
+    return api.create_response(request, {"detail": str(exc) or "not found"}, status=404)
+
+
+@api.exception_handler(NinjaValidationError)
+def invalid(request: HttpRequest, exc: NinjaValidationError):  # type: ignore[no-untyped-def]
+    problems = []
+    for error in exc.errors:
+        where = ".".join(str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path"))
+        problems.append(f"{where or 'request'}: {error.get('msg', 'invalid')}")
+    return api.create_response(request, {"detail": "; ".join(problems), "errors": exc.errors}, status=422)
+
+
+def _conversation_out(conversation: Conversation) -> ConversationOut:
+    return ConversationOut(
+        id=conversation.pk,
+        uuid=str(conversation.uuid),
+        patient_id=conversation.patient_id,
+        patient_name=conversation.patient.display_name,
+        status=conversation.status,
+        team_id=conversation.team_id,
+        assignee_id=conversation.assignee_id,
+        priority=conversation.priority,
+        category=conversation.category,
+        last_message_at=conversation.last_message_at,
+        waiting_since=conversation.waiting_since,
+        snoozed_until=conversation.snoozed_until,
+        updated_at=conversation.updated_at,
+    )
+
+
+def _message_out(message: Message) -> MessageOut:
+    return MessageOut(
+        id=message.pk,
+        conversation_id=message.conversation_id,
+        direction=message.direction,
+        channel_id=message.channel_id,
+        channel_kind=message.channel.kind,
+        kind=message.kind,
+        body=message.body,
+        status=message.status,
+        failure_code=message.failure_code,
+        failure_reason=message.failure_reason,
+        sender_id=message.sender_id,
+        is_automatic=message.is_automatic,
+        created_at=message.created_at,
+        sent_at=message.sent_at,
+        delivered_at=message.delivered_at,
+        read_at=message.read_at,
+    )
+
+
+def _encode_cursor(conversation: Conversation) -> str:
+    raw = f"{conversation.last_message_at.isoformat()}|{conversation.pk}"
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        at, pk = base64.urlsafe_b64decode(cursor.encode()).decode().rsplit("|", 1)
+        return datetime.fromisoformat(at), int(pk)
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise ServiceError("cursor: not a cursor this API returned") from None
+
+
+@api.get("/conversations", response={200: ConversationPage, 400: Error}, tags=["conversations"])
+def list_conversations(
+    request: HttpRequest,
+    view: str = "all",
+    team_id: int | None = None,
+    updated_since: datetime | None = None,
+    cursor: str | None = None,
+    limit: int = Query(50, ge=1, le=200),  # type: ignore[type-arg]
+):  # type: ignore[no-untyped-def]
+    """Inbox views (`all`, `mine`, `unassigned`, `urgent`, `snoozed`, `resolved`), newest first.
+    With `updated_since`, every conversation changed after that time, oldest change first: what
+    a reconnecting client re-reads."""
+    if view not in INBOX_VIEWS:
+        raise ServiceError(f"view: must be one of {', '.join(INBOX_VIEWS)}")
+    if updated_since is not None and updated_since.tzinfo is None:
+        raise ServiceError("updated_since: needs a time zone offset")
+    filters = ConversationFilter(
+        view=view,
+        team_id=team_id,
+        updated_since=updated_since,
+        before=_decode_cursor(cursor) if cursor else None,
+    )
+    principal = principal_of(request)
+    conversations = conversation_list(principal=principal, filters=filters, limit=limit)
+    next_cursor = None
+    if len(conversations) == limit and updated_since is None:
+        next_cursor = _encode_cursor(conversations[-1])
+    return ConversationPage(items=[_conversation_out(c) for c in conversations], next_cursor=next_cursor)
+
+
+@api.get(
+    "/conversations/{conversation_id}",
+    response={200: ConversationOut, 404: Error},
+    tags=["conversations"],
+)
+def get_conversation(request: HttpRequest, conversation_id: int):  # type: ignore[no-untyped-def]
+    return _conversation_out(conversation_get(principal=principal_of(request), conversation_id=conversation_id))
+
+
+@api.get(
+    "/conversations/{conversation_id}/messages",
+    response={200: list[MessageOut], 404: Error},
+    tags=["conversations"],
+)
+def list_messages(
+    request: HttpRequest,
+    conversation_id: int,
+    after_id: int | None = None,
+    limit: int = Query(200, ge=1, le=500),  # type: ignore[type-arg]
+):  # type: ignore[no-untyped-def]
+    conversation = conversation_get(principal=principal_of(request), conversation_id=conversation_id)
+    return [_message_out(m) for m in message_list(conversation=conversation, after_id=after_id, limit=limit)]
+
+
+@api.post(
+    "/conversations/{conversation_id}/messages",
+    response={201: MessageOut, 400: Error, 404: Error},
+    tags=["conversations"],
+)
+def send_reply(request: HttpRequest, conversation_id: int, payload: ReplyIn):  # type: ignore[no-untyped-def]
+    principal = principal_of(request)
+    conversation = conversation_get(principal=principal, conversation_id=conversation_id, audit=False)
+    if payload.channel_id is not None:
+        channel = Channel.objects.filter(practice_id=principal.practice_id, pk=payload.channel_id).first()
+        if channel is None:
+            raise ServiceError("channel_id: no such channel")
+    else:
+        channel = conversation_services.reply_channel_default(conversation)
+        if channel is None:
+            raise ServiceError("channel_id: the patient has not written on any channel yet; choose one")
+    message = conversation_services.message_queue(
+        conversation=conversation, channel=channel, body=payload.body, sender=principal.staff
+    )
+    return 201, _message_out(message)
+
+
+@api.post(
+    "/conversations/{conversation_id}/assign",
+    response={200: ConversationOut, 400: Error, 404: Error},
+    tags=["conversations"],
+)
+def assign(request: HttpRequest, conversation_id: int, payload: AssignIn):  # type: ignore[no-untyped-def]
+    principal = principal_of(request)
+    conversation = conversation_get(principal=principal, conversation_id=conversation_id, audit=False)
+    assignee = team = None
+    if payload.assignee_id is not None:
+        assignee = StaffMember.objects.filter(practice_id=principal.practice_id, pk=payload.assignee_id).first()
+        if assignee is None:
+            raise ServiceError("assignee_id: no such staff member")
+    if payload.team_id is not None:
+        team = Team.objects.filter(practice_id=principal.practice_id, pk=payload.team_id).first()
+        if team is None:
+            raise ServiceError("team_id: no such team")
+    conversation_services.conversation_assign(
+        conversation=conversation, actor=principal.staff, assignee=assignee, team=team
+    )
+    return _conversation_out(conversation)
+
+
+@api.post(
+    "/conversations/{conversation_id}/status",
+    response={200: ConversationOut, 400: Error, 404: Error},
+    tags=["conversations"],
+)
+def set_status(request: HttpRequest, conversation_id: int, payload: StatusIn):  # type: ignore[no-untyped-def]
+    principal = principal_of(request)
+    conversation = conversation_get(principal=principal, conversation_id=conversation_id, audit=False)
+    conversation_services.conversation_set_status(
+        conversation=conversation,
+        actor=principal.staff,
+        status=payload.status,
+        snoozed_until=payload.snoozed_until,
+    )
+    return _conversation_out(conversation)
+
+
+def _patient_out(patient: Patient) -> PatientOut:
+    return PatientOut(
+        id=patient.pk,
+        first_name=patient.first_name,
+        last_name=patient.last_name,
+        display_name=patient.display_name,
+        date_of_birth=patient.date_of_birth,
+        language=patient.language,
+        preferred_channel=patient.preferred_channel,
+        is_verified=patient.is_verified,
+        external_id=patient.external_id,
+    )
+
+
+def _contact_out(contact: ContactPoint) -> ContactPointOut:
+    return ContactPointOut(
+        id=contact.pk,
+        kind=contact.kind,
+        address=contact.address,
+        is_verified=contact.is_verified,
+        opted_out=contact.opted_out,
+        consent_at=contact.consent_at,
+        failing_since=contact.failing_since,
+    )
+
+
+def _patient_detail(patient: Patient) -> PatientDetailOut:
+    contacts = contact_points_of(patient)
+    base = _patient_out(patient).model_dump()
+    return PatientDetailOut(**base, contact_points=[_contact_out(c) for c in contacts])
+
+
+@api.get("/patients", response={200: list[PatientOut]}, tags=["patients"])
+def list_patients(
+    request: HttpRequest,
+    q: str = "",
+    limit: int = Query(50, ge=1, le=200),  # type: ignore[type-arg]
+    offset: int = Query(0, ge=0),  # type: ignore[type-arg]
+):  # type: ignore[no-untyped-def]
+    patients = patient_list(principal=principal_of(request), query=q[:200], limit=limit, offset=offset)
+    return [_patient_out(p) for p in patients]
+
+
+@api.post("/patients", response={201: PatientDetailOut, 400: Error}, tags=["patients"])
+def create_patient(request: HttpRequest, payload: PatientIn):  # type: ignore[no-untyped-def]
+    principal = principal_of(request)
+    patient = patient_services.patient_create(
+        practice_id=principal.practice_id, actor=principal.actor, **payload.model_dump()
+    )
+    return 201, _patient_detail(patient)
+
+
+@api.get("/patients/{patient_id}", response={200: PatientDetailOut, 404: Error}, tags=["patients"])
+def get_patient(request: HttpRequest, patient_id: int):  # type: ignore[no-untyped-def]
+    return _patient_detail(patient_get(principal=principal_of(request), patient_id=patient_id))
+
+
+@api.patch(
+    "/patients/{patient_id}",
+    response={200: PatientDetailOut, 400: Error, 404: Error},
+    tags=["patients"],
+)
+def update_patient(request: HttpRequest, patient_id: int, payload: PatientPatch):  # type: ignore[no-untyped-def]
+    principal = principal_of(request)
+    patient = patient_get(principal=principal, patient_id=patient_id, audit=False)
+    changes = payload.model_dump(exclude_unset=True)
+    patient_services.patient_update(patient=patient, actor=principal.actor, **changes)
+    return _patient_detail(patient)
+
+
+@api.get(
+    "/patients/{patient_id}/contact-points",
+    response={200: list[ContactPointOut], 404: Error},
+    tags=["patients"],
+)
+def list_contact_points(request: HttpRequest, patient_id: int):  # type: ignore[no-untyped-def]
+    patient = patient_get(principal=principal_of(request), patient_id=patient_id)
+    return [_contact_out(c) for c in contact_points_of(patient)]
+
+
+@api.post(
+    "/patients/{patient_id}/contact-points",
+    response={201: ContactPointOut, 400: Error, 404: Error},
+    tags=["patients"],
+)
+def add_contact_point(request: HttpRequest, patient_id: int, payload: ContactPointIn):  # type: ignore[no-untyped-def]
+    principal = principal_of(request)
+    patient = patient_get(principal=principal, patient_id=patient_id, audit=False)
+    if payload.kind not in {"sms", "whatsapp", "email"}:
+        raise ServiceError("kind: must be sms, whatsapp or email")
+    contact = patient_services.contact_point_add(
+        patient=patient,
+        actor=principal.actor,
+        kind=payload.kind,
+        address=payload.address,
+        consent=payload.consent,
+    )
+    return 201, _contact_out(contact)
+
+
+@api.patch(
+    "/contact-points/{contact_id}",
+    response={200: ContactPointOut, 400: Error, 404: Error},
+    tags=["patients"],
+)
+def update_contact_point(request: HttpRequest, contact_id: int, payload: ContactPointPatch):  # type: ignore[no-untyped-def]
+    principal = principal_of(request)
+    contact = contact_point_get(principal=principal, contact_id=contact_id)
+    patient_services.contact_point_update(
+        contact=contact, actor=principal.actor, opted_out=payload.opted_out, consent=payload.consent
+    )
+    return _contact_out(contact)

@@ -1,0 +1,282 @@
+"""The `converge` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+import uuid
+from collections.abc import Callable, Sequence
+
+
+def _setup() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "converge.config.settings")
+    import django
+
+    django.setup()
+
+
+def _migrate(verbose: bool = False) -> None:
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=1 if verbose else 0)
+
+
+class CommandError(Exception):
+    """A user-facing failure: printed as one line, exit code 2."""
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    _setup()
+    _migrate()
+    _serve(args.host, args.port, with_worker=not args.no_worker)
+    return 0
+
+
+def _serve(host: str, port: int, *, with_worker: bool) -> None:
+    import uvicorn
+
+    from converge.core import events
+
+    config = uvicorn.Config(
+        "converge.config.asgi:application",
+        host=host,
+        port=port,
+        lifespan="off",
+        log_level=os.environ.get("LOG_LEVEL", "info").lower(),
+        access_log=False,
+        ws="websockets",
+    )
+    server = uvicorn.Server(config)
+    stop = None
+    if with_worker:
+        from converge.core.worker import start_background_worker
+
+        _thread, stop = start_background_worker()
+
+    async def run() -> None:
+        events.set_server_loop(asyncio.get_running_loop())
+        await server.serve()
+
+    print(f"Converge is running at http://{host}:{port}/  (Ctrl+C to stop)", flush=True)
+    try:
+        asyncio.run(run())
+    finally:
+        events.set_server_loop(None)
+        if stop is not None:
+            stop.set()
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    _setup()
+    from converge.core.worker import run_worker
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    print("Converge worker running (Ctrl+C to stop)", flush=True)
+    run_worker(stop, idle_seconds=args.idle)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    _setup()
+    _migrate()
+    from converge.demo import ensure_demo
+
+    logins = ensure_demo()
+    print("Demo practice: Sunrise Family Clinic (slug: sunrise)")
+    print(f"Staff logins (password for all: {logins.password}):")
+    for email, name, role in logins.staff:
+        print(f"  {email:<38} {name:<24} {role}")
+    if args.no_serve:
+        return 0
+    _serve(args.host, args.port, with_worker=True)
+    return 0
+
+
+def cmd_createadmin(args: argparse.Namespace) -> int:
+    _setup()
+    _migrate()
+    from django.core.exceptions import ValidationError
+
+    from converge.practices.models import Practice, Role
+    from converge.practices.services import practice_create, staff_create
+
+    password = args.password
+    if password is None:
+        password = getpass.getpass("Password: ")
+        if password != getpass.getpass("Password (again): "):
+            raise CommandError("passwords do not match")
+    practice = Practice.objects.filter(slug=args.practice).first()
+    if practice is None:
+        practice = practice_create(name=args.name or args.practice.replace("-", " ").title(), slug=args.practice)
+        print(f"Created practice {practice.slug}")
+    try:
+        staff = staff_create(
+            practice=practice,
+            email=args.email,
+            password=password,
+            display_name=args.display_name or args.email.split("@")[0],
+            role=Role.ADMIN,
+        )
+    except ValidationError as exc:
+        raise CommandError("password: " + " ".join(exc.messages)) from None
+    except Exception as exc:
+        if "unique" in str(exc).lower():
+            raise CommandError(f"email: {args.email} already has an account") from None
+        raise
+    print(f"Created admin {staff.user.email} for {practice.slug}")
+    return 0
+
+
+def _practice(slug: str):  # type: ignore[no-untyped-def]
+    from converge.practices.models import Practice
+
+    practice = Practice.objects.filter(slug=slug).first()
+    if practice is None:
+        raise CommandError(f"--practice: no practice with slug {slug!r}")
+    return practice
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    _setup()
+    from converge.practices.services import api_token_create
+
+    _token, secret = api_token_create(practice=_practice(args.practice), name=args.name)
+    print(secret)
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    _setup()
+    _migrate()
+    from converge.connectors.models import Channel, Provider
+    from converge.connectors.types import InboundMessage, MalformedPayload
+    from converge.conversations.inbound import message_receive
+
+    practice = _practice(args.practice)
+    channel = Channel.objects.filter(practice=practice, provider=Provider.SIMULATOR, kind=args.channel).first()
+    if channel is None:
+        from converge.connectors.services import simulator_channel_create
+
+        channel = simulator_channel_create(practice=practice, kind=args.channel)
+    inbound = InboundMessage(provider_message_id=f"cli-{uuid.uuid4()}", sender_address=args.sender, body=args.text)
+    try:
+        received = message_receive(channel=channel, inbound=inbound)
+    except MalformedPayload as exc:
+        raise CommandError(f"--from: {exc}") from None
+    message = received.message
+    print(f"Delivered as message {message.pk} in conversation {message.conversation_id} ({channel.label})")
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    _setup()
+    from converge.audit.services import audit_seal, audit_verify
+
+    audit_seal()
+    result = audit_verify()
+    if result.ok:
+        print(f"audit chain ok: {result.checked} rows verified")
+        return 0
+    print(f"audit chain BROKEN at row id {result.row_id}: {result.problem} ({result.checked} rows verified before it)")
+    return 1
+
+
+def cmd_manage(args: argparse.Namespace) -> int:
+    _setup()
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["converge manage", *args.rest])
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="converge", description="Converge patient communication platform")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        return p
+
+    for name, func, text in (
+        ("serve", cmd_serve, "apply migrations, serve the web app and run the worker"),
+        ("demo", cmd_demo, "create (once) the Sunrise Family Clinic demo practice and serve it"),
+    ):
+        p = add(name, func, text)
+        p.add_argument("--host", default="127.0.0.1")
+        p.add_argument("--port", type=int, default=8000)
+        if name == "serve":
+            p.add_argument("--no-worker", action="store_true", help="do not run the worker in this process")
+        else:
+            p.add_argument("--no-serve", action="store_true", help="only create the demo data")
+
+    p = add("worker", cmd_worker, "run the worker loop alone (outbox, periodic jobs)")
+    p.add_argument("--idle", type=float, default=0.5, help="seconds to wait when there is nothing to do")
+
+    p = add("createadmin", cmd_createadmin, "create an administrator (and the practice if needed)")
+    p.add_argument("--practice", required=True)
+    p.add_argument("--email", required=True)
+    p.add_argument("--password")
+    p.add_argument("--name", help="practice name when creating it")
+    p.add_argument("--display-name")
+
+    token = add("token", lambda a: (token.print_help(), 2)[1], "API tokens")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    tc = token_sub.add_parser("create", help="print a new API token for a practice")
+    tc.add_argument("--practice", required=True)
+    tc.add_argument("--name", required=True)
+    tc.set_defaults(func=cmd_token_create)
+
+    p = add("simulate", cmd_simulate, "deliver a patient message through the simulator")
+    p.add_argument("--practice", required=True)
+    p.add_argument("--from", dest="sender", required=True, help="phone number, email or visitor id")
+    p.add_argument("--channel", choices=["sms", "whatsapp", "email", "webchat"], default="sms")
+    p.add_argument("text")
+
+    audit = add("audit", lambda a: (audit.print_help(), 2)[1], "the audit log")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    av = audit_sub.add_parser("verify", help="check the audit hash chain")
+    av.set_defaults(func=cmd_audit_verify)
+
+    p = add("manage", cmd_manage, "run a Django management command")
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+
+    for extension in _extensions():
+        extension(sub)
+    return parser
+
+
+def _extensions() -> list[Callable[[argparse._SubParsersAction], None]]:  # type: ignore[type-arg]
+    """Commands contributed by other packages (channels, router, imports)."""
+    from converge import cli_extensions
+
+    return list(cli_extensions.REGISTRARS)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        return int(args.func(args) or 0)
+    except CommandError as exc:
+        print(f"converge: error: {exc}", file=sys.stderr)
+        return 2
+    except ImproperlyConfigured as exc:
+        print(f"converge: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""Django settings: embedded defaults (SQLite in the data dir, in-memory channel layer), overridden
+by environment variables. See the configuration table in the README."""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+from converge.config import env
+
+BASE_DIR = env.data_dir()
+DATA_DIR = BASE_DIR
+DEBUG = env.env_bool("DEBUG", False)
+SECRET_KEY = env.secret_key(DATA_DIR)
+PUBLIC_BASE_URL = env.public_base_url()
+_public_host = urlparse(PUBLIC_BASE_URL).hostname or "127.0.0.1"
+ALLOWED_HOSTS = env.env_list("ALLOWED_HOSTS", [_public_host, "127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = [PUBLIC_BASE_URL]
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "converge.core",
+    "converge.audit",
+    "converge.practices",
+    "converge.patients",
+    "converge.connectors",
+    "converge.conversations",
+    "converge.scheduling",
+    "converge.dashboard",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "converge.dashboard.middleware.IdleLogoutMiddleware",
+]
+
+ROOT_URLCONF = "converge.config.urls"
+ASGI_APPLICATION = "converge.config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.database_config(DATA_DIR)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env.redis_url()
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": env.env_str("CONVERGE_REDIS_PREFIX", "converge"),
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 10},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = 12 * 3600
+_tls = PUBLIC_BASE_URL.startswith("https://")
+SESSION_COOKIE_SECURE = _tls
+CSRF_COOKIE_SECURE = _tls
+SECURE_HSTS_SECONDS = 31536000 if _tls else 0
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
+MEDIA_ROOT = DATA_DIR / "media"
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+# The outbox: how often a failing send is retried, and for how long a claim is held.
+OUTBOX_MAX_ATTEMPTS = env.env_int("CONVERGE_OUTBOX_MAX_ATTEMPTS", 8, minimum=1)
+OUTBOX_LEASE_SECONDS = env.env_int("CONVERGE_OUTBOX_LEASE_SECONDS", 120, minimum=5)
+OUTBOX_BATCH_SIZE = env.env_int("CONVERGE_OUTBOX_BATCH_SIZE", 50, minimum=1)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.env_str("LOG_LEVEL", "INFO").upper()},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,152 @@
+"""Neutral types that every connector translates its provider's protocol to and from.
+
+Connectors do no database writes: they verify and parse inbound requests into these types and
+send `OutboundMessage`s, raising `RetryableSendError` or `PermanentSendError` on failure.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+
+class ChannelKind(enum.StrEnum):
+    SMS = "sms"
+    WHATSAPP = "whatsapp"
+    EMAIL = "email"
+    WEBCHAT = "webchat"
+    PORTAL = "portal"
+
+
+class DeliveryStatus(enum.StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+    RECEIVED = "received"
+
+
+# Statuses only move forward along this order; FAILED may replace any non-final status.
+STATUS_RANK: dict[str, int] = {
+    DeliveryStatus.QUEUED: 0,
+    DeliveryStatus.SENDING: 1,
+    DeliveryStatus.SENT: 2,
+    DeliveryStatus.DELIVERED: 3,
+    DeliveryStatus.READ: 4,
+}
+
+
+@dataclass(frozen=True)
+class InboundAttachment:
+    content_type: str
+    filename: str = ""
+    size: int | None = None
+    # Exactly one way to obtain the bytes: inline content, a provider media id, or a URL.
+    content: bytes | None = None
+    provider_media_id: str | None = None
+    url: str | None = None
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """A message a patient sent us."""
+
+    provider_message_id: str
+    sender_address: str  # phone (any format, normalised later), email, or webchat visitor token
+    body: str
+    sent_at: datetime | None = None
+    sender_name: str = ""
+    kind: str = "text"  # text, image, audio, video, document, sticker, location, ...
+    attachments: tuple[InboundAttachment, ...] = ()
+    reply_to_provider_id: str | None = None  # the provider id of the message this answers
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    """A provider's report about a message we sent."""
+
+    provider_message_id: str
+    status: DeliveryStatus
+    at: datetime | None = None
+    error_code: str = ""
+    error_reason: str = ""
+    recipient_opted_out: bool = False
+
+
+InboundEvent = InboundMessage | StatusUpdate
+
+
+@dataclass(frozen=True)
+class OutboundButton:
+    id: str
+    title: str
+
+
+@dataclass(frozen=True)
+class OutboundMedia:
+    url: str
+    content_type: str
+    filename: str = ""
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    idempotency_key: str
+    to_address: str
+    body: str
+    kind: str = "text"  # text, template, interactive, media
+    template_name: str = ""
+    template_language: str = ""
+    template_params: tuple[str, ...] = ()
+    buttons: tuple[OutboundButton, ...] = ()
+    media: tuple[OutboundMedia, ...] = ()
+    # Channel-specific extras, e.g. email subject, message-id, in-reply-to, reply-to address.
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProviderReceipt:
+    provider_message_id: str
+    status: DeliveryStatus = DeliveryStatus.SENT
+    segments: int | None = None
+
+
+class SendError(Exception):
+    def __init__(self, reason: str, *, code: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+
+
+class RetryableSendError(SendError):
+    """Worth trying again later (rate limit, 5xx, timeout)."""
+
+    def __init__(self, reason: str, *, code: str = "", retry_after: float | None = None) -> None:
+        super().__init__(reason, code=code)
+        self.retry_after = retry_after
+
+
+class PermanentSendError(SendError):
+    """Will never succeed as is (bad address, opted out, expired credentials)."""
+
+    def __init__(self, reason: str, *, code: str = "", recipient_opted_out: bool = False) -> None:
+        super().__init__(reason, code=code)
+        self.recipient_opted_out = recipient_opted_out
+
+
+class SignatureError(Exception):
+    """The request is not from the provider it claims to be; answer 401/403 and store nothing."""
+
+
+class MalformedPayload(ValueError):
+    """The request is authentic-looking but cannot be parsed; answer 400 and store nothing."""
+
+
+class Sender(Protocol):
+    def send(self, message: OutboundMessage) -> ProviderReceipt: ...

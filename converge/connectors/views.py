@@ -1,0 +1,50 @@
+"""Webhook endpoints: verify, parse, hand off to the inbound pipeline, answer quickly."""
+
+from __future__ import annotations
+
+import logging
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from converge.connectors.models import Channel, Provider
+from converge.connectors.registry import simulator_for
+from converge.connectors.simulator import SIGNATURE_HEADER
+from converge.connectors.types import MalformedPayload, SignatureError
+from converge.conversations.inbound import message_receive
+from converge.patients.addresses import InvalidAddress, normalize_address
+
+log = logging.getLogger(__name__)
+
+
+def _channel(key: str, provider: str) -> Channel | None:
+    return Channel.objects.select_related("practice").filter(key=key, provider=provider, enabled=True).first()
+
+
+@csrf_exempt
+@require_POST
+def simulator_webhook(request: HttpRequest, key: str) -> HttpResponse:
+    channel = _channel(key, Provider.SIMULATOR)
+    if channel is None:
+        return JsonResponse({"detail": "unknown channel"}, status=404)
+    connector = simulator_for(channel)
+    try:
+        connector.verify(request.body, request.headers.get(SIGNATURE_HEADER))
+    except SignatureError:
+        log.warning("simulator webhook: bad signature channel=%s", channel.pk)
+        return JsonResponse({"detail": "bad signature"}, status=401)
+    try:
+        inbound = connector.parse(request.body)
+        # Validate every message before storing any, so a bad batch stores nothing.
+        for i, item in enumerate(inbound):
+            try:
+                normalize_address(channel.kind, item.sender_address)
+            except InvalidAddress as exc:
+                raise MalformedPayload(f"messages[{i}].from: {exc}") from None
+    except MalformedPayload as exc:
+        return JsonResponse({"detail": str(exc)}, status=400)
+    created = 0
+    for item in inbound:
+        created += message_receive(channel=channel, inbound=item).created
+    return JsonResponse({"stored": created, "duplicates": len(inbound) - created})

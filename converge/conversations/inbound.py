@@ -1,0 +1,269 @@
+"""The inbound pipeline: one transaction per patient message, idempotent on the provider's id."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+
+from converge.audit.services import audit_record
+from converge.connectors.models import Channel
+from converge.connectors.status import status_may_advance
+from converge.connectors.types import DeliveryStatus, InboundMessage, MalformedPayload, StatusUpdate
+from converge.conversations.models import (
+    Attachment,
+    Conversation,
+    ConversationEvent,
+    ConversationStatus,
+    Direction,
+    Message,
+)
+from converge.core import clock, events
+from converge.patients.addresses import PHONE_KINDS, InvalidAddress, normalize_address
+from converge.patients.models import ContactPoint, Patient
+from converge.practices.models import Practice
+from converge.routing.services import route_inbound
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Received:
+    message: Message
+    created: bool
+
+
+def message_receive(*, channel: Channel, inbound: InboundMessage) -> Received:
+    """Store one patient message: identify the sender, thread it, route it, audit it, and tell
+    staff browsers after commit. A redelivery of the same provider id is a no-op."""
+    existing = _find(channel, inbound.provider_message_id)
+    if existing is not None:
+        return Received(existing, created=False)
+    try:
+        address = normalize_address(channel.kind, inbound.sender_address)
+    except InvalidAddress as exc:
+        raise MalformedPayload(f"sender address: {exc}") from None
+    for _attempt in range(3):
+        try:
+            with transaction.atomic():
+                return Received(_receive(channel, inbound, address), created=True)
+        except IntegrityError:
+            # A concurrent delivery of the same message (or the same new sender) won the race.
+            existing = _find(channel, inbound.provider_message_id)
+            if existing is not None:
+                return Received(existing, created=False)
+    raise RuntimeError("could not store inbound message after retries")
+
+
+def _find(channel: Channel, provider_message_id: str) -> Message | None:
+    return Message.objects.filter(channel=channel, provider_message_id=provider_message_id).first()
+
+
+def _receive(channel: Channel, inbound: InboundMessage, address: str) -> Message:
+    now = clock.now()
+    practice = channel.practice
+    contact = contact_point_for_sender(practice=practice, kind=channel.kind, address=address)
+    patient = _current(contact.patient)
+    conversation = conversation_for_patient(practice=practice, patient=patient, now=now)
+    reply_to = None
+    if inbound.reply_to_provider_id:
+        reply_to = Message.objects.filter(
+            practice=practice,
+            conversation__patient=patient,
+            provider_message_id=inbound.reply_to_provider_id,
+        ).first()
+    metadata = dict(inbound.metadata)
+    if inbound.sender_name:
+        metadata["sender_name"] = inbound.sender_name[:120]
+    message = Message.objects.create(
+        practice=practice,
+        conversation=conversation,
+        patient=patient,
+        channel=channel,
+        contact_point=contact,
+        direction=Direction.INBOUND,
+        kind=inbound.kind[:20],
+        body=inbound.body,
+        status=DeliveryStatus.RECEIVED,
+        provider_message_id=inbound.provider_message_id,
+        reply_to=reply_to,
+        metadata=metadata,
+        created_at=now,
+        sent_at=inbound.sent_at,
+    )
+    for attachment in inbound.attachments:
+        Attachment.objects.create(
+            practice=practice,
+            message=message,
+            filename=attachment.filename[:255],
+            content_type=attachment.content_type[:100],
+            size=attachment.size,
+            sha256=attachment.sha256 or "",
+            provider_media_id=attachment.provider_media_id or "",
+            source_url=attachment.url or "",
+        )
+    ContactPoint.objects.filter(pk=contact.pk).update(last_inbound_at=now)
+    conversation.last_message_at = now
+    conversation.last_inbound_at = now
+    if conversation.waiting_since is None:
+        conversation.waiting_since = now
+    if conversation.status in (ConversationStatus.SNOOZED, ConversationStatus.PENDING):
+        conversation.status = ConversationStatus.OPEN
+        conversation.snoozed_until = None
+    route_inbound(conversation=conversation, message=message)
+    conversation.updated_at = now
+    conversation.save(
+        update_fields=[
+            "last_message_at",
+            "last_inbound_at",
+            "waiting_since",
+            "status",
+            "snoozed_until",
+            "team",
+            "assignee",
+            "priority",
+            "category",
+            "updated_at",
+        ]
+    )
+    audit_record(
+        practice_id=practice.id,
+        actor=f"channel:{channel.pk}",
+        action="message.receive",
+        obj=message,
+        patient_id=patient.pk,
+    )
+    events.publish_on_commit(
+        [events.practice_group(practice.id)],
+        {"type": "message.received", "conversation_id": conversation.pk, "message_id": message.pk},
+    )
+    return message
+
+
+def _current(patient: Patient) -> Patient:
+    """Follow merges to the surviving record."""
+    seen = 0
+    while patient.merged_into_id is not None and seen < 10:
+        patient = Patient.objects.get(pk=patient.merged_into_id)
+        seen += 1
+    return patient
+
+
+def contact_point_for_sender(*, practice: Practice, kind: str, address: str) -> ContactPoint:
+    contact = (
+        ContactPoint.objects.select_related("patient").filter(practice=practice, kind=kind, address=address).first()
+    )
+    if contact is not None:
+        return contact
+    patient: Patient | None = None
+    verified = False
+    if kind in PHONE_KINDS:
+        # The same number on SMS and WhatsApp is the same person: one history.
+        sibling = (
+            ContactPoint.objects.select_related("patient")
+            .filter(practice=practice, kind__in=PHONE_KINDS, address=address)
+            .order_by("created_at")
+            .first()
+        )
+        if sibling is not None:
+            patient, verified = _current(sibling.patient), sibling.is_verified
+    if patient is None:
+        # Never guess: an unknown address becomes its own unverified contact until staff link it.
+        patient = Patient.objects.create(practice=practice, is_verified=False)
+    return ContactPoint.objects.create(
+        practice=practice, patient=patient, kind=kind, address=address, is_verified=verified
+    )
+
+
+def conversation_for_patient(*, practice: Practice, patient: Patient, now) -> Conversation:  # type: ignore[no-untyped-def]
+    conversation = (
+        Conversation.objects.select_for_update()
+        .filter(practice=practice, patient=patient)
+        .exclude(status=ConversationStatus.RESOLVED)
+        .first()
+    )
+    if conversation is not None:
+        return conversation
+    recent = (
+        Conversation.objects.select_for_update()
+        .filter(
+            practice=practice,
+            patient=patient,
+            status=ConversationStatus.RESOLVED,
+            resolved_at__gte=now - timedelta(days=practice.reopen_window_days),
+        )
+        .order_by("-resolved_at")
+        .first()
+    )
+    if recent is not None:
+        recent.status = ConversationStatus.OPEN
+        recent.resolved_at = None
+        recent.save(update_fields=["status", "resolved_at"])
+        ConversationEvent.objects.create(
+            practice=practice,
+            conversation=recent,
+            kind="reopened",
+            text="Reopened by a new patient message",
+            created_at=now,
+        )
+        return recent
+    return Conversation.objects.create(
+        practice=practice, patient=patient, last_message_at=now, created_at=now, updated_at=now
+    )
+
+
+def message_status_apply(*, channel: Channel, update: StatusUpdate) -> Message | None:
+    """Apply a provider's delivery report; statuses never move backwards."""
+    with transaction.atomic():
+        message = (
+            Message.objects.select_for_update()
+            .filter(
+                channel=channel,
+                provider_message_id=update.provider_message_id,
+                direction=Direction.OUTBOUND,
+            )
+            .first()
+        )
+        if message is None:
+            log.info("status for unknown message channel=%s", channel.pk)
+            return None
+        if not status_may_advance(message.status, update.status):
+            return message
+        now = update.at or clock.now()
+        message.status = update.status
+        fields = ["status"]
+        if update.status == DeliveryStatus.DELIVERED:
+            message.delivered_at = now
+            fields.append("delivered_at")
+        elif update.status == DeliveryStatus.READ:
+            message.read_at = now
+            fields.append("read_at")
+        elif update.status == DeliveryStatus.FAILED:
+            message.failure_code = update.error_code[:40]
+            message.failure_reason = (update.error_reason or "delivery failed")[:300]
+            fields += ["failure_code", "failure_reason"]
+            if update.recipient_opted_out and message.contact_point_id:
+                ContactPoint.objects.filter(pk=message.contact_point_id, opted_out_at__isnull=True).update(
+                    opted_out_at=now
+                )
+        message.save(update_fields=fields)
+        audit_record(
+            practice_id=message.practice_id,
+            actor=f"channel:{channel.pk}",
+            action="message.status",
+            obj=message,
+            patient_id=message.patient_id,
+            detail={"status": update.status, "code": update.error_code},
+        )
+        events.publish_on_commit(
+            [events.practice_group(message.practice_id)],
+            {
+                "type": "message.status",
+                "conversation_id": message.conversation_id,
+                "message_id": message.pk,
+                "status": message.status,
+            },
+        )
+    return message

@@ -1,0 +1,341 @@
+"""Staff-side writes on conversations: replies (into the outbox), assignment, status, notes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+
+from converge.audit.services import audit_record
+from converge.connectors.models import Channel
+from converge.connectors.types import ChannelKind, DeliveryStatus
+from converge.conversations.models import (
+    Conversation,
+    ConversationEvent,
+    ConversationStatus,
+    Direction,
+    Message,
+    Note,
+)
+from converge.core import clock, events
+from converge.patients.models import ContactPoint
+from converge.practices.models import StaffMember, Team
+
+
+class ServiceError(ValueError):
+    """A request that cannot be carried out; the message is shown to staff / API callers."""
+
+
+def _bump(conversation: Conversation, now: datetime, extra_fields: list[str]) -> None:
+    conversation.updated_at = now
+    conversation.save(update_fields=[*extra_fields, "updated_at"])
+    events.publish_on_commit(
+        [events.practice_group(conversation.practice_id)],
+        {"type": "conversation.updated", "conversation_id": conversation.pk},
+    )
+
+
+def _event(conversation: Conversation, *, kind: str, text: str, actor: StaffMember | None, now: datetime) -> None:
+    ConversationEvent.objects.create(
+        practice_id=conversation.practice_id,
+        conversation=conversation,
+        kind=kind,
+        text=text[:300],
+        actor=actor,
+        created_at=now,
+    )
+
+
+def reply_channel_default(conversation: Conversation) -> Channel | None:
+    """The channel the patient last wrote on."""
+    last = (
+        Message.objects.filter(conversation=conversation, direction=Direction.INBOUND)
+        .select_related("channel")
+        .order_by("-created_at")
+        .first()
+    )
+    return last.channel if last is not None else None
+
+
+def contact_point_for(conversation: Conversation, channel: Channel) -> ContactPoint:
+    contacts = list(
+        ContactPoint.objects.filter(
+            practice_id=conversation.practice_id,
+            patient_id=conversation.patient_id,
+            kind=channel.kind,
+        ).order_by("-last_inbound_at", "-created_at")
+    )
+    if not contacts:
+        raise ServiceError(f"the patient has no {channel.kind} address")
+    usable = [c for c in contacts if c.opted_out_at is None]
+    if not usable:
+        raise ServiceError(f"the patient opted out of {channel.kind}")
+    return usable[0]
+
+
+def message_queue(
+    *,
+    conversation: Conversation,
+    channel: Channel,
+    body: str,
+    sender: StaffMember | None,
+    kind: str = "text",
+    is_automatic: bool = False,
+    metadata: dict[str, Any] | None = None,
+) -> Message:
+    """Write an outbound message into the outbox (status queued) in the caller's transaction; the
+    worker sends it."""
+    body = body.strip()
+    if not body:
+        raise ServiceError("the message is empty")
+    if len(body) > 4096:
+        raise ServiceError("the message is longer than 4096 characters")
+    if channel.practice_id != conversation.practice_id:
+        raise ServiceError("channel not found")
+    if not channel.enabled:
+        raise ServiceError(f"the channel {channel.name} is disabled")
+    contact = None if channel.kind == ChannelKind.PORTAL else contact_point_for(conversation, channel)
+    now = clock.now()
+    with transaction.atomic():
+        message = Message.objects.create(
+            practice_id=conversation.practice_id,
+            conversation=conversation,
+            patient_id=conversation.patient_id,
+            channel=channel,
+            contact_point=contact,
+            direction=Direction.OUTBOUND,
+            kind=kind,
+            body=body,
+            status=DeliveryStatus.QUEUED,
+            sender=sender,
+            is_automatic=is_automatic,
+            next_attempt_at=now,
+            metadata=metadata or {},
+            created_at=now,
+        )
+        conversation.last_message_at = now
+        fields = ["last_message_at"]
+        if sender is not None:
+            conversation.waiting_since = None
+            fields.append("waiting_since")
+        audit_record(
+            practice_id=conversation.practice_id,
+            actor=sender,
+            action="message.queue",
+            obj=message,
+            patient_id=conversation.patient_id,
+            detail={"channel": channel.pk, "automatic": is_automatic},
+        )
+        events.publish_on_commit(
+            [events.practice_group(conversation.practice_id)],
+            {
+                "type": "message.queued",
+                "conversation_id": conversation.pk,
+                "message_id": message.pk,
+            },
+        )
+        _bump(conversation, now, fields)
+    return message
+
+
+def message_retry(*, message: Message, actor: StaffMember) -> Message:
+    if message.status != DeliveryStatus.FAILED or message.direction != Direction.OUTBOUND:
+        raise ServiceError("only a failed outbound message can be retried")
+    if (
+        message.contact_point_id
+        and ContactPoint.objects.filter(pk=message.contact_point_id, opted_out_at__isnull=False).exists()
+    ):
+        raise ServiceError("the patient opted out of this channel")
+    with transaction.atomic():
+        Message.objects.filter(pk=message.pk).update(
+            status=DeliveryStatus.QUEUED,
+            next_attempt_at=clock.now(),
+            attempts=0,
+            failure_code="",
+            failure_reason="",
+        )
+        audit_record(
+            practice_id=message.practice_id,
+            actor=actor,
+            action="message.retry",
+            obj=message,
+            patient_id=message.patient_id,
+        )
+        events.publish_on_commit(
+            [events.practice_group(message.practice_id)],
+            {
+                "type": "message.status",
+                "conversation_id": message.conversation_id,
+                "message_id": message.pk,
+                "status": "queued",
+            },
+        )
+    message.refresh_from_db()
+    return message
+
+
+def conversation_assign(
+    *,
+    conversation: Conversation,
+    actor: StaffMember | None,
+    assignee: StaffMember | None = None,
+    team: Team | None = None,
+) -> Conversation:
+    """Assign to a person and/or a team. Passing neither unassigns the person."""
+    for obj in (assignee, team):
+        if obj is not None and obj.practice_id != conversation.practice_id:
+            raise ServiceError("assignee not found")
+    if assignee is not None and not assignee.is_active:
+        raise ServiceError("that staff member's account is disabled")
+    now = clock.now()
+    with transaction.atomic():
+        fields = ["assignee"]
+        conversation.assignee = assignee
+        parts = []
+        if team is not None:
+            conversation.team = team
+            fields.append("team")
+            parts.append(f"team {team.name}")
+        if assignee is not None:
+            parts.insert(0, assignee.display_name)
+        text = f"Assigned to {' / '.join(parts)}" if parts else "Unassigned"
+        if actor is not None:
+            text += f" by {actor.display_name}"
+        _event(conversation, kind="assigned", text=text, actor=actor, now=now)
+        audit_record(
+            practice_id=conversation.practice_id,
+            actor=actor,
+            action="conversation.assign",
+            obj=conversation,
+            patient_id=conversation.patient_id,
+            detail={
+                "assignee": assignee.pk if assignee else None,
+                "team": team.pk if team else None,
+            },
+        )
+        _bump(conversation, now, fields)
+        if assignee is not None:
+            events.publish_on_commit(
+                [events.user_group(assignee.user_id)],
+                {"type": "conversation.assigned", "conversation_id": conversation.pk},
+            )
+    return conversation
+
+
+def conversation_set_status(
+    *,
+    conversation: Conversation,
+    actor: StaffMember | None,
+    status: str,
+    snoozed_until: datetime | None = None,
+) -> Conversation:
+    if status not in ConversationStatus.values:
+        raise ServiceError(f"unknown status {status!r}")
+    now = clock.now()
+    if status == ConversationStatus.SNOOZED and (snoozed_until is None or snoozed_until <= now):
+        raise ServiceError("snoozing needs a time in the future")
+    with transaction.atomic():
+        if status != ConversationStatus.RESOLVED and conversation.status == ConversationStatus.RESOLVED:
+            newer = (
+                Conversation.objects.filter(patient_id=conversation.patient_id)
+                .exclude(status=ConversationStatus.RESOLVED)
+                .exclude(pk=conversation.pk)
+                .exists()
+            )
+            if newer:
+                raise ServiceError("the patient already has an open conversation")
+        conversation.status = status
+        conversation.snoozed_until = snoozed_until if status == ConversationStatus.SNOOZED else None
+        conversation.resolved_at = now if status == ConversationStatus.RESOLVED else None
+        label = {
+            ConversationStatus.OPEN: "Reopened",
+            ConversationStatus.PENDING: "Marked pending",
+            ConversationStatus.SNOOZED: "Snoozed",
+            ConversationStatus.RESOLVED: "Resolved",
+        }[ConversationStatus(status)]
+        text = label + (f" by {actor.display_name}" if actor else "")
+        _event(conversation, kind="status", text=text, actor=actor, now=now)
+        audit_record(
+            practice_id=conversation.practice_id,
+            actor=actor,
+            action="conversation.status",
+            obj=conversation,
+            patient_id=conversation.patient_id,
+            detail={"status": status},
+        )
+        _bump(conversation, now, ["status", "snoozed_until", "resolved_at"])
+    return conversation
+
+
+def conversation_set_triage(
+    *,
+    conversation: Conversation,
+    actor: StaffMember | None,
+    priority: int | None = None,
+    category: str | None = None,
+) -> Conversation:
+    now = clock.now()
+    fields = []
+    with transaction.atomic():
+        if priority is not None:
+            if priority not in (0, 1, 2, 3):
+                raise ServiceError("priority must be 0-3")
+            conversation.priority = priority
+            fields.append("priority")
+        if category is not None:
+            conversation.category = category[:20]
+            fields.append("category")
+        if not fields:
+            return conversation
+        audit_record(
+            practice_id=conversation.practice_id,
+            actor=actor,
+            action="conversation.triage",
+            obj=conversation,
+            patient_id=conversation.patient_id,
+            detail={"priority": priority, "category": category},
+        )
+        _bump(conversation, now, fields)
+    return conversation
+
+
+def note_add(*, conversation: Conversation, author: StaffMember, body: str) -> Note:
+    body = body.strip()
+    if not body:
+        raise ServiceError("the note is empty")
+    if len(body) > 10_000:
+        raise ServiceError("the note is longer than 10000 characters")
+    now = clock.now()
+    with transaction.atomic():
+        note = Note.objects.create(
+            practice_id=conversation.practice_id,
+            conversation=conversation,
+            author=author,
+            body=body,
+            created_at=now,
+        )
+        audit_record(
+            practice_id=conversation.practice_id,
+            actor=author,
+            action="note.add",
+            obj=note,
+            patient_id=conversation.patient_id,
+        )
+        _bump(conversation, now, [])
+    return note
+
+
+def conversations_wake_snoozed() -> int:
+    """Reopen snoozed conversations whose time has come."""
+    now = clock.now()
+    woken = 0
+    due = Conversation.objects.filter(status=ConversationStatus.SNOOZED, snoozed_until__lte=now)
+    for conversation in due.iterator():
+        with transaction.atomic():
+            conversation.status = ConversationStatus.OPEN
+            conversation.snoozed_until = None
+            _event(conversation, kind="status", text="Snooze ended", actor=None, now=now)
+            _bump(conversation, now, ["status", "snoozed_until"])
+            woken += 1
+    return woken

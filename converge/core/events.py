@@ -1,0 +1,67 @@
+"""Live events to staff browsers. Events are notifications, not the record: they carry ids only
+(never PHI), go out after the transaction commits, and a client that missed one re-reads."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+log = logging.getLogger(__name__)
+
+# The event loop of the ASGI server in this process, when there is one. Threads that are not
+# part of it (the embedded worker) hand their sends to it: the in-memory layer is not thread-safe.
+_server_loop: asyncio.AbstractEventLoop | None = None
+
+
+def set_server_loop(loop: asyncio.AbstractEventLoop | None) -> None:
+    global _server_loop
+    _server_loop = loop
+
+
+def practice_group(practice_id: int) -> str:
+    return f"practice.{practice_id}"
+
+
+def user_group(user_id: int) -> str:
+    return f"user.{user_id}"
+
+
+def team_group(team_id: int) -> str:
+    return f"team.{team_id}"
+
+
+def publish_on_commit(groups: Iterable[str], event: dict[str, Any]) -> None:
+    targets = list(groups)
+    transaction.on_commit(lambda: publish_now(targets, event))
+
+
+def publish_now(groups: list[str], event: dict[str, Any]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+
+    async def send_all() -> None:
+        for group in groups:
+            await layer.group_send(group, {"type": "converge.event", "event": event})
+
+    try:
+        loop = _server_loop
+        if loop is not None and loop.is_running():
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is loop:
+                loop.create_task(send_all())
+            else:
+                asyncio.run_coroutine_threadsafe(send_all(), loop)
+        else:
+            async_to_sync(send_all)()
+    except Exception:  # a lost notification must never break the write that caused it
+        log.warning("event publish failed type=%s", event.get("type"), exc_info=True)

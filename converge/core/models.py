@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from django.db import models
+
+
+class TenantModel(models.Model):
+    """A row that belongs to one practice. Every selector and service filters by `practice`."""
+
+    practice = models.ForeignKey("practices.Practice", on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        abstract = True
+
+
+class PeriodicJobState(models.Model):
+    """When each registered periodic job runs next; claimed with SKIP LOCKED across workers."""
+
+    name = models.CharField(max_length=100, unique=True)
+    next_run_at = models.DateTimeField()
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)

@@ -1,0 +1,93 @@
+"""The staff WebSocket at /ws/staff/: pushes id-only events for the member's practice, teams
+and self. Presence ("Maria is viewing/typing") rides on the practice group."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from converge.core import events
+from converge.dashboard.idle import session_is_idle
+
+
+class StaffConsumer(AsyncJsonWebsocketConsumer):
+    groups_joined: list[str]
+
+    async def connect(self) -> None:
+        self.groups_joined = []
+        info = await self._staff_info()
+        if info is None:
+            await self.close(code=4401)
+            return
+        self.staff_id, self.staff_name, practice_id, team_ids, user_id = info
+        self.groups_joined = [
+            events.practice_group(practice_id),
+            events.user_group(user_id),
+            *(events.team_group(t) for t in team_ids),
+        ]
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        self.practice_group = events.practice_group(practice_id)
+        await self.accept()
+        await self.send_json({"type": "hello", "staff_id": self.staff_id})
+
+    @database_sync_to_async
+    def _staff_info(self) -> tuple[int, str, int, list[int], int] | None:
+        user = self.scope.get("user")
+        session = self.scope.get("session")
+        if user is None or not user.is_authenticated:
+            return None
+        staff = getattr(user, "staff", None)
+        if staff is None or not staff.is_active:
+            return None
+        if session is not None and session_is_idle(session, staff.practice.idle_timeout_minutes):
+            return None
+        return (
+            staff.pk,
+            staff.display_name,
+            staff.practice_id,
+            list(staff.teams.values_list("id", flat=True)),
+            user.pk,
+        )
+
+    async def disconnect(self, code: int) -> None:
+        for group in getattr(self, "groups_joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if not isinstance(content, dict):
+            return
+        kind = content.get("type")
+        if kind in ("presence.viewing", "presence.typing", "presence.left"):
+            conversation_id = content.get("conversation_id")
+            if not isinstance(conversation_id, int):
+                return
+            if not await self._idle_ok():
+                await self.close(code=4408)
+                return
+            await self.channel_layer.group_send(
+                self.practice_group,
+                {
+                    "type": "converge.event",
+                    "event": {
+                        "type": kind,
+                        "conversation_id": conversation_id,
+                        "staff_id": self.staff_id,
+                        "staff_name": self.staff_name,
+                    },
+                },
+            )
+
+    @database_sync_to_async
+    def _idle_ok(self) -> bool:
+        session = self.scope.get("session")
+        if session is None:
+            return True
+        session.load()
+        user = self.scope["user"]
+        return not session_is_idle(session, user.staff.practice.idle_timeout_minutes)
+
+    async def converge_event(self, message: dict[str, Any]) -> None:
+        await self.send_json(message["event"])
