@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from converge.privacy.phi import scan  # noqa: E402
+from converge.privacy.phi import scan
 
 BUDGET_MS = 0.5
 TARGET_LENGTH = 500
@@ -48,29 +48,41 @@ MESSAGES: dict[str, str] = {
 }
 
 
-def _time_one(text: str, names: tuple[str, ...], rounds: int) -> float:
-    samples = []
+def _time_one(text: str, names: tuple[str, ...], rounds: int, *, fresh_names: bool = False) -> tuple[float, float]:
+    """Median (CPU ms, wall ms) per message. CPU time is the figure: on a shared machine the
+    wall clock also counts the time other processes held the core."""
+    cpu_samples, wall_samples = [], []
+    serial = 0
     for _ in range(rounds):
-        started = time.perf_counter()
+        cpu_started, wall_started = time.process_time(), time.perf_counter()
         for _ in range(200):
+            if fresh_names:
+                # A name never seen before: includes compiling its pattern.
+                serial += 1
+                names = (f"Maria{serial} Lopez",)
             scan(text, patient_names=names)
-        samples.append((time.perf_counter() - started) / 200 * 1000)
-    return statistics.median(samples)
+        cpu_samples.append((time.process_time() - cpu_started) / 200 * 1000)
+        wall_samples.append((time.perf_counter() - wall_started) / 200 * 1000)
+    return statistics.median(cpu_samples), statistics.median(wall_samples)
 
 
 def main() -> None:
     for text in MESSAGES.values():
         scan(text)  # warm the per-character fold cache
     print(f"phi.scan, {TARGET_LENGTH}-character messages, median of 15 x 200 calls")
-    worst = 0.0
+    print(f"  {'message':<36} {'cpu ms':>8} {'wall ms':>8}")
+    cases: list[tuple[str, str, tuple[str, ...], bool]] = []
     for label, text in MESSAGES.items():
-        for names in ((), ("Maria Lopez",)):
-            ms = _time_one(text, names, 15)
-            worst = max(worst, ms)
-            tag = " + patient_names" if names else ""
-            verdict = "ok" if ms < BUDGET_MS else "OVER"
-            print(f"  {label + tag:<34} {ms:7.3f} ms/message  [{verdict}]")
-    print(f"worst {worst:.3f} ms/message vs bound {BUDGET_MS} ms")
+        cases.append((label, text, (), False))
+        cases.append((label + " + patient_names", text, ("Maria Lopez",), False))
+    cases.append(("clinical (en) + new name each call", MESSAGES["clinical (en)"], (), True))
+    worst = 0.0
+    for label, text, names, fresh in cases:
+        cpu_ms, wall_ms = _time_one(text, names, 15, fresh_names=fresh)
+        worst = max(worst, cpu_ms)
+        verdict = "ok" if cpu_ms < BUDGET_MS else "OVER"
+        print(f"  {label:<36} {cpu_ms:8.3f} {wall_ms:8.3f}  [{verdict}]")
+    print(f"worst {worst:.3f} ms/message (cpu) vs bound {BUDGET_MS} ms")
 
 
 if __name__ == "__main__":

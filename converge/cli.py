@@ -197,6 +197,13 @@ def cmd_manage(args: argparse.Namespace) -> int:
     return 0
 
 
+def _usage(command: str) -> Callable[[argparse.Namespace], int]:
+    def show(args: argparse.Namespace) -> int:
+        raise CommandError(f"{command}: choose a sub-command (see converge {command} --help)")
+
+    return show
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="converge", description="Converge patient communication platform")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -228,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="practice name when creating it")
     p.add_argument("--display-name")
 
-    token = add("token", lambda a: (token.print_help(), 2)[1], "API tokens")
+    token = add("token", _usage("token"), "API tokens")
     token_sub = token.add_subparsers(dest="token_command", required=True)
     tc = token_sub.add_parser("create", help="print a new API token for a practice")
     tc.add_argument("--practice", required=True)
@@ -241,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--channel", choices=["sms", "whatsapp", "email", "webchat"], default="sms")
     p.add_argument("text")
 
-    audit = add("audit", lambda a: (audit.print_help(), 2)[1], "the audit log")
+    audit = add("audit", _usage("audit"), "the audit log")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     av = audit_sub.add_parser("verify", help="check the audit hash chain")
     av.set_defaults(func=cmd_audit_verify)

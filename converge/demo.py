@@ -341,7 +341,7 @@ def _appointments(
         ),
     ]
     today = clock.now().astimezone(tz).date()
-    rows = []
+    rows: list[Appointment] = []
     taken: set[tuple[int, datetime]] = set()
     while len(rows) < 340:
         offset = rng.randint(-60, 45)
@@ -393,7 +393,7 @@ def _conversations(
     practice: Practice,
     rng: random.Random,
     patients: list[Patient],
-    channels: dict[str, Channel],
+    channels: dict[ChannelKind, Channel],
     staff: dict[str, StaffMember],
 ) -> None:
     now = clock.now()
@@ -411,7 +411,7 @@ def _conversations(
         address = contact.address if contact and kind != "webchat" else f"visitor-{patient.pk}"
         with clock.frozen(started):
             received = message_receive(
-                channel=channels[kind],
+                channel=channels[ChannelKind(kind)],
                 inbound=InboundMessage(provider_message_id=f"demo-{n}-0", sender_address=address, body=text),
             )
         conversation = Conversation.objects.get(pk=received.message.conversation_id)
@@ -424,7 +424,7 @@ def _conversations(
             conversation_services.conversation_assign(conversation=conversation, actor=responder, assignee=responder)
             reply = conversation_services.message_queue(
                 conversation=conversation,
-                channel=channels[kind],
+                channel=channels[ChannelKind(kind)],
                 body=rng.choice(REPLIES_ES if spanish else REPLIES_EN),
                 sender=responder,
             )

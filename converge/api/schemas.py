@@ -84,6 +84,9 @@ class ConversationOut(Schema):
 class ConversationPage(Schema):
     items: list[ConversationOut]
     next_cursor: str | None
+    # Pass back as `updated_since` to get what changed after this page (full precision; the
+    # JSON timestamps above are rounded to milliseconds).
+    sync_cursor: str | None
 
 
 class MessageOut(Schema):

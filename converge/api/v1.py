@@ -8,7 +8,7 @@ import binascii
 from datetime import datetime
 
 from django.http import Http404, HttpRequest
-from ninja import NinjaAPI, Query
+from ninja import NinjaAPI, Query, Status
 from ninja.errors import ValidationError as NinjaValidationError
 
 from converge.api.auth import PracticeToken, StaffSession, principal_of
@@ -77,7 +77,12 @@ def not_found(request: HttpRequest, exc: Http404):  # type: ignore[no-untyped-de
 def invalid(request: HttpRequest, exc: NinjaValidationError):  # type: ignore[no-untyped-def]
     problems = []
     for error in exc.errors:
-        where = ".".join(str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path"))
+        loc = [str(part) for part in error.get("loc", ())]
+        if loc and loc[0] in ("body", "query", "path"):
+            loc = loc[1:]
+        if len(loc) > 1 and loc[0] == "payload":
+            loc = loc[1:]
+        where = ".".join(loc)
         problems.append(f"{where or 'request'}: {error.get('msg', 'invalid')}")
     return api.create_response(request, {"detail": "; ".join(problems), "errors": exc.errors}, status=422)
 
@@ -161,7 +166,12 @@ def list_conversations(
     next_cursor = None
     if len(conversations) == limit and updated_since is None:
         next_cursor = _encode_cursor(conversations[-1])
-    return ConversationPage(items=[_conversation_out(c) for c in conversations], next_cursor=next_cursor)
+    latest = max((c.updated_at for c in conversations), default=updated_since)
+    return ConversationPage(
+        items=[_conversation_out(c) for c in conversations],
+        next_cursor=next_cursor,
+        sync_cursor=latest.isoformat() if latest else None,
+    )
 
 
 @api.get(
@@ -207,7 +217,7 @@ def send_reply(request: HttpRequest, conversation_id: int, payload: ReplyIn):  #
     message = conversation_services.message_queue(
         conversation=conversation, channel=channel, body=payload.body, sender=principal.staff
     )
-    return 201, _message_out(message)
+    return Status(201, _message_out(message))
 
 
 @api.post(
@@ -299,7 +309,7 @@ def create_patient(request: HttpRequest, payload: PatientIn):  # type: ignore[no
     patient = patient_services.patient_create(
         practice_id=principal.practice_id, actor=principal.actor, **payload.model_dump()
     )
-    return 201, _patient_detail(patient)
+    return Status(201, _patient_detail(patient))
 
 
 @api.get("/patients/{patient_id}", response={200: PatientDetailOut, 404: Error}, tags=["patients"])
@@ -347,7 +357,7 @@ def add_contact_point(request: HttpRequest, patient_id: int, payload: ContactPoi
         address=payload.address,
         consent=payload.consent,
     )
-    return 201, _contact_out(contact)
+    return Status(201, _contact_out(contact))
 
 
 @api.patch(

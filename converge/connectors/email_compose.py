@@ -32,7 +32,7 @@ from converge.connectors.types import OutboundMessage
 __all__ = ["OutgoingAttachment", "compose_email", "html_alternative", "message_id_for"]
 
 _MSGID = re.compile(r"^<[^<>\s@]{1,200}@[^<>\s@]{1,255}>$")
-_HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f]+")
+_HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 
 @dataclass(frozen=True)

@@ -289,6 +289,8 @@ class ImapMailbox:
         if typ != "OK":
             raise MailboxError(f"The folder {self.folder!r} cannot be opened.", retryable=False)
         self._exists = int(data[0] or 0) if data and data[0] else 0
+        # imaplib leaves SELECT's EXISTS in untagged_responses; later ones mean new mail.
+        conn.untagged_responses.pop("EXISTS", None)
         self.uidvalidity = self._response_int(conn, "UIDVALIDITY")
         self.uidnext = self._response_int(conn, "UIDNEXT")
         if self.uidvalidity is None:

@@ -193,7 +193,7 @@ def _decode_words(value: str) -> str:
             encoded = charset is not None
             try:
                 text = chunk.decode(charset or "ascii", "replace")
-            except LookupError:
+            except (LookupError, ValueError):
                 text = chunk.decode("utf-8", "replace")
         else:
             encoded = False
@@ -237,6 +237,10 @@ class _Headers:
     def addresses(self, *names: str) -> list[tuple[str, str]]:
         """(name, lower-cased address) pairs; entries that are not addresses are left out."""
         values = [re.sub(r"\r?\n(?=[ \t])", "", raw) for name in names for raw in self.all(name)]
+        if any(_BAD_HEADER_CHARS.search(_decode_words(value)) for value in values):
+            raise MalformedEmail(
+                "An address header contains line breaks or NUL characters (possible header injection)."
+            )
         out: list[tuple[str, str]] = []
         for display, address in getaddresses(values):
             address = address.strip().lower()
@@ -361,8 +365,20 @@ def _content_type(part: Message, filename: str) -> str:
     return declared
 
 
+def _raw_header(part: Message, name: str) -> str:
+    # Message.get() may hand back a Header object for 8-bit values; the raw string is simpler.
+    for key, value in part.raw_items():
+        if key.lower() == name:
+            return _decode_raw(str(value))
+    return ""
+
+
+def _disposition(part: Message) -> str:
+    return _raw_header(part, "content-disposition").split(";")[0].strip().lower()
+
+
 def _is_attachment(part: Message) -> bool:
-    disposition = (part.get("content-disposition") or "").split(";")[0].strip().lower()
+    disposition = _disposition(part)
     if disposition == "attachment":
         return True
     maintype = part.get_content_maintype()
@@ -373,7 +389,7 @@ def _is_attachment(part: Message) -> bool:
 
 def _base64_size(part: Message, raw: str) -> int:
     """A lower bound of the decoded size of a base64 part (0 for other encodings)."""
-    if str(part.get("content-transfer-encoding") or "").strip().lower() != "base64":
+    if _raw_header(part, "content-transfer-encoding").strip().lower() != "base64":
         return 0
     chars = len(raw) - sum(raw.count(ws) for ws in ("\r", "\n", " ", "\t"))
     return max(0, chars * 3 // 4 - 2)
@@ -467,8 +483,8 @@ def _walk(
         elif not _allowed(content_type, allowed_types):
             reason = f"file type {content_type} is not accepted"
         else:
-            content_id = (part.get("content-id") or "").strip().strip("<>")
-            disposition = (part.get("content-disposition") or "").split(";")[0].strip().lower()
+            content_id = _raw_header(part, "content-id").strip().strip("<>")
+            disposition = _disposition(part)
             walk.attachments.append(
                 EmailAttachment(
                     filename=filename,

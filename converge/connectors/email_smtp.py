@@ -59,6 +59,8 @@ def classify_smtp_error(exc: BaseException, host: str = "", port: int = 0) -> Se
     if isinstance(exc, smtplib.SMTPResponseException):
         return _by_code(exc.smtp_code, exc.smtp_error, "The mail server answered")
     if isinstance(exc, smtplib.SMTPServerDisconnected):
+        if "timed out" in str(exc):  # smtplib reports a read timeout as a disconnect
+            return RetryableSendError(describe_network_error(TimeoutError(), host, port), code="network")
         return RetryableSendError("The mail server closed the connection.", code="disconnected")
     if isinstance(exc, ssl.SSLCertVerificationError):
         # A configuration problem: retrying will not help until someone fixes it.

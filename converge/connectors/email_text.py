@@ -39,12 +39,14 @@ def normalize_subject(subject: str) -> str:
 
 # --- plain text ---------------------------------------------------------------------------------
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1b\x1f\x7f-\x84\x86-\x9f]")
+# What str.splitlines() breaks on, which is also what the email package does when composing.
+_LINE_BREAKS = re.compile(r"\r\n|[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 
 
 def normalize_text(text: str) -> str:
     """Unix line ends, no control characters, no trailing whitespace, no outer blank lines."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _LINE_BREAKS.sub("\n", text)
     text = _CONTROL.sub("", text)
     lines = [line.rstrip() for line in text.split("\n")]
     return "\n".join(lines).strip("\n")
@@ -89,6 +91,8 @@ _BLOCK_TAGS = frozenset(
 )  # fmt: skip
 _SKIP_TAGS = frozenset({"script", "style", "head", "title", "template", "noscript", "object"})
 _VOID_TAGS = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"})
+_HTML_WS = re.compile(r"[ \t\r\n\f]+")  # not \xa0: &nbsp; is content
+_QUOTE_MARK = re.compile(r"\x00Q(\d+)\x00")
 _SAFE_LINK = re.compile(r"^(?:https?|mailto|tel):", re.IGNORECASE)
 # Containers that mail clients wrap around quoted history, dropped when `drop_quotes` is set.
 _QUOTE_CLASSES = frozenset({"gmail_quote", "gmail_quote_container", "gmail_extra", "yahoo_quoted", "moz-cite-prefix"})
@@ -107,16 +111,30 @@ class _TextExtractor(HTMLParser):
         self.links: list[str | None] = []
         self.link_text: list[list[str]] = []
         self.stopped = False  # Outlook's reply header: everything after it is history
+        self.newlines = 1  # newlines at the end of the output so far (start counts as a line)
+        self.paragraph_gaps: list[int] = []
 
     # output helpers
     def _emit(self, text: str) -> None:
+        if not text:
+            return
         if self.link_text:
             self.link_text[-1].append(text)
         else:
             self.parts.append(text)
+        plain = _QUOTE_MARK.sub("", text)
+        if plain.strip(" \n"):
+            self.newlines = len(plain) - len(plain.rstrip("\n"))
+        else:
+            self.newlines += plain.count("\n")
 
-    def _newline(self, count: int = 1) -> None:
-        self._emit("\n" * count)
+    def _newline(self) -> None:
+        self._emit("\n")
+
+    def _ensure_newlines(self, count: int) -> None:
+        """Start a new line (1) or leave a blank line (2), without stacking blank lines."""
+        if self.newlines < count:
+            self._emit("\n" * (count - self.newlines))
 
     def _skipping(self) -> bool:
         return self.skip_depth is not None or self.stopped
@@ -132,8 +150,13 @@ class _TextExtractor(HTMLParser):
         if tag in _SKIP_TAGS or self._is_quote_container(tag, attributes):
             self.skip_depth = len(self.stack)
             return
-        if tag in _BLOCK_TAGS:
-            self._newline()
+        if tag == "p":
+            # Outlook's MsoNormal paragraphs have no margins: they are lines, not paragraphs.
+            gap = 1 if "msonormal" in attributes.get("class", "").lower() else 2
+            self.paragraph_gaps.append(gap)
+            self._ensure_newlines(gap)
+        elif tag in _BLOCK_TAGS:
+            self._ensure_newlines(1)
         if tag == "blockquote":
             self.quote_depth += 1
         elif tag == "pre":
@@ -166,9 +189,8 @@ class _TextExtractor(HTMLParser):
         if tag == "br":
             self._newline()
         elif tag == "hr":
-            self._newline()
-            self._emit("----------")
-            self._newline()
+            self._ensure_newlines(1)
+            self._emit("----------\n")
         elif tag == "img":
             alt = dict(attrs).get("alt") or ""
             if alt.strip():
@@ -208,13 +230,17 @@ class _TextExtractor(HTMLParser):
             label = text.strip()
             if href and label != href and label != href.removeprefix("mailto:"):
                 self._emit(f" ({href})")
-        if tag in _BLOCK_TAGS:
-            self._newline()
+        if tag == "p":
+            self._ensure_newlines(self.paragraph_gaps.pop() if self.paragraph_gaps else 2)
+        elif tag in _BLOCK_TAGS:
+            self._ensure_newlines(1)
 
     def handle_data(self, data: str) -> None:
         if self._skipping():
             return
-        text = data if self.pre_depth else _WS.sub(" ", data)
+        text = data if self.pre_depth else _HTML_WS.sub(" ", data)
+        if not self.pre_depth and not text.strip(" ") and self.newlines:
+            return  # indentation between block elements
         if self.quote_depth and text:
             marker = f"\x00Q{self.quote_depth}\x00"
             text = marker + text.replace("\n", "\n" + marker)
@@ -226,9 +252,6 @@ class _TextExtractor(HTMLParser):
             self.links.pop()
             self._emit(text)
         return "".join(self.parts)
-
-
-_QUOTE_MARK = re.compile(r"\x00Q(\d+)\x00")
 
 
 def html_to_text(html: str, *, drop_quotes: bool = False) -> str:
@@ -365,6 +388,6 @@ def strip_quoted_text(text: str) -> str:
         head.pop()
     if head and _MOBILE_SIGNATURE.match(head[-1].strip()):
         head.pop()
-    body = head + lines[forward_at:]
+    body = head + ([""] if head and forward_at < len(lines) else []) + lines[forward_at:]
     result = re.sub(r"\n{3,}", "\n\n", normalize_text("\n".join(body)))
     return result if result.strip() else full

@@ -13,11 +13,13 @@ import hashlib
 import hmac
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 
+from converge.config.env import env_int
 from converge.connectors.types import (
     InboundMessage,
     MalformedPayload,
@@ -106,6 +108,9 @@ class SimulatorConnector:
         with open(outbox_path(self.channel_key), "a", encoding="utf-8") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             handle.write(json.dumps(record) + "\n")
+        # Test/bench knob: a slow provider that has accepted the message but not yet answered.
+        if delay_ms := env_int("CONVERGE_SIMULATOR_DELAY_MS", 0):
+            time.sleep(delay_ms / 1000)
         return ProviderReceipt(provider_message_id=provider_id)
 
 

@@ -413,9 +413,9 @@ class TwilioClient:
     def fetch_media(self, url: str, *, max_bytes: int, allowed_types: Collection[str]) -> tuple[bytes, str]:
         """Download inbound MMS media: (content, base content type); SendError if refused."""
         target = self._media_url(url, first=True)
-        for _ in range(_MAX_REDIRECTS + 1):
-            # Credentials go to Twilio's API only, never to the CDN it redirects to.
-            auth = self._auth if _origin(target) in (self._api_origin, _TWILIO_API) else None
+        for hop in range(_MAX_REDIRECTS + 1):
+            # Credentials go to Twilio's API only; the URL it redirects to is pre-signed.
+            auth = self._auth if hop == 0 else None
             with (
                 _transport_errors(),
                 self._http.stream("GET", target, auth=auth, timeout=self._timeout, follow_redirects=False) as response,

@@ -15,8 +15,9 @@ class InvalidAddress(ValueError):
 
 def normalize_phone(raw: str, *, default_region: str = "US") -> str:
     text = raw.strip()
-    # WhatsApp sends wa_id without the leading "+".
-    if text and text[0].isdigit() and len(text) > 10:
+    # WhatsApp sends wa_id as bare digits with the country code and no "+"; a national number
+    # (10 digits in the US) is shorter.
+    if text.isdigit() and len(text) > 10:
         text = "+" + text
     try:
         number = phonenumbers.parse(text, default_region)

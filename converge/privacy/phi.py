@@ -83,7 +83,7 @@ class PhiScan:
 
 
 # --------------------------------------------------------------------------------------------
-# Vocabulary. One entry per line or comma; written as a patient or a clinician would write it
+# Vocabulary, comma-separated; written as a patient or a clinician would write it
 # (accents allowed: everything is folded). In a term, a space matches any run of spaces or
 # hyphens, a hyphen an optional one, and an apostrophe an optional one. A trailing "!" turns
 # off plural generation for an entry whose plural is a common word or name ("Dolores").
@@ -95,10 +95,10 @@ diltiazem, verapamil, metoprolol, atenolol, carvedilol, propranolol, bisoprolol,
 labetalol, hydrochlorothiazide, hidroclorotiazida, hctz, chlorthalidone, clortalidona,
 furosemide, furosemida, bumetanide, torsemide, spironolactone, espironolactona, eplerenone,
 hydralazine, clonidine, clonidina, doxazosin, terazosin, prazosin, isosorbide, nitroglycerin,
-nitroglicerina, digoxin, digoxina, amiodarone, amiodarona, sacubitril, entresto,
-warfarin, warfarina, coumadin, apixaban, eliquis, rivaroxaban, xarelto, dabigatran, pradaxa,
-enoxaparin, enoxaparina, lovenox, heparin, heparina, clopidogrel, plavix, ticagrelor, brilinta,
-prasugrel, atorvastatin, atorvastatina, lipitor, simvastatin, simvastatina, zocor, rosuvastatin,
+nitroglicerina, digoxin, digoxina, amiodarone, amiodarona, sacubitril, entresto, warfarin,
+warfarina, coumadin, apixaban, eliquis, rivaroxaban, xarelto, dabigatran, pradaxa, enoxaparin,
+enoxaparina, lovenox, heparin, heparina, clopidogrel, plavix, ticagrelor, brilinta, prasugrel,
+atorvastatin, atorvastatina, lipitor, simvastatin, simvastatina, zocor, rosuvastatin,
 rosuvastatina, crestor, pravastatin, pravastatina, lovastatin, pitavastatin, ezetimibe,
 ezetimiba, zetia, fenofibrate, fenofibrato, gemfibrozil, icosapent, vascepa, statin, estatina,
 metformin, metformina, glucophage, glipizide, glipizida, glyburide, glibenclamida, glimepiride,
@@ -107,69 +107,65 @@ linagliptin, linagliptina, tradjenta, empagliflozin, empagliflozina, jardiance, 
 dapagliflozina, farxiga, canagliflozin, invokana, semaglutide, semaglutida, ozempic, wegovy,
 rybelsus, liraglutide, liraglutida, victoza, saxenda, dulaglutide, dulaglutida, trulicity,
 tirzepatide, tirzepatida, mounjaro, zepbound, exenatide, byetta, insulin, insulina,
-insulin glargine, insulina glargina, lantus, basaglar, toujeo, semglee, insulin lispro,
-humalog, insulin aspart, novolog, insulin detemir, levemir, insulin degludec, tresiba, nph,
-humulin, novolin, glucagon, levothyroxine, levotiroxina, synthroid, levoxyl, euthyrox,
-liothyronine, armour thyroid, methimazole, metimazol, tapazole, propylthiouracil,
-sertraline, sertralina, zoloft, fluoxetine, fluoxetina, prozac, citalopram, celexa,
-escitalopram, lexapro, paroxetine, paroxetina, paxil, venlafaxine, venlafaxina, effexor,
-desvenlafaxine, pristiq, duloxetine, duloxetina, cymbalta, bupropion, wellbutrin,
-mirtazapine, mirtazapina, remeron, trazodone, trazodona, amitriptyline, amitriptilina,
-nortriptyline, buspirone, buspirona, buspar, hydroxyzine, hidroxizina, alprazolam, xanax,
-lorazepam, ativan, clonazepam, klonopin, rivotril, diazepam, valium, temazepam, zolpidem,
-ambien, quetiapine, quetiapina, seroquel, aripiprazole, aripiprazol, abilify, risperidone,
-risperidona, risperdal, olanzapine, olanzapina, zyprexa, lurasidone, latuda, haloperidol,
-lithium, litio, lamotrigine, lamotrigina, lamictal, valproate, valproato, divalproex,
-depakote, carbamazepine, carbamazepina, tegretol, oxcarbazepine, levetiracetam, keppra,
-topiramate, topiramato, topamax, gabapentin, gabapentina, neurontin, pregabalin, pregabalina,
-lyrica, phenytoin, fenitoina, dilantin, methylphenidate, metilfenidato, ritalin, concerta,
-amphetamine, anfetamina, adderall, lisdexamfetamine, vyvanse, atomoxetine, strattera,
-guanfacine, donepezil, aricept, memantine, memantina, namenda, sumatriptan, imitrex,
+insulin glargine, insulina glargina, lantus, basaglar, toujeo, semglee, insulin lispro, humalog,
+insulin aspart, novolog, insulin detemir, levemir, insulin degludec, tresiba, nph, humulin,
+novolin, glucagon, levothyroxine, levotiroxina, synthroid, levoxyl, euthyrox, liothyronine,
+armour thyroid, methimazole, metimazol, tapazole, propylthiouracil, sertraline, sertralina,
+zoloft, fluoxetine, fluoxetina, prozac, citalopram, celexa, escitalopram, lexapro, paroxetine,
+paroxetina, paxil, venlafaxine, venlafaxina, effexor, desvenlafaxine, pristiq, duloxetine,
+duloxetina, cymbalta, bupropion, wellbutrin, mirtazapine, mirtazapina, remeron, trazodone,
+trazodona, amitriptyline, amitriptilina, nortriptyline, buspirone, buspirona, buspar,
+hydroxyzine, hidroxizina, alprazolam, xanax, lorazepam, ativan, clonazepam, klonopin, rivotril,
+diazepam, valium, temazepam, zolpidem, ambien, quetiapine, quetiapina, seroquel, aripiprazole,
+aripiprazol, abilify, risperidone, risperidona, risperdal, olanzapine, olanzapina, zyprexa,
+lurasidone, latuda, haloperidol, lithium, litio, lamotrigine, lamotrigina, lamictal, valproate,
+valproato, divalproex, depakote, carbamazepine, carbamazepina, tegretol, oxcarbazepine,
+levetiracetam, keppra, topiramate, topiramato, topamax, gabapentin, gabapentina, neurontin,
+pregabalin, pregabalina, lyrica, phenytoin, fenitoina, dilantin, methylphenidate, metilfenidato,
+ritalin, concerta, amphetamine, anfetamina, adderall, lisdexamfetamine, vyvanse, atomoxetine,
+strattera, guanfacine, donepezil, aricept, memantine, memantina, namenda, sumatriptan, imitrex,
 rizatriptan, maxalt, cyclobenzaprine, ciclobenzaprina, flexeril, methocarbamol, tizanidine,
-baclofen, tramadol, ultram, hydrocodone, hidrocodona, vicodin, oxycodone, oxicodona,
-oxycontin, percocet, morphine, morfina, codeine, codeina, fentanyl, fentanilo, hydromorphone,
-dilaudid, acetaminophen, paracetamol, tylenol, ibuprofen, ibuprofeno, advil, motrin,
-naproxen, naproxeno, aleve, meloxicam, mobic, diclofenac, diclofenaco, voltaren, celecoxib,
-celebrex, indomethacin, ketorolac, aspirin, aspirina, excedrin, prednisone, prednisona,
-prednisolone, prednisolona, methylprednisolone, metilprednisolona, medrol, dexamethasone,
-dexametasona, hydrocortisone, hidrocortisona, triamcinolone, fluticasone, fluticasona,
-flonase, budesonide, budesonida, mometasone, nasonex, beclomethasone, albuterol, salbutamol,
-ventolin, proair, proventil, levalbuterol, ipratropium, tiotropium, spiriva, montelukast,
-singulair, advair, symbicort, breo, trelegy, qvar, flovent, inhaler, inhalador,
-cetirizine, cetirizina, zyrtec, levocetirizine, xyzal, loratadine, loratadina, claritin,
-fexofenadine, fexofenadina, diphenhydramine, difenhidramina, benadryl, pseudoephedrine,
-sudafed, guaifenesin, mucinex, omeprazole, omeprazol, prilosec, esomeprazole, esomeprazol,
-nexium, pantoprazole, pantoprazol, protonix, lansoprazole, prevacid, famotidine, famotidina,
-pepcid, ranitidine, zantac, ondansetron, zofran, metoclopramide, metoclopramida, reglan,
-promethazine, prometazina, phenergan, docusate, colace, polyethylene glycol, miralax,
-bisacodyl, dulcolax, loperamide, loperamida, imodium, dicyclomine, bentyl, sucralfate,
-tamsulosin, tamsulosina, flomax, finasteride, finasterida, proscar, propecia, dutasteride,
-avodart, oxybutynin, oxibutinina, tolterodine, mirabegron, myrbetriq, sildenafil, viagra,
-tadalafil, cialis, vardenafil, levitra, minoxidil, rogaine,
-amoxicillin, amoxicilina, amoxicillin clavulanate, augmentin, penicillin, penicilina,
-ampicillin, cephalexin, cefalexina, keflex, cefdinir, omnicef, cefuroxime, ceftriaxone,
-ceftriaxona, azithromycin, azitromicina, zithromax, z-pak, zpack, clarithromycin,
-claritromicina, doxycycline, doxiciclina, minocycline, tetracycline, ciprofloxacin,
-ciprofloxacino, cipro, levofloxacin, levofloxacino, levaquin, moxifloxacin,
-sulfamethoxazole, trimethoprim, bactrim, nitrofurantoin, nitrofurantoina, macrobid,
-metronidazole, metronidazol, flagyl, clindamycin, clindamicina, vancomycin, linezolid,
-fluconazole, fluconazol, diflucan, terbinafine, terbinafina, lamisil, nystatin, nistatina,
-clotrimazole, clotrimazol, ketoconazole, ketoconazol, acyclovir, aciclovir, zovirax,
-valacyclovir, valaciclovir, valtrex, famciclovir, oseltamivir, tamiflu, paxlovid,
+baclofen, tramadol, ultram, hydrocodone, hidrocodona, vicodin, oxycodone, oxicodona, oxycontin,
+percocet, morphine, morfina, codeine, codeina, fentanyl, fentanilo, hydromorphone, dilaudid,
+acetaminophen, paracetamol, tylenol, ibuprofen, ibuprofeno, advil, motrin, naproxen, naproxeno,
+aleve, meloxicam, mobic, diclofenac, diclofenaco, voltaren, celecoxib, celebrex, indomethacin,
+ketorolac, aspirin, aspirina, excedrin, prednisone, prednisona, prednisolone, prednisolona,
+methylprednisolone, metilprednisolona, medrol, dexamethasone, dexametasona, hydrocortisone,
+hidrocortisona, triamcinolone, fluticasone, fluticasona, flonase, budesonide, budesonida,
+mometasone, nasonex, beclomethasone, albuterol, salbutamol, ventolin, proair, proventil,
+levalbuterol, ipratropium, tiotropium, spiriva, montelukast, singulair, advair, symbicort, breo,
+trelegy, qvar, flovent, inhaler, inhalador, cetirizine, cetirizina, zyrtec, levocetirizine,
+xyzal, loratadine, loratadina, claritin, fexofenadine, fexofenadina, diphenhydramine,
+difenhidramina, benadryl, pseudoephedrine, sudafed, guaifenesin, mucinex, omeprazole, omeprazol,
+prilosec, esomeprazole, esomeprazol, nexium, pantoprazole, pantoprazol, protonix, lansoprazole,
+prevacid, famotidine, famotidina, pepcid, ranitidine, zantac, ondansetron, zofran,
+metoclopramide, metoclopramida, reglan, promethazine, prometazina, phenergan, docusate, colace,
+polyethylene glycol, miralax, bisacodyl, dulcolax, loperamide, loperamida, imodium, dicyclomine,
+bentyl, sucralfate, tamsulosin, tamsulosina, flomax, finasteride, finasterida, proscar,
+propecia, dutasteride, avodart, oxybutynin, oxibutinina, tolterodine, mirabegron, myrbetriq,
+sildenafil, viagra, tadalafil, cialis, vardenafil, levitra, minoxidil, rogaine, amoxicillin,
+amoxicilina, amoxicillin clavulanate, augmentin, penicillin, penicilina, ampicillin, cephalexin,
+cefalexina, keflex, cefdinir, omnicef, cefuroxime, ceftriaxone, ceftriaxona, azithromycin,
+azitromicina, zithromax, z-pak, zpack, clarithromycin, claritromicina, doxycycline, doxiciclina,
+minocycline, tetracycline, ciprofloxacin, ciprofloxacino, cipro, levofloxacin, levofloxacino,
+levaquin, moxifloxacin, sulfamethoxazole, trimethoprim, bactrim, nitrofurantoin,
+nitrofurantoina, macrobid, metronidazole, metronidazol, flagyl, clindamycin, clindamicina,
+vancomycin, linezolid, fluconazole, fluconazol, diflucan, terbinafine, terbinafina, lamisil,
+nystatin, nistatina, clotrimazole, clotrimazol, ketoconazole, ketoconazol, acyclovir, aciclovir,
+zovirax, valacyclovir, valaciclovir, valtrex, famciclovir, oseltamivir, tamiflu, paxlovid,
 nirmatrelvir, hydroxychloroquine, hidroxicloroquina, plaquenil, ivermectin, ivermectina,
-permethrin, mupirocin, antibiotic, antibiotico,
-alendronate, alendronato, fosamax, risedronate, ibandronate, boniva, denosumab, prolia,
-raloxifene, evista, estradiol, estrace, premarin, medroxyprogesterone, medroxiprogesterona,
-depo-provera, depo shot, provera, progesterone, progesterona, norethindrone, levonorgestrel,
-drospirenone, nexplanon, testosterone, testosterona, clomiphene, clomid, letrozole,
-tamoxifen, tamoxifeno, anastrozole,
-methotrexate, metotrexato, sulfasalazine, adalimumab, humira, etanercept, enbrel,
-infliximab, remicade, ustekinumab, stelara, dupilumab, dupixent, apremilast, otezla,
-allopurinol, zyloprim, febuxostat, uloric, colchicine, colchicina, colcrys,
-ferrous sulfate, sulfato ferroso, folic acid, acido folico, cyanocobalamin, potassium chloride,
-epinephrine, epinefrina, epipen, varenicline, vareniclina, chantix, isotretinoin,
-isotretinoina, accutane, tretinoin, tretinoina, retin-a, antidepressant, antidepresivo,
-blood thinner, anticoagulante, steroid, esteroide, corticosteroid, corticoide
+permethrin, mupirocin, antibiotic, antibiotico, alendronate, alendronato, fosamax, risedronate,
+ibandronate, boniva, denosumab, prolia, raloxifene, evista, estradiol, estrace, premarin,
+medroxyprogesterone, medroxiprogesterona, depo-provera, depo shot, provera, progesterone,
+progesterona, norethindrone, levonorgestrel, drospirenone, nexplanon, testosterone,
+testosterona, clomiphene, clomid, letrozole, tamoxifen, tamoxifeno, anastrozole, methotrexate,
+metotrexato, sulfasalazine, adalimumab, humira, etanercept, enbrel, infliximab, remicade,
+ustekinumab, stelara, dupilumab, dupixent, apremilast, otezla, allopurinol, zyloprim,
+febuxostat, uloric, colchicine, colchicina, colcrys, ferrous sulfate, sulfato ferroso,
+folic acid, acido folico, cyanocobalamin, potassium chloride, epinephrine, epinefrina, epipen,
+varenicline, vareniclina, chantix, isotretinoin, isotretinoina, accutane, tretinoin, tretinoina,
+retin-a, antidepressant, antidepresivo, blood thinner, anticoagulante, steroid, esteroide,
+corticosteroid, corticoide
 """
 
 _DIAGNOSES = """
@@ -177,37 +173,36 @@ diabetes, diabetic, diabetico, diabetica, prediabetes, prediabetic, type 1 diabe
 type 2 diabetes, gestational diabetes, diabetes gestacional, hypertension, hipertension, htn,
 high blood pressure, presion alta, hypotension, hipotension, hyperlipidemia, hiperlipidemia,
 high cholesterol, colesterol alto, hypercholesterolemia, hypothyroidism, hipotiroidismo,
-hyperthyroidism, hipertiroidismo, hashimoto's, graves' disease,
-cancer, tumor, tumour, malignant, maligno, maligna, malignancy, carcinoma, melanoma, lymphoma,
-linfoma, leukemia, leucemia, sarcoma, metastasis, metastasis!, metastatic, metastasico,
-asthma, asma, copd, epoc, emphysema, enfisema, bronchitis, bronquitis, pneumonia, neumonia,
-tuberculosis, influenza, hepatitis, hep b, hep c, cirrhosis, cirrosis, fatty liver,
-higado graso, kidney disease, enfermedad renal, ckd, renal failure, kidney failure,
-insuficiencia renal, kidney stone, calculo renal, heart failure, insuficiencia cardiaca, chf,
-atrial fibrillation, fibrilacion auricular, afib, a-fib, arrhythmia, arritmia,
-heart attack, infarto, ataque al corazon, ataque cardiaco, myocardial infarction,
-coronary artery disease, heart disease, enfermedad cardiaca, angina, stroke, derrame cerebral,
-accidente cerebrovascular, aneurysm, aneurisma, dvt, deep vein thrombosis, trombosis,
-pulmonary embolism, embolia, blood clot, coagulo, anemia, sickle cell, hemophilia, hemofilia,
-osteoporosis, osteopenia, arthritis, artritis, rheumatoid arthritis, osteoarthritis, gout,
-lupus, fibromyalgia, fibromialgia, multiple sclerosis, esclerosis multiple, parkinson's,
-parkinson, alzheimer's, alzheimer, dementia, demencia, epilepsy, epilepsia, seizure,
-convulsion, migraine, migrana, neuropathy, neuropatia, celiac, celiaquia, crohn's,
-ulcerative colitis, colitis, ibs, irritable bowel, gerd, acid reflux, reflujo, ulcer, ulcera,
-diverticulitis, gallstone, calculo biliar, appendicitis, apendicitis, pancreatitis, hernia,
-hemorrhoid, hemorroide, psoriasis, eczema, eccema, dermatitis, acne, shingles, culebrilla,
-herpes zoster, cellulitis, celulitis, mrsa, sepsis, infection, infeccion, uti,
-urinary tract infection, infeccion urinaria, infeccion de orina, bladder infection,
-kidney infection, yeast infection, infeccion por hongos, sinusitis, sinus infection,
-strep throat, strep, faringitis, amigdalitis, tonsillitis, ear infection, infeccion de oido,
-otitis, conjunctivitis, conjuntivitis, pink eye, mononucleosis, chickenpox, varicela,
-measles, sarampion, whooping cough, tos ferina, obesity, obese, obesidad, sleep apnea,
-apnea del sueno, glaucoma, cataract, catarata, macular degeneration, hearing loss,
-concussion, conmocion cerebral, fracture, fractura, torn ligament, tendonitis, tendinitis,
-carpal tunnel, tunel carpiano, endometriosis, pcos, polycystic ovary, ovario poliquistico,
-fibroid, mioma, menopause, menopausia, autism, autismo, allergic reaction,
-reaccion alergica, anaphylaxis, anafilaxia, oncology, oncologist, oncologia, oncologo,
-oncologa, kidney cyst, thyroid nodule, nodulo tiroideo,
+hyperthyroidism, hipertiroidismo, hashimoto's, graves' disease, cancer, tumor, tumour,
+malignant, maligno, maligna, malignancy, carcinoma, melanoma, lymphoma, linfoma, leukemia,
+leucemia, sarcoma, metastasis, metastasis!, metastatic, metastasico, asthma, asma, copd, epoc,
+emphysema, enfisema, bronchitis, bronquitis, pneumonia, neumonia, tuberculosis, influenza,
+hepatitis, hep b, hep c, cirrhosis, cirrosis, fatty liver, higado graso, kidney disease,
+enfermedad renal, ckd, renal failure, kidney failure, insuficiencia renal, kidney stone,
+calculo renal, heart failure, insuficiencia cardiaca, chf, atrial fibrillation,
+fibrilacion auricular, afib, a-fib, arrhythmia, arritmia, heart attack, infarto,
+ataque al corazon, ataque cardiaco, myocardial infarction, coronary artery disease,
+heart disease, enfermedad cardiaca, angina, stroke, derrame cerebral, accidente cerebrovascular,
+aneurysm, aneurisma, dvt, deep vein thrombosis, trombosis, pulmonary embolism, embolia,
+blood clot, coagulo, anemia, sickle cell, hemophilia, hemofilia, osteoporosis, osteopenia,
+arthritis, artritis, rheumatoid arthritis, osteoarthritis, gout, lupus, fibromyalgia,
+fibromialgia, multiple sclerosis, esclerosis multiple, parkinson's, parkinson, alzheimer's,
+alzheimer, dementia, demencia, epilepsy, epilepsia, seizure, convulsion, migraine, migrana,
+neuropathy, neuropatia, celiac, celiaquia, crohn's, ulcerative colitis, colitis, ibs,
+irritable bowel, gerd, acid reflux, reflujo, ulcer, ulcera, diverticulitis, gallstone,
+calculo biliar, appendicitis, apendicitis, pancreatitis, hernia, hemorrhoid, hemorroide,
+psoriasis, eczema, eccema, dermatitis, acne, shingles, culebrilla, herpes zoster, cellulitis,
+celulitis, mrsa, sepsis, infection, infeccion, uti, urinary tract infection, infeccion urinaria,
+infeccion de orina, bladder infection, kidney infection, yeast infection, infeccion por hongos,
+sinusitis, sinus infection, strep throat, strep, faringitis, amigdalitis, tonsillitis,
+ear infection, infeccion de oido, otitis, conjunctivitis, conjuntivitis, pink eye,
+mononucleosis, chickenpox, varicela, measles, sarampion, whooping cough, tos ferina, obesity,
+obese, obesidad, sleep apnea, apnea del sueno, glaucoma, cataract, catarata,
+macular degeneration, hearing loss, concussion, conmocion cerebral, fracture, fractura,
+torn ligament, tendonitis, tendinitis, carpal tunnel, tunel carpiano, endometriosis, pcos,
+polycystic ovary, ovario poliquistico, fibroid, mioma, menopause, menopausia, autism, autismo,
+allergic reaction, reaccion alergica, anaphylaxis, anafilaxia, oncology, oncologist, oncologia,
+oncologo, oncologa, kidney cyst, thyroid, tiroides, thyroid nodule, nodulo tiroideo,
 prostate enlargement, bph, incontinence, incontinencia, diagnosis, diagnostico, diagnosed,
 diagnosticado, diagnosticada
 """
@@ -217,8 +212,8 @@ depression, depressed, depresion, deprimido, deprimida, anxiety, ansiedad, panic
 ataque de panico, panic disorder, trastorno de panico, bipolar, schizophrenia, esquizofrenia,
 ptsd, tept, adhd, tdah, ocd, toc!, suicidal, suicide, suicidio, suicida, self-harm, self harm,
 autolesion, eating disorder, trastorno alimentario, anorexia, bulimia, psychosis, psicosis,
-psychiatric, psiquiatrico, psiquiatrica, psychiatrist, psiquiatra, psychotherapy,
-psicoterapia, insomnia, insomnio, postpartum depression, depresion posparto
+psychiatric, psiquiatrico, psiquiatrica, psychiatrist, psiquiatra, psychotherapy, psicoterapia,
+insomnia, insomnio, postpartum depression, depresion posparto
 """
 
 _SEXUAL_HEALTH = """
@@ -233,18 +228,19 @@ pastilla del dia despues, vaginal discharge, flujo vaginal, iud, diu
 _PREGNANCY = """
 pregnant, pregnancy, embarazo, embarazada, pregnancy test, prueba de embarazo, prenatal,
 trimester, trimestre, miscarriage, aborto espontaneo, abortion, aborto, ectopic, ectopico,
-preeclampsia, postpartum, posparto, infertility, infertilidad, ivf, in vitro, fertility treatment,
-tratamiento de fertilidad
+preeclampsia, postpartum, posparto, infertility, infertilidad, ivf, in vitro,
+fertility treatment, tratamiento de fertilidad
 """
 
 _SUBSTANCE_USE = """
-alcoholism, alcoholismo, alcoholic, alcoholico, alcoholica, alcohol use disorder,
-substance use, substance abuse, abuso de sustancias, drug abuse, drug use, consumo de drogas,
-addiction, adiccion, addicted, opioid use disorder, opioid dependence, overdose, sobredosis,
-rehab, detox, desintoxicacion, withdrawal, methadone, metadona, suboxone, buprenorphine,
-buprenorfina, naloxone, naloxona, narcan, naltrexone, naltrexona, vivitrol, disulfiram,
-antabuse, acamprosate, smoking cessation, nicotine dependence, cocaine, cocaina, heroin,
-heroina, methamphetamine, metanfetamina, marijuana, marihuana, cannabis
+alcoholism, alcoholismo, alcoholic, alcoholico, alcoholica, alcohol use disorder, substance use,
+substance abuse, abuso de sustancias, drug abuse, drug use, consumo de drogas, addiction,
+adiccion, addicted, opioid use disorder, opioid dependence, overdose, sobredosis, rehab, detox,
+desintoxicacion, withdrawal symptoms, alcohol withdrawal, opioid withdrawal, methadone,
+metadona, suboxone, buprenorphine, buprenorfina, naloxone, naloxona, narcan, naltrexone,
+naltrexona, vivitrol, disulfiram, antabuse, acamprosate, smoking cessation, nicotine dependence,
+cocaine, cocaina, heroin, heroina, methamphetamine, metanfetamina, marijuana, marihuana,
+cannabis
 """
 
 _GENETIC = """
@@ -257,37 +253,40 @@ fibrosis quistica, huntington's, tay-sachs, karyotype, cariotipo, nipt
 _PROCEDURES = """
 colonoscopy, colonoscopia, endoscopy, endoscopia, biopsy, biopsia, mammogram, mammography,
 mamografia, mri, resonancia magnetica, ct scan, cat scan, pet scan, tomografia, x-ray,
-radiografia, ultrasound, ultrasonido, ecografia, sonogram, echocardiogram, ecocardiograma,
-ekg, ecg, electrocardiogram, electrocardiograma, stress test, prueba de esfuerzo, pap smear,
+radiografia, ultrasound, ultrasonido, ecografia, sonogram, echocardiogram, ecocardiograma, ekg,
+ecg, electrocardiogram, electrocardiograma, stress test, prueba de esfuerzo, pap smear,
 pap test, papanicolaou, papanicolau, vasectomy, vasectomia, iud insertion, iud removal,
-insercion de diu, hysterectomy, histerectomia, tubal ligation, ligadura de trompas,
-c-section, cesarean, cesarea, dialysis, dialisis, chemotherapy, chemo, quimioterapia,
-quimio!, radiation therapy, radioterapia, surgery, cirugia, operacion quirurgica,
-knee replacement, hip replacement, reemplazo de rodilla, reemplazo de cadera, cataract surgery,
-appendectomy, cholecystectomy, angioplasty, stent, bypass surgery, catheterization,
-cateterismo, spirometry, espirometria, sleep study, estudio del sueno, bone density scan,
-dexa scan, densitometria, amniocentesis, circumcision, circuncision, mole removal,
-skin biopsy, cryotherapy, steroid injection, cortisone shot, infiltracion, physical therapy,
-fisioterapia, sigmoidoscopy, cystoscopy, cistoscopia, lumbar puncture, puncion lumbar,
-allergy test, prueba de alergia
+insercion de diu, hysterectomy, histerectomia, tubal ligation, ligadura de trompas, c-section,
+cesarean, cesarea, dialysis, dialisis, chemotherapy, chemo, quimioterapia, quimio!,
+radiation therapy, radioterapia, surgery, cirugia, operacion quirurgica, knee replacement,
+hip replacement, reemplazo de rodilla, reemplazo de cadera, cataract surgery, appendectomy,
+cholecystectomy, angioplasty, stent, bypass surgery, catheterization, cateterismo, spirometry,
+espirometria, sleep study, estudio del sueno, bone density scan, dexa scan, densitometria,
+amniocentesis, circumcision, circuncision, mole removal, skin biopsy, cryotherapy,
+steroid injection, cortisone shot, physical therapy, fisioterapia, sigmoidoscopy, colposcopy,
+colposcopia, cystoscopy, cistoscopia, lumbar puncture, puncion lumbar, allergy test,
+prueba de alergia
 """
 
 _LAB_RESULTS = """
-test results, test result, lab results, lab result, lab work, labwork, blood work, bloodwork,
-blood test, blood panel, metabolic panel, lipid panel, cbc, cmp, bmp, urinalysis, urine test,
-urine culture, throat culture, strep test, drug test, drug screen, pathology, pathology report,
-biopsy results, imaging results, positive for, negative for, tested positive, tested negative,
-came back positive, came back negative, came back abnormal, came back normal, came back high,
-abnormal, elevated, resultados de laboratorio, resultados del laboratorio, resultados de sus
-analisis, resultados de tus analisis, resultados de la biopsia, analisis de sangre,
-analisis de orina, analisis clinicos, examen de sangre, examen de orina, prueba de sangre,
-dio positivo, dio negativo, salio positivo, salio negativo, resulto positivo, resulto negativo,
-positivo para, negativo para, patologia, anormal, anormales,
-a1c, hba1c, hb a1c, hemoglobin a1c, cholesterol, ldl, hdl, triglycerides, creatinine, egfr,
-gfr, tsh, free t4, t4, inr, ferritin, hemoglobin, hematocrit, platelet count, wbc,
-white blood cell count, glucose, fasting glucose, blood sugar, microalbumin, bilirubin,
-spo2, oxygen saturation, viral load, cd4 count, troponin, d-dimer, crp, c-reactive protein,
-liver enzymes, psa test, psa level, vitamin d level,
+test results, test result, your labs, covid test, covid-19 test, prueba de covid, lab results,
+lab result, lab work, labwork, blood work, bloodwork, blood test, blood panel, metabolic panel,
+lipid panel, cbc, cmp, bmp, urinalysis, urine test, urine culture, throat culture, strep test,
+drug test, drug screen, pathology, pathology report, biopsy results, imaging results,
+positive for, negative for, tested positive, tested negative, tested positive for,
+tested negative for, came back positive, came back negative, came back abnormal,
+came back normal, came back high, abnormal, elevated, resultados de laboratorio,
+resultados del laboratorio, resultados de sus analisis, resultados de tus analisis,
+sus analisis, tus analisis, resultados de la biopsia, analisis de sangre, analisis de orina,
+analisis clinicos, examen de sangre, examen de orina, prueba de sangre, dio positivo,
+dio negativo, dio positiva, dio negativa, salio positivo, salio negativo, salio positiva,
+salio negativa, resulto positivo, resulto negativo, resulto positiva, resulto negativa,
+salio normal, salio anormal, salio alto, salio alta, positivo para, negativo para,
+positiva para, negativa para, patologia, anormal, anormales, a1c, hba1c, hb a1c, hemoglobin a1c,
+cholesterol, ldl, hdl, triglycerides, creatinine, egfr, gfr, tsh, free t4, t4, inr, ferritin,
+hemoglobin, hematocrit, platelet count, wbc, white blood cell count, glucose, fasting glucose,
+blood sugar, microalbumin, bilirubin, spo2, oxygen saturation, viral load, cd4 count, troponin,
+d-dimer, crp, c-reactive protein, liver enzymes, psa test, psa level, vitamin d level,
 hemoglobina glicosilada, colesterol, trigliceridos, creatinina, glucosa, glucemia,
 azucar en la sangre, azucar en sangre, hemoglobina, hematocrito, plaquetas, carga viral,
 ferritina, bilirrubina, enzimas hepaticas
@@ -295,17 +294,17 @@ ferritina, bilirrubina, enzimas hepaticas
 
 _SYMPTOMS = """
 chest pain, shortness of breath, fever, cough, coughing, chills, rash, nausea, nauseous,
-vomiting, diarrhea, diarrhoea, constipation, headache, dizziness, dizzy, lightheaded,
-bleeding, lump, swelling, swollen, back pain, abdominal pain, stomach pain, stomachache,
-stomach ache, sore throat, fatigue, palpitations, numbness, tingling, blood in stool,
-blood in urine, burning when urinating, painful urination, in pain, pain medication,
-pain meds, joint pain, wheezing, hives, urticaria, runny nose, congestion!,
-fiebre, calentura, tos, escalofrio, nausea, vomito, vomitando, diarrea, estrenimiento,
-mareo, mareado, mareada, dolor!, dolor de cabeza, dolor de pecho, dolor en el pecho,
-dolor de estomago, dolor abdominal, dolor de espalda, dolor de garganta, falta de aire,
-dificultad para respirar, sangrado, hemorragia, sarpullido, erupcion, bulto, hinchazon,
-hinchado, hinchada, cansancio, fatiga, palpitaciones, entumecimiento, hormigueo,
-sangre en la orina, sangre en las heces, ardor al orinar, me duele!, le duele!, te duele!
+vomiting, diarrhea, diarrhoea, constipation, headache, dizziness, dizzy, lightheaded, bleeding,
+lump, swelling, swollen, back pain, abdominal pain, stomach pain, stomachache, stomach ache,
+sore throat, fatigue, palpitations, numbness, tingling, blood in stool, blood in urine,
+burning when urinating, painful urination, in pain, pain medication, pain meds, joint pain,
+wheezing, hives, urticaria, runny nose, nasal congestion, chest congestion, fiebre, calentura,
+tos, escalofrio, nausea, vomito, vomitando, diarrea, estrenimiento, mareo, mareado, mareada,
+dolor!, dolor de cabeza, dolor de pecho, dolor en el pecho, dolor de estomago, dolor abdominal,
+dolor de espalda, dolor de garganta, falta de aire, dificultad para respirar, sangrado,
+hemorragia, sarpullido, erupcion, bulto!, hinchazon, hinchado, hinchada, cansancio, fatiga,
+palpitaciones, entumecimiento, hormigueo, sangre en la orina, sangre en las heces,
+ardor al orinar, me duele!, le duele!, te duele!
 """
 
 # Acronyms that collide with everyday words when lower-cased ("hearing aids", "bowel prep",
@@ -382,10 +381,34 @@ def _fold_char(char: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
 
 
+# Code points whose fold is not exactly one character (combining marks fold to nothing,
+# ligatures and fractions to several). Text free of them folds one-to-one, so str.translate
+# does it in C and offsets need no map.
+_IRREGULAR: set[str] = set()
+
+
+class _FoldTable(dict[int, str]):
+    def __missing__(self, code: int) -> str:
+        char = chr(code)
+        folded = _fold_char(char)
+        if len(folded) != 1:
+            _IRREGULAR.add(char)
+        if code < 0x3000:
+            # Bounded: the scripts our patients write in; the rest is folded on every call.
+            self[code] = folded
+        return folded
+
+
+_FOLD_TABLE = _FoldTable()
+
+
 def _fold(text: str) -> tuple[str, list[int] | None]:
     """Return the folded text and, unless it is the identity, the folded-to-original map."""
     if text.isascii():
         return text.lower(), None
+    translated = text.translate(_FOLD_TABLE)
+    if _IRREGULAR.isdisjoint(text):
+        return translated, None
     pieces: list[str] = []
     origin: list[int] = []
     for index, char in enumerate(text):
@@ -445,7 +468,8 @@ def _plurals(term: str) -> list[str]:
 
 
 def _split_terms(block: str) -> list[str]:
-    return [t.strip() for t in re.split(r"[,\n]", block) if t.strip()]
+    # Commas separate terms; a line break is just a space, so a term may wrap.
+    return [" ".join(t.split()) for t in block.split(",") if t.strip()]
 
 
 def _trie_regex(terms: Iterable[str]) -> str:
@@ -503,7 +527,7 @@ _MONTH = (
     r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
     r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
     r"|enero|ene|febrero|marzo|abril|abr|mayo|junio|julio|agosto|ago|se?ptiembre|octubre"
-    r"|noviembre|diciembre|dic)\.?"
+    r"|noviembre|diciembre|dic)(?:\.|(?![a-z]))"
 )
 _DATE = (
     r"(?:\d{1,2}[/.\-]\d{1,2}[/.\-](?:\d{4}|\d{2})(?![\d/])"
@@ -560,17 +584,23 @@ _LAB_UNIT = (
     r"(?:\s?%|\s?(?:mg/dl|mg/l|mmol/l|mmol/mol|mmhg|mm\s?hg|ng/ml|ng/dl|pg/ml|miu/l|uiu/ml|meq/l"
     r"|g/dl|u/l|iu/l|k/ul|bpm|lbs?|pounds|kg|kilos|libras|degrees|grados|°\s?[fc]?)(?!\w))"
 )
-_LAB_NUMBER = r"\d{1,4}(?:[.,]\d{1,2})?(?:\s?/\s?\d{2,3})?(?![\d/])"
+# A value, not a clock time: "BP at 10 AM" is a visit, "BP 150/95" a reading.
+_LAB_NUMBER = (
+    r"\d{1,4}(?:[.,]\d{1,2})?(?:\s?/\s?\d{2,3})?(?![\d/])"
+    r"(?!:\d|\s?(?:am|pm|a\.m|p\.m|o'?clock|hrs?)(?!\w))"
+)
 _LAB_GAP = (
     r"(?:\s*(?:[:=~]|(?:is|was|were|are|of|at|levels?|reading|result|value|count|came\s+back"
-    r"|now|today|es|fue|esta|estaba|de|del|en|nivel|niveles|salio|resulto)(?!\w))){0,4}\s*"
+    r"|now|today|es|son|fue|esta|estan|estaba|de|del|en|nivel|niveles|salio|salieron|resulto)"
+    r"(?!\w))){0,4}\s*"
 )
 _WEIGHT_UNIT = r"\s?(?:lbs?|pounds|kg|kilos|libras)(?!\w)"
 
+_ANALYTES = _trie_regex(_fold_term(t) for t in _split_terms(_VALUE_ONLY_ANALYTES + "," + _STRONG_ANALYTES))
+_WEIGHTS = _trie_regex(_split_terms(_UNIT_REQUIRED_ANALYTES))
 _LAB_VALUE = (
-    rf"(?:{_trie_regex(_fold_term(t) for t in _split_terms(_VALUE_ONLY_ANALYTES + ',' + _STRONG_ANALYTES))}"
-    rf"){_E}{_LAB_GAP}{_LAB_NUMBER}{_LAB_UNIT}?"
-    rf"|(?:{_trie_regex(_split_terms(_UNIT_REQUIRED_ANALYTES))}){_E}{_LAB_GAP}{_NUM}{_WEIGHT_UNIT}"
+    rf"(?:{_ANALYTES}){_E}{_LAB_GAP}{_LAB_NUMBER}{_LAB_UNIT}?"
+    rf"|(?:{_WEIGHTS}){_E}{_LAB_GAP}{_NUM}{_WEIGHT_UNIT}"
     rf"|\d{{1,4}}(?:[.,]\d{{1,2}})?\s?(?:mg/dl|mmol/l|mmhg)(?!\w)"
 )
 
@@ -578,9 +608,14 @@ _LAB_VALUE = (
 # random portal token must not read as "TB" or "MRI". Bounded so a long run of dotted words
 # cannot make the scan quadratic.
 _URL = r"(?:https?://|www\.)\S+|[\w.+\-]{1,64}@[\w\-]+(?:\.[\w\-]+)+"
+# Everyday phrases that contain a vocabulary word; consumed and ignored like links.
+_BENIGN = (
+    r"(?:lump\s+sums?|tropical\s+(?:depression|storm)s?|(?:the\s+)?great\s+depression"
+    r"|stroke\s+of\s+(?:luck|genius)|rash\s+of)(?!\w)"
+)
 
 _PATTERN = re.compile(
-    rf"{_B}(?:(?P<skip>{_URL})"
+    rf"{_B}(?:(?P<skip>{_URL}|{_BENIGN})"
     rf"|(?P<lab_value>{_LAB_VALUE})"
     rf"|(?P<date_of_birth>{_DOB})"
     rf"|(?P<record_number>{_RECORD})"
@@ -621,6 +656,7 @@ def scan(text: str, *, patient_names: Sequence[str] = ()) -> PhiScan:
             if key in _EXACT_BY_KEY:
                 original = _original_span(text, origin, start, match.end("word"))
                 if text[original[0] : original[1]] != _EXACT_BY_KEY[key]:
+                    pos = match.end("word")
                     continue
             if kind != "medication" and match.group("dose_tail") is not None:
                 # A dose only extends a drug name; let the dose be found on its own.
@@ -630,6 +666,8 @@ def scan(text: str, *, patient_names: Sequence[str] = ()) -> PhiScan:
                 continue
         original_start, original_end = _original_span(text, origin, start, end)
         findings.append(PhiFinding(kind, text[original_start:original_end], original_start, original_end))
+    if isinstance(patient_names, str):
+        patient_names = (patient_names,)
     if findings and patient_names:
         findings.extend(_name_findings(text, folded, origin, patient_names, findings))
         findings.sort(key=lambda f: (f.start, f.end))
@@ -657,11 +695,11 @@ def _name_findings(
     full_names: set[str] = set()
     parts: set[str] = set()
     for name in patient_names:
-        words = [w for w in re.split(r"[\s,]+", _fold_term(name)) if w]
+        words = [w for w in re.split(r"[\s,]+", _fold_term(name)) if re.search(r"[^\W\d_]", w)]
         if not words:
             continue
         full_names.add(" ".join(words))
-        parts.update(w for w in words if len(w) >= 2 and re.search(r"[^\W\d_]", w))
+        parts.update(w for w in words if len(w) >= 2)
     if not full_names:
         return []
     alternatives = sorted(full_names | parts, key=len, reverse=True)
@@ -673,9 +711,9 @@ def _name_findings(
         start, end = _original_span(text, origin, match.start(), match.end())
         if any(f.start < end and start < f.end for f in taken):
             continue
-        # A single name part only counts when capitalised: a patient called "Will" or "Hope"
-        # must not turn every "will" into a name.
-        if " ".join(match.group().split()) not in full_names and not text[start].isupper():
+        # A single word only counts when capitalised: a patient called "Will" or "Hope" must
+        # not turn every "will" into a name. A full two-word name counts in any case.
+        if len(match.group().split()) < 2 and not text[start].isupper():
             continue
         results.append(PhiFinding("patient_name", text[start:end], start, end))
     return results

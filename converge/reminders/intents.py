@@ -82,6 +82,8 @@ _BUTTON_IDS = {"confirm": Intent.CONFIRM, "reschedule": Intent.RESCHEDULE, "canc
 MAX_CHARS = 1000
 MAX_TOKENS = 40
 MAX_LEFTOVER = 6
+# A confirmation with much else in it may carry a request that auto-confirming would bury.
+MAX_CONFIRM_LEFTOVER = 3
 _UNKNOWN_CONFIDENCE = 0.0
 
 _DAYS_EN = "monday|tuesday|wednesday|thursday|friday|saturday|sunday"
@@ -98,6 +100,9 @@ _PHRASES: dict[str, list[str]] = {
         r"yep+",
         r"yup+",
         r"yesi",
+        r"sii+",
+        r"sip",
+        r"si si",
         r"(i )?confirm(ed|ing)?",
         r"confirm(o|ado|ada|amos|ar)",
         r"see (you|ya)",
@@ -155,10 +160,10 @@ _PHRASES: dict[str, list[str]] = {
         r"cancel+(ed|ing|ation|led|ling)?",
         r"cancel(ar|arla|arlo|a|ala|o|en|enla|e|ela|amos|acion|ado|ada)",
         r"anul(ar|arla|a|o|en|e)",
-        r"(cant|cannot|can not|couldnt|could not) (make it|come|go|attend|be there|do it|keep it)",
+        r"(cant|cannot|can not|couldnt|could not) (make|come|go|attend|be there|do it|keep it)",
         r"(wont|will not|not going to|not gonna) (make it|come|go|attend|be there|be coming)",
         r"(wont|will not|not) be able( to)?",
-        r"unable to (come|make it|attend|go|be there)",
+        r"(un|not )able to (come|make|attend|go|be there)",
         r"not (coming|attending|going|making it)",
         r"no longer (need|coming|able)",
         r"dont need (the|my|this) (appointment|appt)",
@@ -244,6 +249,17 @@ _PHRASES: dict[str, list[str]] = {
         r"(llego|llegare|llegar|voy|vamos|un poco|algo) tarde",
         r"no (voy|vamos) a llegar( a tiempo)?",
         r"retras(o|ad[oa])",
+    ],
+    "extra": [
+        r"also",
+        r"btw",
+        r"by the way",
+        r"(another|quick|one more) question",
+        r"question",
+        r"ademas",
+        r"tambien",
+        r"(otra|una) pregunta",
+        r"pregunta",
     ],
     "contrast": [
         r"but",
@@ -676,6 +692,8 @@ def understand_reply(text: str, *, channel: str, offered_options: int = 0) -> Re
         return _unknown("hedged")
     if "negated" in categories:
         return _unknown("negated")
+    if "extra" in categories:
+        return _unknown("extra request")
 
     if "si" in categories:
         others = [m for m in matches if m.category != "si"]
@@ -711,7 +729,7 @@ def understand_reply(text: str, *, channel: str, offered_options: int = 0) -> Re
     if ("?" in text or "¿" in text) and intent in (Intent.CONFIRM, Intent.CANCEL):
         return _unknown("question")
     leftover = _leftover(norm, matches if not contrast else _find_matches(norm))
-    if len(leftover) > MAX_LEFTOVER:
+    if len(leftover) > (MAX_CONFIRM_LEFTOVER if intent is Intent.CONFIRM else MAX_LEFTOVER):
         return _unknown("extra content")
     matched = "+".join(m.text for m in matches if m.category in (*_INTENT_OF, "confirm_weak"))
 

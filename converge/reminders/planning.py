@@ -123,10 +123,12 @@ def adjust_for_quiet_hours(
 
     quiet_start, quiet_end = _quiet_period(wanted, zone, quiet)
     candidates: list[datetime] = []
-    if now < quiet_start and not in_quiet_hours(now, tz=tz, quiet=quiet):
-        before = max(quiet_start - _LAST_MINUTE, now)
-        if not in_quiet_hours(before, tz=tz, quiet=quiet):
-            candidates.append(before)
+    before = quiet_start - _LAST_MINUTE
+    if before < now and now < quiet_start:
+        # Inside the last allowed minute already: now is as late as "before" can be.
+        before = now
+    if before >= now and not in_quiet_hours(before, tz=tz, quiet=quiet):
+        candidates.append(before)
     if quiet_end <= deadline and not in_quiet_hours(quiet_end, tz=tz, quiet=quiet):
         candidates.append(quiet_end)
     if not candidates:

@@ -12,7 +12,8 @@ Wall times that do not map to exactly one instant are resolved by `local_instant
   occurrence and ends at the last one, so it covers every moment the clock shows a time inside
   it; slots inside the repeated hour are offered at both occurrences (they are distinct instants).
 
-Inside a block, candidates step by `step` of real time from the block start. Offsets change by
+Blocks of a day that touch or overlap are merged into one stretch of working time. Inside a
+block, candidates step by `step` of real time from the block start. Offsets change by
 whole multiples of 15 minutes in practice, so slots stay aligned to the local grid even in a
 block that spans a transition.
 """

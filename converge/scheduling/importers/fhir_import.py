@@ -70,7 +70,9 @@ class _Entry:
 def parse_fhir_bundle(data: bytes | str) -> ParseResult:
     """Parse a FHIR R4 Bundle; ValueError when the document is not a usable Bundle."""
     document = _load(data)
-    entries = document.get("entry") or []
+    entries = document.get("entry")
+    if entries is None:
+        entries = []
     if not isinstance(entries, list):
         raise ValueError("Bundle.entry is not a list")
     _validate_shell(document, entries)
@@ -335,7 +337,7 @@ def _patient(resource: Any) -> PatientRecord:
     name = _human_name(resource.name)
     first = last = ""
     if name is not None:
-        first = " ".join(name.given or [])
+        first = (name.given or [""])[0]
         last = name.family or ""
         if not (first or last) and name.text:
             first, last = split_name(name.text)

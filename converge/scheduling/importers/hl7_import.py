@@ -187,11 +187,13 @@ def _decode(data: bytes) -> str:
         return data.decode("latin-1")
 
 
-def _parse(message: str) -> Any:
+def parse_message(message: str) -> Any:
+    """One message as an ``hl7.Message``; ValueError when it has no usable MSH segment."""
+    _msh_fields(message)
     try:
         return hl7.parse(message)
     except (hl7.ParseException, ValueError, IndexError, KeyError, TypeError) as exc:
-        raise _MessageError("MSH", "not a parsable HL7 message") from exc
+        raise ValueError("not a parsable HL7 message") from exc
 
 
 def _get(message: Any, segment: str, field: int, component: int = 1, repetition: int = 1) -> str:
@@ -214,7 +216,10 @@ def _repetitions(message: Any, segment: str, field: int, limit: int = 20) -> lis
 
 
 def _record(text: str, row: int, tz: ZoneInfo) -> AppointmentRecord:
-    message = _parse(text)
+    try:
+        message = parse_message(text)
+    except ValueError as exc:
+        raise _MessageError("MSH", str(exc)) from exc
     kind, event = _get(message, "MSH", 9, 1).upper(), _get(message, "MSH", 9, 2).upper()
     if kind != "SIU" or event not in _EVENTS:
         label = f"{kind}^{event}" if event else kind or "(none)"
@@ -268,40 +273,43 @@ def _record(text: str, row: int, tz: ZoneInfo) -> AppointmentRecord:
 
 
 def _times(message: Any, tz: ZoneInfo) -> tuple[datetime, datetime]:
-    start_text, start_field = _get(message, "SCH", 11, 4), "SCH-11"
-    if not start_text:
-        start_text, start_field = _get(message, "AIS", 4), "AIS-4"
+    from_ais = not _get(message, "SCH", 11, 4)
+    start_text, start_field = (
+        (_get(message, "AIS", 4), "AIS-4") if from_ais else (_get(message, "SCH", 11, 4), "SCH-11")
+    )
     if not start_text:
         raise _MessageError("SCH-11", "no start time (SCH-11.4 or AIS-4)")
     start = _timestamp(start_text, tz, start_field)
 
+    def sch_tq() -> timedelta | None:
+        return _tq_duration(_get(message, "SCH", 11, 3))
+
+    def sch_units() -> timedelta | None:
+        amount, units = _get(message, "SCH", 9), _get(message, "SCH", 10)
+        return _unit_duration(amount, units, "SCH-9", "SCH-10")
+
+    def ais_units() -> timedelta | None:
+        amount, units = _get(message, "AIS", 7), _get(message, "AIS", 8)
+        return _unit_duration(amount, units, "AIS-7", "AIS-8")
+
     end: datetime | None = None
+    blame = "SCH-11"
     if end_text := _get(message, "SCH", 11, 5):
         end = _timestamp(end_text, tz, "SCH-11")
     else:
-        durations = [
-            ("SCH-11", _tq_duration(_get(message, "SCH", 11, 3))),
-            (
-                "SCH-9",
-                _unit_duration(_get(message, "SCH", 9), _get(message, "SCH", 10), "SCH-9", "SCH-10"),
-            ),
-            (
-                "AIS-7",
-                _unit_duration(_get(message, "AIS", 7), _get(message, "AIS", 8), "AIS-7", "AIS-8"),
-            ),
-        ]
-        if start_field == "AIS-4":
-            durations.reverse()
-        for field, duration in durations:
-            if duration is not None:
-                end, start_field = start + duration, field
+        sources = [("SCH-11", sch_tq), ("SCH-9", sch_units), ("AIS-7", ais_units)]
+        if from_ais:
+            sources.reverse()
+        for field, duration_of in sources:
+            if (duration := duration_of()) is not None:
+                end, blame = start + duration, field
                 break
     if end is None:
         raise _MessageError("SCH-11", "no end time or duration (SCH-11, SCH-9 or AIS-7)")
     if end <= start:
-        raise _MessageError(start_field, "the appointment ends before it starts")
+        raise _MessageError(blame, "the appointment ends before it starts")
     if end - start > _MAX_APPOINTMENT:
-        raise _MessageError(start_field, "the appointment is longer than a day")
+        raise _MessageError(blame, "the appointment is longer than a day")
     return start, end
 
 

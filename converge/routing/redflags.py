@@ -1,0 +1,628 @@
+"""Red flags: phrases in an inbound message that mean a clinician must see it now.
+
+Tuned for recall, in English and Spanish. The text is folded (lowercase, no accents, no
+apostrophes, runs of a letter cut to two), split into tokens with clause boundaries kept, and
+tokens one typo away from a key medical word are read as that word. Each concept is a set of
+regular expressions over those tokens; a match is dropped when a negation cue governs it in the
+same clause ("no chest pain", "denies shortness of breath", "sin dolor de pecho") or when the
+clause says it is over ("the chest pain is gone"). Anything else fires: a false alarm costs a
+nurse a glance, a miss can cost a life.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from bisect import bisect_right
+from dataclasses import dataclass
+from functools import lru_cache
+
+# Beyond this, a message is an attachment dump, not a patient describing symptoms.
+MAX_CHARS = 50_000
+_WINDOW = 6  # tokens before a match searched for a negation cue
+
+_APOSTROPHES = re.compile(r"['’`´]")
+_REPEATS = re.compile(r"(\w)\1{2,}")
+_DECIMAL = re.compile(r"(\d)[.,]\d+")
+_BOUNDARY = re.compile(r"[.!?;:,\n\r()\[\]¡¿|\"“”]+")
+_NON_WORD = re.compile(r"[^a-z0-9|]+")
+
+
+def _gap(n: int) -> str:
+    """Up to n filler words between two parts of a phrase (never across a clause boundary)."""
+    return rf"(?:\w+ ){{0,{n}}}?"
+
+
+def _words(*alternatives: str) -> str:
+    return "(?:" + "|".join(alternatives) + ")"
+
+
+_POSS = _words("my", "his", "her", "the", "their", "your", "our", "a")
+_CHEST = _words("chest", "chset", "chets", "chesst", "chestt")
+_HURT = _words(
+    "pain",
+    "pains",
+    "pian",
+    "pane",
+    "payn",
+    "hurts?",
+    "hurting",
+    "ache",
+    "aches",
+    "aching",
+    "pressure",
+    "tightness",
+    "tight",
+    "heaviness",
+    "heavy",
+    "discomfort",
+    "squeezing",
+    "crushing",
+    "burning",
+)
+_BREATH = _words("breathe", "breath", "breathing", "breaths", "breathin")
+# "blood" that is not the start of "blood pressure", "blood work", "blood sugar" ...
+_BLOOD = (
+    r"(?:bleeding|blood|bleed|bleeds|bled)\b(?! (?:work|tests?|pressure|sugars?|draws?|glucose"
+    r"|panel|counts?|thinners?|type|results?|donation|levels?|cells?|labs?|pressures?))"
+)
+_NOT = _words(
+    "wont",
+    "will not",
+    "cant",
+    "cannot",
+    "can not",
+    "doesnt",
+    "does not",
+    "isnt",
+    "hasnt",
+    "has not",
+    "havent",
+    "not",
+    "couldnt",
+    "didnt",
+    "never",
+    "aint",
+)
+_SELF = _words("my ?self", "myself", "themselves", "himself", "herself", "themself")
+_MEDS = _words(
+    "pills?",
+    "tablets?",
+    "meds",
+    "medicine",
+    "medicines",
+    "medication",
+    "medications",
+    "gummies",
+    "vitamins",
+    "capsules",
+)
+_SIDE = _words(
+    "one side",
+    "left side",
+    "right side",
+    "left arm",
+    "right arm",
+    "left leg",
+    "right leg",
+    "half of",
+    "one arm",
+    "one leg",
+    rf"side of {_POSS} (?:face|body)",
+)
+
+_CONCEPT_PATTERNS: dict[str, list[str]] = {
+    "chest pain": [
+        rf"\b{_CHEST} {_gap(3)}{_HURT}\b",
+        rf"\b{_HURT} (?:in|on|across|around|inside) {_POSS} {_gap(1)}{_CHEST}\b",
+        rf"\b(?:sitting|standing|weight|elephant|pressing|pushing) on {_POSS} chest\b",
+        r"\b(?:heart attack|cardiac arrest|infarto|ataque cardiaco)\b",
+        r"\bataque (?:al|de|del) corazon\b",
+        rf"\bdolor {_gap(3)}pecho\b",
+        rf"\b(?:me|le|te|nos|les) duele {_gap(2)}pecho\b",
+        rf"\b(?:presion|opresion|peso|apreton|ardor|punzada) {_gap(3)}pecho\b",
+        r"\bpecho (?:apretado|oprimido)\b",
+    ],
+    "left arm pain": [
+        rf"\b(?:pain|pains|numb|numbness|tingling|tingly|heavy|ache|aching|hurts?|hurting) "
+        rf"{_gap(3)}left arm\b",
+        rf"\bleft arm {_gap(2)}(?:numb|tingling|tingly|hurts|hurting|aching|pain|heavy)\b",
+        rf"\b(?:dolor|duele|adormecid\w*|entumid\w*|hormigueo|dormido) {_gap(3)}brazo izquierdo\b",
+    ],
+    "trouble breathing": [
+        rf"\b(?:cant|cannot|can not|couldnt|could not|unable to|struggling to|struggle to|"
+        rf"struggles to|hard to|harder to|difficult to|trouble|troubles|difficulty|difficulties|"
+        rf"problem|problems|hard time|struggling|labored|laboured|difficult|fighting to|barely) "
+        rf"{_gap(2)}{_BREATH}\b(?! (?:through|out of|thru) (?:my|his|her|the) nose)",
+        r"\bshort(?:ness)? (?:of|o) (?:breath|air)\b",
+        rf"\b(?:out of|gasping for|gasp for|gasping|gasped|fighting for|fight for|struggling for) "
+        rf"(?:breath|air)\b",
+        r"\bgasping\b",
+        # "stops breathing for a few seconds at night" is sleep apnoea, for the clinical queue.
+        rf"\b(?:not|isnt|stopped|stops|quit|wasnt|no longer) {_BREATH}\b"
+        rf"(?! (?:for (?:a )?(?:few |couple )?(?:of )?(?:seconds?|moments?)|at night|when (?:he|she) sleeps))",
+        rf"\b(?:cant|cannot|can not|couldnt|unable to|not) (?:get|getting|catch|catching) "
+        rf"{_gap(2)}(?:air|breath)\b",
+        rf"\b(?:lips?|face|skin|fingers?|fingernails|nails) {_gap(2)}(?:blue|bluish|purple|gray|grey)\b",
+        r"\b(?:turning|turned|going) (?:blue|purple|gray|grey)\b",
+        rf"\binhaler {_gap(2)}{_NOT} (?:help|helping|helped|work|working|worked)\b",
+        rf"\b{_BREATH} (?:is |was |seems |sounds |looks |feels )?(?:\w+ )?(?:hard|difficult|labored|"
+        rf"weird|shallow|rapid|strange|funny|noisy)\b",
+        r"\bchoking\b",
+        rf"\bno {_gap(1)}(?:puedo|puede|podia|podemos|pueden|puedes|pudo) respirar\b",
+        rf"\b(?:dificultad|dificultades|problema|problemas|trabajo|batallando) {_gap(1)}"
+        rf"(?:para|al|a|en) respirar\b",
+        rf"\b(?:me|le|te|nos|les) cuesta {_gap(2)}respirar\b",
+        r"\b(?:me|le|te|se) (?:esta )?(?:falta|faltando|fue) (?:el )?aire\b",
+        r"\b(?:falta de aire|sin aire|no respira|sin poder respirar)\b",
+        r"\b(?:me|se|te|le) (?:esta )?(?:ahogo|ahoga|ahogando|asfixia|asfixiando|ahogaba)\b",
+        r"\bno (?:me |le |te )?entra (?:el )?aire\b",
+        rf"\blabios {_gap(1)}(?:morados|azules|moraditos)\b",
+        r"\bse (?:esta )?poniendo (?:morad[oa]|azul)\b",
+    ],
+    "stroke signs": [
+        rf"\b(?:face|mouth|smile|lip|lips|eye|eyelid) {_gap(3)}(?:drooping|droopy|droops|drooped|"
+        rf"sagging|saggy|crooked|lopsided|uneven|dropping|fallen)\b",
+        rf"\b(?:drooping|droopy|sagging|crooked|lopsided) {_gap(2)}(?:face|mouth|smile)\b",
+        rf"\bone side of {_POSS} (?:face|body|mouth)\b",
+        r"\b(?:slurred|slurring|slurry|slurs|slur)\b",
+        r"\b(?:garbled|jumbled|mumbled|confused|strange|weird) (?:speech|words)\b",
+        rf"\bspeech {_gap(2)}(?:garbled|jumbled|weird|strange|off|funny)\b",
+        rf"\bwords {_gap(2)}(?:coming out|come out|came out) {_gap(1)}(?:wrong|weird|jumbled|"
+        rf"garbled|funny|strange)\b",
+        rf"\b(?:cant|cannot|can not|couldnt|unable to|trouble|difficulty|hard to|struggling to) "
+        rf"{_gap(1)}(?:speak|talk|talking|speaking) (?:properly|clearly|normally|straight|correctly)\b",
+        rf"\b(?:cant|cannot|couldnt|unable to|trouble|difficulty) (?:find|finding|get|getting) "
+        rf"{_gap(1)}words\b",
+        rf"\b(?:weakness|weak|numbness|numb|paralyzed|paralysis|tingling|limp|dead|drooping|"
+        rf"(?:cant|cannot|unable to|couldnt) (?:move|lift|feel|raise)) {_gap(4)}{_SIDE}\b",
+        rf"\b(?:cant|cannot|unable to|couldnt) (?:move|feel) {_POSS} (?:legs|arms|face)\b",
+        rf"\b(?:left|right|one) (?:side|arm|leg) {_gap(3)}(?:numb|weak|limp|paralyzed|dead|"
+        rf"went numb|wont move)\b",
+        r"\b(?:stroke|mini ?stroke|derrame|derrame cerebral|embolia|ictus)\b",
+        rf"\b(?:sudden|suddenly) {_gap(3)}(?:confused|confusion|blind|vision loss|numb|weak|"
+        rf"cant see|cant walk|cant talk|cant speak)\b",
+        rf"\b(?:lost|losing|loss of|lose) {_gap(1)}(?:vision|sight|eyesight)\b",
+        rf"\b(?:boca|cara|labio|ojo) {_gap(2)}(?:torcid\w*|chuec\w*|caid\w*|ladead\w*|colgad\w*)\b",
+        rf"\b(?:habla|hablando) {_gap(1)}(?:raro|arrastrad\w*|extrano|chistoso|enredad\w*|trabad\w*)\b",
+        rf"\barrastra {_gap(1)}palabras\b",
+        r"\bno (?:puede|pudo|podia) hablar\b",
+        rf"\b(?:no (?:puede|puedo|pudo|podia) (?:mover|levantar|sentir)|debilidad|adormecid\w*|"
+        rf"entumid\w*|paralizad\w*) {_gap(3)}(?:brazo|pierna|lado|mitad|cara)\b",
+        rf"\b(?:de repente|repentinamente) {_gap(2)}(?:confundid[oa]|no (?:puede|puedo) (?:ver|hablar|caminar))\b",
+    ],
+    "fainting or unresponsive": [
+        r"\b(?:fainted|fainting|faints|passed out|passing out|pass out|passes out|blacked out|"
+        r"blacking out|lost consciousness|loss of consciousness|losing consciousness|"
+        r"lose consciousness|unconscious|unresponsive|collapsed|collapsing|keeled over|"
+        r"(?:feel|felt|feeling|feels|going to) faint)\b",
+        rf"\b(?:wont|will not|cant|cannot|can not|not|isnt|doesnt|couldnt|wouldnt|hard to) "
+        rf"{_gap(1)}(?:wake|waking|wakes|woken|rouse)\b"
+        rf"(?! up (?:early|in time|on time|in the morning|for))",
+        r"\b(?:isnt|is not|not|wont|doesnt|stopped|no longer) respond\w*\b(?! to (?:my|our|the|your|"
+        r"any|me|us) ?(?:calls?|messages?|emails?|texts?|voicemails?|requests?|portal|letters?)?)",
+        r"\b(?:desmay\w*|desmall\w*|inconscient\w*)\b",
+        r"\b(?:perdio|perdi|perdiendo|perder|perdida de|perdida del) (?:el )?(?:conocimiento|sentido)\b",
+        r"\bno (?:despierta|reacciona|reacciono)\b",
+        r"\bse (?:desvanecio|desplomo|colapso)\b",
+    ],
+    "severe bleeding": [
+        rf"\b(?:severe|severely|heavy|heavily|massive|uncontrolled|uncontrollable|profuse|"
+        rf"profusely|excessive|excessively|serious|lots of|a lot of|alot of|tons of|so much|"
+        rf"too much|really bad|pouring|gushing|spurting) {_gap(1)}{_BLOOD}",
+        rf"\b{_BLOOD} {_gap(2)}(?:heavily|badly|a lot|alot|so much|nonstop|non stop|profusely|"
+        rf"everywhere|all over|through|like crazy|really bad)\b",
+        rf"\b{_NOT} {_gap(1)}stop(?:ping|ped|s)? {_gap(1)}{_BLOOD}",
+        rf"\b{_BLOOD} {_gap(3)}{_NOT} {_gap(1)}(?:stop|stopping|stopped|slow|slowing)\b",
+        rf"\bsoak\w* {_gap(3)}(?:pad|pads|gauze|towel|towels|bandage|bandages|through|shirt)\b",
+        rf"\b(?:cough\w*|vomit\w*|throw\w* up|threw up|spit\w*|puk\w*|hack\w*) (?:up )?{_gap(1)}{_BLOOD}",
+        rf"\b{_BLOOD} in {_gap(1)}(?:vomit|throw up|spit|sputum|phlegm|mucus)\b",
+        r"\b(?:hemorrhag\w*|haemorrhag\w*|hemorragia)\b",
+        rf"\b(?:sangrado|sangrando|sangra|sangre|sangrar|sangro)\w* {_gap(2)}(?:mucho|muchisimo|"
+        rf"abundante|fuerte|sin parar|bastante|demasiado|a chorros|y no para)\b",
+        r"\b(?:mucha|demasiada|bastante|muchisima) sangre\b",
+        rf"\bno {_gap(2)}(?:para|paro|deja|dejo|ha parado|ha dejado|puedo parar|se detiene) "
+        rf"de sangr\w*\b",
+        rf"\b(?:sangrado|sangre) {_gap(2)}no (?:para|se detiene|se quita|se corta)\b",
+        rf"\b(?:vomit\w*|tos\w*|escup\w*|arroj\w*|devolv\w*) {_gap(1)}sangre\b",
+    ],
+    "throat or tongue swelling": [
+        r"\b(?:anaphyla\w*|anafila\w*)\b",
+        rf"\b(?:throat|tongue|lip|lips|face|mouth|airway|airways|uvula) {_gap(3)}(?:swelling|"
+        rf"swollen|swell|swells|swelled|closing|closed|tight|tightening|tighter|blowing up|"
+        rf"puffing up|puffed up)\b",
+        rf"\b(?:swelling|swollen|swelled|swell up|swelling up) {_gap(3)}(?:throat|tongue|lip|lips|"
+        rf"face|mouth|airway)\b",
+        rf"\b(?:severe|serious|bad|major|terrible|horrible|strong|really bad|extreme) {_gap(1)}"
+        rf"(?:allergic )?reaction\b",
+        r"\b(?:having|getting|have) (?:an? |some )?(?:allergic )?reaction\b",
+        rf"\b(?:allergic )?reaction {_gap(3)}new {_gap(2)}(?:{_MEDS}|med|antibiotics?|drug|"
+        rf"prescription|injection|shot|vaccine)\b",
+        rf"\b(?:used|use|gave|give|giving|given|needed|need|injected) {_gap(2)}(?:epipen|epi pen|"
+        rf"epinephrine|auvi q)\b",
+        rf"\b(?:h?inch\w*|cerr\w*) {_gap(3)}(?:garganta|lengua|labios?|cara|boca|parpados)\b",
+        rf"\binflamad\w* {_gap(2)}(?:lengua|labios?|cara)\b",
+        rf"\b(?:garganta|lengua|labios?|cara|boca) {_gap(2)}(?:h?inchad\w*|h?inchand\w*|cerrad\w*|"
+        rf"cerrando|se (?:me |le )?cierra)\b",
+        rf"\breaccion alergica {_gap(1)}(?:fuerte|grave|severa|seria)\b",
+        r"\b(?:fuerte|grave|severa|seria) reaccion\b",
+        rf"\breaccion {_gap(3)}(?:medicina|medicamento|pastilla|antibiotico|inyeccion|vacuna) nuev[oa]\b",
+        r"\b(?:use|usamos|le puse|le pusimos|puse) (?:la |el )?(?:epipen|epinefrina)\b",
+    ],
+    "suicidal thoughts or self-harm": [
+        r"\bsuicid\w*",
+        rf"\bkill(?:ing|ed)? {_SELF}\b",
+        r"\b(?:end|ending|take|taking|took) (?:my|his|her|their) (?:own )?life\b",
+        r"\bend(?:ing)? it all\b",
+        r"\b(?:want|wanna|wanted|wish|going|gonna|ready) (?:to )?(?:just )?die\b",
+        r"\bwish (?:i|i was|i were|i could be) dead\b",
+        r"\bbetter off dead\b",
+        r"\b(?:dont|do not|no longer) want to (?:live|be alive|be here|wake up|exist|go on)\b",
+        r"\b(?:no reason to live|not worth living)\b",
+        rf"\b(?:hurt|hurting|harm|harming|cut|cutting|burn|burning|injure|injuring) {_gap(1)}"
+        rf"{_SELF}\b(?! (?:shaving|cooking|by accident|accidentally|while|at work|on (?:a|the|some|glass)))",
+        r"\bself ?(?:harm|injur|mutilat)\w*",
+        r"\b(?:me )?quiero morir\w*\b",
+        r"\bquisiera (?:morir\w*|estar muert[oa])\b",
+        r"\bquiero estar muert[oa]\b",
+        r"\b(?:quitarme|quitar me|quitarse|me quito|quite) la vida\b",
+        r"\b(?:matarme|me voy a matar|me quiero matar|suicidarme)\b",
+        r"\bno quiero (?:seguir )?viv\w*\b",
+        r"\b(?:hacerme|me hago|me hice|me estoy haciendo) dano\b",
+        r"\bme (?:corte|corto|cortaba|estoy cortando|he cortado) (?:a proposito|las venas|los brazos|"
+        r"las munecas|otra vez)\b",
+        r"\bganas de (?:morir\w*|matarme|suicidarme|no vivir|desaparecer)\b",
+        r"\bmejor muert[oa]\b",
+    ],
+    "overdose or poisoning": [
+        r"\b(?:overdos\w*|sobredosis)\b",
+        rf"\b(?:took|taken|swallowed|popped|downed|ingested) {_gap(3)}(?:too many|too much|"
+        rf"a whole bottle|the whole bottle|whole bottle|entire bottle|a bunch of|a handful of|"
+        rf"handful of|all (?:of )?{_POSS} {_MEDS})\b",
+        rf"\b(?:swallowed|drank|drunk|ingested|got into|ate|eaten|chewed) {_gap(3)}(?:bleach|"
+        rf"poison|detergent|cleaner|antifreeze|laundry pods?|tide pods?|detergent pods?|batteries|"
+        rf"battery|button battery|rat poison|pesticide|lighter fluid|gasoline|drain cleaner|magnets)\b",
+        rf"\b(?:swallowed|got into|ingested|chewed) {_gap(5)}{_MEDS}\b",
+        r"\b(?<!food )poison(?:ed|ing)?\b(?! ivy| oak)",
+        rf"\b(?:tome|tomo|tomado|trago|trague|tragado|me tome|se tomo|se trago|se comio|ingirio) "
+        rf"{_gap(3)}(?:demasiad\w*|un frasco|el frasco|todo el frasco|un monton|todas (?:las|sus|mis) "
+        rf"(?:pastillas|pildoras|tabletas|medicinas))\b",
+        rf"\bse (?:tomo|trago|comio) (?:unas|varias|un monton de) {_gap(1)}(?:past\w+|pildoras|"
+        rf"tabletas|medicinas)\b",
+        rf"\b(?:tomo|bebio|se tomo|trago|se trago|tome) {_gap(2)}(?:cloro|veneno|detergente|lejia|"
+        rf"insecticida)\b",
+        r"\b(?:envenen\w*|intoxicad[oa]|intoxicacion)\b(?! alimentaria)",
+    ],
+    "seizure": [
+        r"\b(?:seiz\w*|convuls\w*|conbuls\w*|combuls\w*)",
+        r"\b(?:having|had|has|is having|epileptic) (?:a |an )?(?:epileptic )?fit\b",
+        rf"\b(?:shaking|jerking|twitching) {_gap(2)}(?:uncontrollab\w*|all over|and unresponsive)\b",
+        r"\bataque epileptico\b",
+        r"\b(?:le|me) (?:dio|dan|da|esta dando) un ataque\b",
+    ],
+    "high fever": [
+        rf"\b(?:fever|temp|temperature|fiebre|temperatura|calentura) {_gap(3)}(?:10[4-9]|11[0-9]|4[0-3])\b",
+    ],
+    "severe head injury": [
+        r"\b(?:severe|serious|bad|major) head (?:injury|trauma|wound)\b",
+        r"\bhead (?:injury|trauma)\b",
+        r"\b(?:golpe|traumatismo) (?:muy )?(?:fuerte|grave) (?:en|de) la cabeza\b",
+    ],
+    "worst headache": [
+        r"\bworst headache\b",
+        rf"\b(?:sudden|suddenly|thunderclap|explosive) {_gap(2)}headache\b",
+        r"\bthunderclap\b",
+        r"\bpeor dolor de cabeza\b",
+        rf"\bdolor de cabeza {_gap(3)}(?:de repente|de golpe|repentino|subito)\b",
+        rf"\b(?:de repente|repentino|subito) {_gap(2)}dolor de cabeza\b",
+    ],
+    "pregnancy warning sign": [
+        rf"\bbaby {_gap(2)}(?:not moving|moving less|hasnt moved|isnt moving|stopped moving|"
+        rf"not kicking|less movement|not as active)\b",
+        r"\b(?:bebe|nino|nina) (?:no se mueve|se mueve menos|dejo de moverse)\b",
+        r"\bwater (?:just )?broke\b",
+        r"\b(?:se me rompio la fuente|rompi (?:la )?fuente|rompi aguas)\b",
+    ],
+}
+
+_INFANT = (
+    r"\b(?:baby|babys|babies|bby|infant|infants|newborn|newborns|new born|neonate|bebe|bebes|"
+    r"bebito|bebita|recien nacid[oa]s?|"
+    r"(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten) (?:day|days|week|weeks|wk|wks) old|"
+    r"(?:[1-9]|1[0-2]|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve) "
+    r"(?:month|months|monht|monhts|mnth|mo|mos|mth|mths) old|"
+    r"(?:nino|nina|hijo|hija|nieto|nieta|nene|nena) de (?:\d+ (?:dias|semanas)|[1-9] mes(?:es)?|"
+    r"1[01] meses)|"
+    r"\d+ (?:dias|semanas|meses) de nacid[oa])\b"
+)
+_FEVER = (
+    r"\b(?:fever|fevers|feverish|febrile|temp|temps|temperature|burning up|"
+    r"feels (?:very |really |so )?hot|hot to the touch|fiebre|calentura|temperatura|afiebrad[oa])\b"
+)
+_STIFF_NECK = (
+    r"\b(?:stiff neck|neck (?:is |feels )?stiff|cant (?:bend|move) (?:my|his|her) neck|"
+    r"cuello (?:rigido|tieso|duro))\b"
+)
+_HEAD_HIT = (
+    rf"\b(?:hit|hitting|banged|bumped|struck|smacked|whacked|fell on|falling on|landed on|"
+    rf"knocked) {_gap(2)}head\b|\bconcussion\b|\b(?:golpe\w*|pego|pegue|pegado|cayo|cai) "
+    rf"{_gap(3)}cabeza\b"
+)
+_HEAD_DANGER = (
+    r"\b(?:vomit\w*|throw\w* up|threw up|puk\w*|confus\w*|drowsy|sleepy|lethargic|wont wake|"
+    r"unconscious|passed out|blurry|blurred|double vision|seizure\w*|bleeding|dizzy|"
+    r"not making sense|confundid\w*|maread[oa]|somnolient\w*|vision borrosa)\b"
+)
+_DOUBLE_DOSE = (
+    r"\b(?:took|taken|gave|given|had) (?:\w+ ){0,3}?(?:double|twice|triple|two|three|2|3|an extra|"
+    r"extra) (?:\w+ ){0,2}?(?:doses?|pills?|tablets?|shots?|injections?|insulin)\b"
+    r"|\b(?:took|taken|gave|given) (?:my|his|her|the) (?:\w+ ){0,2}?(?:twice|two times)\b"
+)
+_OVERDOSE_SIGNS = (
+    r"\b(?:dizzy|lightheaded|light headed|faint|heart (?:is )?(?:racing|pounding)|pounding|"
+    r"confused|shaking|shaky|sweating|drowsy|cant stay awake|vomiting|throwing up|passed out|"
+    r"maread[oa]|confundid[oa]|temblando|vomitando)\b"
+)
+_PREGNANT = r"\b(?:pregnant|pregnancy|weeks along|embarazada|embarazo)\b"
+_PREGNANCY_DANGER = (
+    r"\b(?:bleeding|blood\b(?! (?:pressure|work|tests?|sugar|type|draw))|severe cramps|"
+    r"blurry vision|blurred vision|seeing spots|severe headache|bad headache|water broke|"
+    r"leaking fluid|sangrando|sangrado|sangre|vision borrosa)\b"
+)
+
+CONCEPTS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (concept, re.compile("|".join(f"(?:{p})" for p in alternatives)))
+    for concept, alternatives in _CONCEPT_PATTERNS.items()
+)
+# Concepts that need two things said close together (within N tokens).
+TOGETHER: tuple[tuple[str, re.Pattern[str], re.Pattern[str], int], ...] = (
+    ("fever in an infant", re.compile(_INFANT), re.compile(_FEVER), 30),
+    ("fever with stiff neck", re.compile(_STIFF_NECK), re.compile(_FEVER), 30),
+    ("head injury with warning signs", re.compile(_HEAD_HIT), re.compile(_HEAD_DANGER), 25),
+    ("pregnancy warning sign", re.compile(_PREGNANT), re.compile(_PREGNANCY_DANGER), 30),
+    ("overdose or poisoning", re.compile(_DOUBLE_DOSE), re.compile(_OVERDOSE_SIGNS), 20),
+)
+
+# A cue that negates what follows within four words ("denies fever or chest pain") ...
+_STRONG_CUES = _words(
+    "without",
+    "denies",
+    "denied",
+    "deny",
+    "denying",
+    "negative for",
+    "free of",
+    "history of",
+    "hx of",
+    "no signs? of",
+    "ruled out",
+    "dont have",
+    "do not have",
+    "doesnt have",
+    "does not have",
+    "didnt have",
+    "did not have",
+    "havent had",
+    "have not had",
+    "hasnt had",
+    "has not had",
+    "never had",
+    "never have",
+    "no longer have",
+    "no longer has",
+    "not having",
+    "not experiencing",
+    "havent been having",
+    "no tengo",
+    "no tiene",
+    "no tuvo",
+    "no he tenido",
+    "no ha tenido",
+    "no presenta",
+    "no hay",
+    "no siento",
+    "sin",
+    "niega",
+    "ya no tengo",
+    "ya no tiene",
+    "ya no siento",
+    "antecedentes? de",
+    "historial de",
+)
+# ... one that negates only the very next words ("no chest pain", "not suicidal") ...
+_WEAK_CUES = _words("no", "not", "nor", "ni", "never", "nunca")
+_FILLER = _words(
+    "any",
+    "more",
+    "real",
+    "significant",
+    "major",
+    "other",
+    "further",
+    "new",
+    "obvious",
+    "mas",
+    "ningun",
+    "ninguna",
+    "signs of",
+    "sign of",
+)
+NEGATED_BEFORE = re.compile(
+    rf"\b{_STRONG_CUES}(?: \w+){{0,4}}$"
+    rf"|\b{_WEAK_CUES}(?: {_FILLER})?$"
+    rf"|\b(?:{_STRONG_CUES}|{_WEAK_CUES})(?: \w+){{0,5}} (?:or|nor|ni|o)$"
+)
+# ... and words that start a new scope: contrast, a new subject ("no fever and I can't breathe").
+SCOPE_BREAKERS = frozenset(
+    "but pero however although though except aunque sino now ahora still todavia aun yet then "
+    "luego because porque i im ive id ill he hes she shes they theyre we it its my his her their "
+    "our mi su yo ella".split()
+)
+_NO_NEGATION = r"(?!(?:wont|not|never|didnt|hasnt|isnt|doesnt|havent|no|nunca|and|y|but|pero)\b)"
+RESOLVED_AFTER = re.compile(
+    rf"^(?:{_NO_NEGATION}\w+ ){{0,4}}?(?:(?:is|has|have|was|had|finally|completely|totally|all) )*"
+    rf"(?:gone|went away|resolved|subsided|disappeared|cleared up|"
+    rf"(?:ya )?se (?:me |le )?(?:quito|paso|fue)|ya (?:me |le )?(?:quito|paso)|desaparecio)\b"
+)
+
+# Key words that a single typo should not hide; and real words one typo away from them.
+# Tokens shorter than this are never read as a typo.
+FUZZY_MIN_LENGTH = 4
+FUZZY_KEYWORDS = frozenset(
+    "breathe breathing breath seizure seizures seizing suicidal suicide bleeding unconscious "
+    "unresponsive overdose overdosed swelling swollen convulsion convulsions convulsiones "
+    "convulsionando anaphylaxis anaphylactic respirar fainted fainting vomiting drooping slurred "
+    "slurring numbness weakness choking gasping collapsed temperature newborn infant tongue "
+    "throat stroke hinchando hinchada hinchado garganta desmaye desmayo desmayado inconsciente "
+    "sangrando sangrado sangre sangrar pregnant embarazada shortness epipen fiebre calentura "
+    "cabeza nacido pastillas myself killing passed headache quiero chest blood fever dolor "
+    "pecho mucho short puedo puede pueda morir whole sangra quiere".split()
+)
+NOT_TYPOS = frozenset(
+    "breast breasts wreath painting painted sizing seized breeding bleeping blending blessing "
+    "smelling spelling dwelling swilling shelling selling strike strode stoke strove stroked "
+    "cooking grasping rasping gaping dropping drooling slurping slurped threat throats sagrado "
+    "infants infancy tongues strokes color colar dolar never fewer lever sever ever billing "
+    "filling willing milling much shot sort shirt sport while whale hole whose hecho techo lecho "
+    "echo chess cheat crest bloom flood brood bloody mouth sending bending lending pending "
+    "tending mending pasted parsed passes killin seven dolares cheats queda quedan pueden".split()
+)
+
+
+@dataclass(frozen=True)
+class RedFlag:
+    concept: str  # what a clinician would call it: "chest pain"
+    phrase: str  # the words in the message, folded: "dolor de pecho"
+
+    def reason(self) -> str:
+        if self.phrase == self.concept:
+            return f'"{self.phrase}"'
+        return f'"{self.phrase}" ({self.concept})'
+
+
+def fold(text: str) -> str:
+    """Lowercase, strip accents and apostrophes, and cut letter runs to two ("sooo" -> "soo")."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    stripped = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    return _REPEATS.sub(r"\1\1", _APOSTROPHES.sub("", stripped))
+
+
+def tokens(text: str) -> list[str]:
+    """Folded word tokens, with "|" standing for a clause boundary."""
+    folded = _DECIMAL.sub(r"\1", fold(text[:MAX_CHARS]))
+    return _NON_WORD.sub(" ", _BOUNDARY.sub(" | ", folded)).split()
+
+
+def _within_one_edit(a: str, b: str) -> bool:
+    """Damerau-Levenshtein distance <= 1 (one insertion, deletion, substitution or swap)."""
+    if a == b:
+        return True
+    la, lb = len(a), len(b)
+    if abs(la - lb) > 1:
+        return False
+    i = 0
+    while i < min(la, lb) and a[i] == b[i]:
+        i += 1
+    if la == lb:
+        if a[i + 1 :] == b[i + 1 :]:
+            return True
+        return i + 1 < la and a[i] == b[i + 1] and a[i + 1] == b[i] and a[i + 2 :] == b[i + 2 :]
+    return a[i + 1 :] == b[i:] if la > lb else a[i:] == b[i + 1 :]
+
+
+def _deletes(word: str) -> set[str]:
+    return {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
+@lru_cache(maxsize=1)
+def _fuzzy_index() -> dict[str, tuple[str, ...]]:
+    index: dict[str, set[str]] = {}
+    for keyword in FUZZY_KEYWORDS:
+        for key in _deletes(keyword) | {keyword}:
+            index.setdefault(key, set()).add(keyword)
+    return {key: tuple(sorted(words)) for key, words in index.items()}
+
+
+@lru_cache(maxsize=4096)
+def canonical(token: str) -> str:
+    """The key medical word this token misspells, or the token itself."""
+    if len(token) < FUZZY_MIN_LENGTH or token in FUZZY_KEYWORDS or token in NOT_TYPOS or not token.isalpha():
+        return token
+    index = _fuzzy_index()
+    for key in _deletes(token) | {token}:
+        for keyword in index.get(key, ()):
+            if _within_one_edit(token, keyword):
+                return keyword
+    return token
+
+
+class _Text:
+    """Canonical tokens joined by single spaces, with each token's start offset."""
+
+    def __init__(self, raw: list[str]) -> None:
+        self.raw = raw
+        self.canon = [canonical(t) for t in raw]
+        self.starts: list[int] = []
+        offset = 0
+        for token in self.canon:
+            self.starts.append(offset)
+            offset += len(token) + 1
+        self.string = " ".join(self.canon)
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        return bisect_right(self.starts, start) - 1, bisect_right(self.starts, end - 1) - 1
+
+    def phrase(self, first: int, last: int) -> str:
+        return " ".join(self.raw[first : last + 1])
+
+    def negated(self, first: int, last: int) -> bool:
+        before: list[str] = []
+        for token in reversed(self.canon[max(0, first - _WINDOW) : first]):
+            if token == "|" or token in SCOPE_BREAKERS:
+                break
+            before.append(token)
+        before.reverse()
+        if before and NEGATED_BEFORE.search(" ".join(before)):
+            return True
+        after: list[str] = []
+        for token in self.canon[last + 1 : last + 8]:
+            if token == "|":
+                break
+            after.append(token)
+        return bool(after) and RESOLVED_AFTER.match(" ".join(after)) is not None
+
+    def live_matches(self, regex: re.Pattern[str]) -> list[tuple[int, int]]:
+        found = []
+        for match in regex.finditer(self.string):
+            first, last = self.span(match.start(), match.end())
+            if not self.negated(first, last):
+                found.append((first, last))
+        return found
+
+
+def find_red_flags(text: str) -> tuple[RedFlag, ...]:
+    """Every red-flag concept the message asserts, once each, in the order of the concept list."""
+    parsed = _Text(tokens(text))
+    if not parsed.canon:
+        return ()
+    flags: list[RedFlag] = []
+    for concept, regex in CONCEPTS:
+        live = parsed.live_matches(regex)
+        if live:
+            flags.append(RedFlag(concept, parsed.phrase(*live[0])))
+    for concept, first_regex, second_regex, distance in TOGETHER:
+        pair = _nearby(parsed.live_matches(first_regex), parsed.live_matches(second_regex), distance)
+        if pair is not None and all(f.concept != concept for f in flags):
+            (a_first, a_last), (b_first, b_last) = pair
+            flags.append(RedFlag(concept, f"{parsed.phrase(a_first, a_last)} … {parsed.phrase(b_first, b_last)}"))
+    return tuple(flags)
+
+
+def _nearby(
+    firsts: list[tuple[int, int]], seconds: list[tuple[int, int]], distance: int
+) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    for a in firsts:
+        for b in seconds:
+            if abs(a[0] - b[0]) <= distance:
+                return a, b
+    return None

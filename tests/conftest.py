@@ -1,0 +1,88 @@
+"""Shared fixtures. Django imports stay inside fixtures so pure tests can run with -p no:django."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+requires_postgres = pytest.mark.skipif(
+    not os.environ.get("CONVERGE_TEST_DATABASE_URL", "").startswith("postgres"),
+    reason="needs CONVERGE_TEST_DATABASE_URL=postgresql://... (CI sets it)",
+)
+requires_redis = pytest.mark.skipif(
+    not os.environ.get("CONVERGE_TEST_REDIS_URL"), reason="needs CONVERGE_TEST_REDIS_URL (CI sets it)"
+)
+
+
+@pytest.fixture(autouse=True)
+def _clean_simulator_outbox(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "django_db_setup" not in request.fixturenames:
+        return
+    from django.conf import settings
+
+    shutil.rmtree(settings.DATA_DIR / "simulator", ignore_errors=True)
+
+
+@pytest.fixture
+def practice(db: Any) -> Any:
+    from converge.practices.services import practice_create
+
+    return practice_create(name="Sunrise Family Clinic", slug="sunrise")
+
+
+@pytest.fixture
+def other_practice(db: Any) -> Any:
+    from converge.practices.services import practice_create
+
+    return practice_create(name="Harbor Pediatrics", slug="harbor")
+
+
+@pytest.fixture
+def staff(practice: Any) -> Any:
+    from tests.helpers import make_staff
+
+    return make_staff(practice, "Maria Lopez", team_slugs=("front-desk",))
+
+
+@pytest.fixture
+def nurse(practice: Any) -> Any:
+    from converge.practices.models import Role
+    from tests.helpers import make_staff
+
+    return make_staff(practice, "Grace Kim", Role.NURSE, team_slugs=("nursing",))
+
+
+@pytest.fixture
+def sms_channel(practice: Any) -> Any:
+    from converge.connectors.services import simulator_channel_create
+
+    return simulator_channel_create(practice=practice, kind="sms")
+
+
+@pytest.fixture
+def whatsapp_channel(practice: Any) -> Any:
+    from converge.connectors.services import simulator_channel_create
+
+    return simulator_channel_create(practice=practice, kind="whatsapp")
+
+
+@pytest.fixture
+def staff_client(staff: Any) -> Any:
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(staff.user)
+    return client
+
+
+@pytest.fixture
+def api_token(practice: Any) -> str:
+    from converge.practices.services import api_token_create
+
+    _token, secret = api_token_create(practice=practice, name="tests")
+    return secret

@@ -1,0 +1,18 @@
+"""Test settings: the app's settings, pointed at a throwaway data dir and, when asked, at the
+PostgreSQL / Redis given by CONVERGE_TEST_DATABASE_URL / CONVERGE_TEST_REDIS_URL."""
+
+import os
+import tempfile
+
+os.environ["CONVERGE_DATA_DIR"] = os.environ.get("CONVERGE_TEST_DATA_DIR") or tempfile.mkdtemp(prefix="converge-test-")
+os.environ["DATABASE_URL"] = os.environ.get("CONVERGE_TEST_DATABASE_URL", "")
+os.environ["REDIS_URL"] = os.environ.get("CONVERGE_TEST_REDIS_URL", "")
+os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-0123456789")
+
+from converge.config.settings import *  # noqa: F403
+from converge.config.settings import DATA_DIR, DATABASES
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed; argon2 is tested on its own
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # A file, not memory, so worker subprocesses in tests can share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
