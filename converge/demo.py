@@ -349,7 +349,9 @@ def _appointments(
         if day.weekday() >= 5:
             continue
         provider = rng.choice(providers)
-        start_local = datetime.combine(day, time(8 + rng.randint(0, 8), rng.choice([0, 20, 40])), tzinfo=tz)
+        # A 40-minute grid (the longest visit type) so demo visits never overlap.
+        slot = rng.randint(0, 12)
+        start_local = datetime.combine(day, time(8), tzinfo=tz) + timedelta(minutes=40 * slot)
         if (provider.pk, start_local) in taken:
             continue
         taken.add((provider.pk, start_local))
@@ -381,6 +383,7 @@ def _appointments(
                 appointment_type=kind,
                 start=start_local,
                 end=start_local + timedelta(minutes=kind.duration_minutes),
+                blocked_until=start_local + timedelta(minutes=kind.duration_minutes + kind.buffer_minutes),
                 status=status,
                 source="demo",
                 external_id=f"demo-{len(rows)}",

@@ -30,6 +30,9 @@ INSTALLED_APPS = [
     "converge.connectors",
     "converge.conversations",
     "converge.scheduling",
+    "converge.reminders",
+    "converge.replies",
+    "converge.search",
     "converge.dashboard",
 ]
 

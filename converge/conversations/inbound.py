@@ -12,6 +12,7 @@ from converge.audit.services import audit_record
 from converge.connectors.models import Channel
 from converge.connectors.status import status_may_advance
 from converge.connectors.types import DeliveryStatus, InboundMessage, MalformedPayload, StatusUpdate
+from converge.conversations import hooks
 from converge.conversations.models import (
     Attachment,
     Conversation,
@@ -113,6 +114,7 @@ def _receive(channel: Channel, inbound: InboundMessage, address: str) -> Message
         conversation.status = ConversationStatus.OPEN
         conversation.snoozed_until = None
     route_inbound(conversation=conversation, message=message)
+    hooks.run_after_receive(conversation, message)
     conversation.updated_at = now
     conversation.save(
         update_fields=[

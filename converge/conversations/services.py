@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from converge.audit.services import audit_record
 from converge.connectors.models import Channel
@@ -13,8 +13,10 @@ from converge.connectors.types import ChannelKind, DeliveryStatus
 from converge.conversations.models import (
     Conversation,
     ConversationEvent,
+    ConversationRead,
     ConversationStatus,
     Direction,
+    Mention,
     Message,
     Note,
 )
@@ -83,6 +85,7 @@ def message_queue(
     kind: str = "text",
     is_automatic: bool = False,
     metadata: dict[str, Any] | None = None,
+    contact: ContactPoint | None = None,
 ) -> Message:
     """Write an outbound message into the outbox (status queued) in the caller's transaction; the
     worker sends it."""
@@ -95,7 +98,14 @@ def message_queue(
         raise ServiceError("channel not found")
     if not channel.enabled:
         raise ServiceError(f"the channel {channel.name} is disabled")
-    contact = None if channel.kind == ChannelKind.PORTAL else contact_point_for(conversation, channel)
+    if channel.kind == ChannelKind.PORTAL:
+        contact = None
+    elif contact is None:
+        contact = contact_point_for(conversation, channel)
+    elif (
+        contact.patient_id != conversation.patient_id or contact.kind != channel.kind or contact.opted_out_at is not None
+    ):
+        raise ServiceError(f"that {channel.kind} address cannot be used for this patient")
     now = clock.now()
     with transaction.atomic():
         message = Message.objects.create(
@@ -339,3 +349,110 @@ def conversations_wake_snoozed() -> int:
             _bump(conversation, now, ["status", "snoozed_until"])
             woken += 1
     return woken
+
+
+# --- The staff inbox: read markers, @mentions, bulk actions --------------------------------
+
+
+def conversation_mark_read(*, conversation: Conversation, staff: StaffMember) -> bool:
+    """Record that `staff` has seen the conversation up to now, and the @mentions in it. Returns
+    True when something was unread (the member's other tabs are told)."""
+    now = clock.now()
+    with transaction.atomic():
+        read = ConversationRead.objects.select_for_update().filter(conversation=conversation, staff=staff).first()
+        was_unread = False
+        if read is None:
+            try:
+                with transaction.atomic():
+                    ConversationRead.objects.create(
+                        practice_id=conversation.practice_id, conversation=conversation, staff=staff, last_read_at=now
+                    )
+            except IntegrityError:  # another tab of the same person got there first
+                ConversationRead.objects.filter(conversation=conversation, staff=staff).update(last_read_at=now)
+            was_unread = conversation.last_inbound_at is not None
+        else:
+            was_unread = conversation.last_inbound_at is not None and conversation.last_inbound_at > read.last_read_at
+            read.last_read_at = now
+            read.save(update_fields=["last_read_at"])
+        unread_mentions = Mention.objects.filter(conversation=conversation, staff=staff, read_at__isnull=True)
+        mentions = unread_mentions.update(read_at=now)
+        if was_unread or mentions:
+            events.publish_on_commit(
+                [events.user_group(staff.user_id)],
+                {"type": "conversation.read", "conversation_id": conversation.pk},
+            )
+    return was_unread or bool(mentions)
+
+
+def note_post(*, conversation: Conversation, author: StaffMember, body: str) -> Note:
+    """Add an internal note; colleagues @mentioned in it (by handle or full name) get a
+    notification on their own channel group."""
+    from converge.conversations.selectors import mentioned_staff
+
+    with transaction.atomic():
+        note = note_add(conversation=conversation, author=author, body=body)
+        mentioned = [s for s in mentioned_staff(practice_id=conversation.practice_id, text=note.body) if s != author]
+        for member in mentioned:
+            Mention.objects.create(
+                practice_id=conversation.practice_id,
+                note=note,
+                conversation=conversation,
+                staff=member,
+                author=author,
+                created_at=note.created_at,
+            )
+        if mentioned:
+            audit_record(
+                practice_id=conversation.practice_id,
+                actor=author,
+                action="note.mention",
+                obj=note,
+                patient_id=conversation.patient_id,
+                detail={"staff": [m.pk for m in mentioned]},
+            )
+            events.publish_on_commit(
+                [events.user_group(m.user_id) for m in mentioned],
+                {"type": "mention", "conversation_id": conversation.pk, "note_id": note.pk},
+            )
+    return note
+
+
+def mentions_mark_read(*, staff: StaffMember) -> int:
+    with transaction.atomic():
+        count = Mention.objects.filter(staff=staff, read_at__isnull=True).update(read_at=clock.now())
+        if count:
+            events.publish_on_commit([events.user_group(staff.user_id)], {"type": "mention.read"})
+    return count
+
+
+BULK_ACTIONS = ("assign", "resolve")
+
+
+def conversations_bulk_apply(
+    *,
+    practice_id: int,
+    conversation_ids: list[int],
+    actor: StaffMember,
+    action: str,
+    assignee: StaffMember | None = None,
+    team: Team | None = None,
+) -> tuple[int, list[str]]:
+    """Assign or resolve several conversations; each is its own transaction so one refusal does
+    not undo the rest. Returns (done, problems)."""
+    if action not in BULK_ACTIONS:
+        raise ServiceError(f"unknown bulk action {action!r}")
+    if len(conversation_ids) > 200:
+        raise ServiceError("choose at most 200 conversations at a time")
+    done = 0
+    problems: list[str] = []
+    targets = Conversation.objects.filter(practice_id=practice_id, id__in=conversation_ids).select_related("patient")
+    for conversation in targets:
+        try:
+            if action == "assign":
+                conversation_assign(conversation=conversation, actor=actor, assignee=assignee, team=team)
+            elif conversation.status != ConversationStatus.RESOLVED:
+                conversation_set_status(conversation=conversation, actor=actor, status=ConversationStatus.RESOLVED)
+            done += 1
+        except ServiceError as exc:
+            problems.append(f"conversation {conversation.pk}: {exc}")
+    return done, problems

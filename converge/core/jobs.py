@@ -20,7 +20,7 @@ from converge.core.models import PeriodicJobState
 
 log = logging.getLogger(__name__)
 
-JOB_MODULES = ("converge.audit.jobs", "converge.conversations.jobs")
+JOB_MODULES = ("converge.audit.jobs", "converge.conversations.jobs", "converge.reminders.jobs")
 
 
 @dataclass(frozen=True)

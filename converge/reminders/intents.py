@@ -622,7 +622,7 @@ def _leftover(norm: str, matches: list[_Match]) -> list[str]:
     return [t for t in rest.split() if t != "." and t not in _NEUTRAL_WORDS and not t.isdigit()]
 
 
-def _decide(matches: list[_Match]) -> tuple[Intent, float, str] | str:
+def _decide(matches: list[_Match]) -> tuple[Intent, float] | str:
     """The single intent these matches express, or a reason it is unknown."""
     categories = {m.category for m in matches}
     strong = {_INTENT_OF[c] for c in categories if c in _INTENT_OF}
@@ -631,12 +631,12 @@ def _decide(matches: list[_Match]) -> tuple[Intent, float, str] | str:
         return "mixed"
     if not strong:
         if "confirm_weak" in categories and not negative:
-            return Intent.CONFIRM, 0.7, "weak"
+            return Intent.CONFIRM, 0.7
         return "bare no" if negative else "no intent"
     if len(strong) == 1:
-        return strong.pop(), 0.9, "strong"
+        return strong.pop(), 0.9
     if strong == {Intent.CANCEL, Intent.RESCHEDULE}:
-        return Intent.RESCHEDULE, 0.75, "cancel+reschedule"
+        return Intent.RESCHEDULE, 0.75
     return "mixed"
 
 
@@ -725,8 +725,8 @@ def understand_reply(text: str, *, channel: str, offered_options: int = 0) -> Re
     decision = _decide(matches)
     if isinstance(decision, str):
         return _unknown(decision)
-    intent, confidence, _ = decision
-    if ("?" in text or "¿" in text) and intent in (Intent.CONFIRM, Intent.CANCEL):
+    intent, confidence = decision
+    if ("?" in bare or "¿" in bare) and intent in (Intent.CONFIRM, Intent.CANCEL):
         return _unknown("question")
     leftover = _leftover(norm, matches if not contrast else _find_matches(norm))
     if len(leftover) > (MAX_CONFIRM_LEFTOVER if intent is Intent.CONFIRM else MAX_LEFTOVER):

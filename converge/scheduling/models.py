@@ -25,6 +25,33 @@ class Provider(TenantModel):
         return self.display_name
 
 
+class WorkingHours(TenantModel):
+    """A weekly working block for a provider, in the location's local time."""
+
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="working_hours")
+    weekday = models.PositiveSmallIntegerField()  # 0 = Monday
+    start = models.TimeField()
+    end = models.TimeField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(end__gt=models.F("start")), name="working_hours_end_after_start"),
+            models.CheckConstraint(condition=models.Q(weekday__lte=6), name="working_hours_weekday_range"),
+        ]
+
+
+class ScheduleException(TenantModel):
+    """A day off (available=False without times), a blocked range (available=False with times),
+    or special hours replacing the weekday's (available=True with times)."""
+
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="exceptions")
+    day = models.DateField()
+    start = models.TimeField(null=True, blank=True)
+    end = models.TimeField(null=True, blank=True)
+    available = models.BooleanField(default=False)
+    note = models.CharField(max_length=200, blank=True)
+
+
 class AppointmentType(TenantModel):
     name = models.CharField(max_length=100)
     duration_minutes = models.PositiveIntegerField(default=20)
@@ -32,6 +59,8 @@ class AppointmentType(TenantModel):
     instructions = models.TextField(blank=True)
     # Whether reminders may name the visit type ("Prenatal visit" can disclose PHI).
     may_name_in_reminders = models.BooleanField(default=False)
+    # Hours before the start; empty means the practice's default (48 h and 24 h).
+    reminder_offsets_hours = models.JSONField(default=list, blank=True)
 
     def __str__(self) -> str:
         return self.name
@@ -65,7 +94,11 @@ class Appointment(TenantModel):
     )
     start = models.DateTimeField()
     end = models.DateTimeField()
+    # end + the type's buffer: what the no-double-booking guard compares.
+    blocked_until = models.DateTimeField()
     status = models.CharField(max_length=12, choices=AppointmentStatus.choices, default=AppointmentStatus.BOOKED)
+    rescheduled_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    status_changed_at = models.DateTimeField(null=True, blank=True)
     source = models.CharField(max_length=10, blank=True)
     external_id = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -79,9 +112,94 @@ class Appointment(TenantModel):
         ]
         constraints = [
             models.CheckConstraint(condition=models.Q(end__gt=models.F("start")), name="appointment_end_after_start"),
+            models.CheckConstraint(
+                condition=models.Q(blocked_until__gte=models.F("end")), name="appointment_blocked_after_end"
+            ),
             models.UniqueConstraint(
                 fields=["practice", "source", "external_id"],
                 condition=~models.Q(external_id=""),
                 name="appointment_unique_external_id",
             ),
         ]
+
+
+class WaitlistEntry(TenantModel):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Waiting"
+        BOOKED = "booked", "Booked"
+        REMOVED = "removed", "Removed"
+
+    patient = models.ForeignKey("patients.Patient", on_delete=models.CASCADE, related_name="waitlist_entries")
+    provider = models.ForeignKey(Provider, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    appointment_type = models.ForeignKey(
+        AppointmentType, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    weekdays = models.JSONField(default=list, blank=True)  # [] = any day; 0 = Monday
+    earliest_time = models.TimeField(null=True, blank=True)
+    latest_time = models.TimeField(null=True, blank=True)
+    earliest_date = models.DateField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["practice", "status", "created_at"], name="waitlist_active_idx")]
+
+
+class SlotOffer(TenantModel):
+    """A freed slot being offered to the waitlist in batches."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Offering"
+        FILLED = "filled", "Filled"
+        CLOSED = "closed", "Closed"
+
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="+")
+    location = models.ForeignKey(
+        "practices.Location", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    appointment_type = models.ForeignKey(
+        AppointmentType, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    freed_from = models.ForeignKey(Appointment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    batches_sent = models.PositiveIntegerField(default=0)
+    next_batch_at = models.DateTimeField(null=True, blank=True)
+    filled_by = models.ForeignKey(Appointment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    closed_reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField()
+
+
+class SlotOfferRecipient(TenantModel):
+    class Status(models.TextChoices):
+        OFFERED = "offered", "Offered"
+        ACCEPTED = "accepted", "Accepted"
+        DECLINED = "declined", "Declined"
+        TOO_LATE = "too_late", "Too late"
+
+    offer = models.ForeignKey(SlotOffer, on_delete=models.CASCADE, related_name="recipients")
+    entry = models.ForeignKey(WaitlistEntry, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OFFERED)
+    batch = models.PositiveIntegerField()
+    offered_at = models.DateTimeField()
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["offer", "entry"], name="offer_recipient_once")]
+
+
+class FollowUpItem(TenantModel):
+    """An item in the practice manager's queue (a no-show to call back, a recall)."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        DONE = "done", "Done"
+
+    patient = models.ForeignKey("patients.Patient", on_delete=models.CASCADE, related_name="+")
+    appointment = models.ForeignKey(Appointment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    kind = models.CharField(max_length=20)  # no_show, recall, post_visit
+    note = models.CharField(max_length=300, blank=True)
+    due_date = models.DateField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField()

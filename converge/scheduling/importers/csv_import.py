@@ -135,7 +135,7 @@ def parse_csv(data: str | bytes, *, default_tz: str, default_region: str = "US")
                 seen[record.external_id] = row_number
                 result.records.append(record)
     except csv.Error as exc:
-        result.errors.append(RowError(row_number + 1, "", f"unreadable CSV: {exc}"))
+        result.errors.append(RowError(row_number + 1, "file", f"unreadable CSV: {exc}"))
     if header is None:
         raise ValueError("CSV file is empty (no header row)")
     return result

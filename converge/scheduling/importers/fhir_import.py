@@ -35,7 +35,7 @@ from typing import Any
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
-from .normalize import check_birth_date, first_phone, language_or_blank, parse_email, split_name
+from .normalize import check_birth_date, first_phone, in_range, language_or_blank, parse_email, split_name
 from .records import AppointmentRecord, ParseResult, PatientRecord, RowError
 
 BUNDLE_TYPES = frozenset({"collection", "transaction", "batch", "searchset"})
@@ -98,8 +98,9 @@ def parse_fhir_bundle(data: bytes | str) -> ParseResult:
     for appointment in appointments:
         try:
             result.records.append(_record(appointment, index))
-        except _EntryError as exc:
-            result.errors.append(RowError(appointment.row, exc.field, str(exc)))
+        except ValueError as exc:
+            field = exc.field if isinstance(exc, _EntryError) else "Appointment"
+            result.errors.append(RowError(appointment.row, field, str(exc)))
     result.errors.sort(key=lambda error: error.row)
     return result
 
@@ -293,7 +294,7 @@ def _instant(value: Any, field: str) -> datetime:
     if not isinstance(value, datetime) or value.tzinfo is None:
         raise _EntryError(field, "not an instant with a time zone")
     try:
-        return value.astimezone(UTC)
+        return in_range(value.astimezone(UTC))
     except (OverflowError, ValueError) as exc:
         raise _EntryError(field, "date/time out of range") from exc
 

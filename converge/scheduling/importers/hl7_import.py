@@ -92,8 +92,9 @@ def parse_hl7(data: bytes | str, *, default_tz: str) -> ParseResult:
     for row, message in enumerate(messages, start=1):
         try:
             result.records.append(_record(message, row, tz))
-        except _MessageError as exc:
-            result.errors.append(RowError(row, exc.field, str(exc)))
+        except ValueError as exc:
+            field = exc.field if isinstance(exc, _MessageError) else "MSH"
+            result.errors.append(RowError(row, field, str(exc)))
     return result
 
 
@@ -355,9 +356,12 @@ def _timestamp(text: str, tz: ZoneInfo, field: str, *, need_time: bool = True) -
             int(second or 0),
             tzinfo=zone_info,
         )
-        return to_utc(value, tz)
     except (ValueError, OverflowError) as exc:
         raise _MessageError(field, "not a valid date/time") from exc
+    try:
+        return to_utc(value, tz)
+    except ValueError as exc:
+        raise _MessageError(field, str(exc)) from exc
 
 
 def _sequence(message: Any, tz: ZoneInfo) -> int:

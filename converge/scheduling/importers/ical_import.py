@@ -55,6 +55,7 @@ from icalendar.prop import vDDDLists, vDDDTypes, vRecur
 from .normalize import (
     check_birth_date,
     first_phone,
+    in_range,
     language_or_blank,
     parse_email,
     parse_language,
@@ -156,6 +157,7 @@ def parse_ical(
         records.append(_record(override, _occurrence_id(uid, original)))
     records.sort(key=lambda record: (record.row or 0, record.start))
     result.records = records
+    result.errors.sort(key=lambda error: error.row)
     return result
 
 
@@ -309,7 +311,7 @@ def _read_event(component: Component, row: int, tz: ZoneInfo) -> _Event:
     start = _moment(component, "DTSTART", tz)
     if start is None:
         raise _EventError("DTSTART", "missing")
-    _utc(start, "DTSTART")
+    _strict("DTSTART", lambda: in_range(_utc(start, "DTSTART")))
     end = _moment(component, "DTEND", tz)
     if end is not None:
         duration = _utc(end, "DTEND") - _utc(start, "DTSTART")

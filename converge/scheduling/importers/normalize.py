@@ -8,6 +8,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 
+FIRST_YEAR = 1900
+LAST_YEAR = 2199
+
 _ISO_DATETIME = re.compile(r"^\d{4}-?\d{2}-?\d{2}[T ]\d{2}")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -95,9 +98,19 @@ def to_utc(value: datetime, tz: ZoneInfo) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         value = value.replace(tzinfo=tz, fold=0)
     try:
-        return value.astimezone(UTC)
+        return in_range(value.astimezone(UTC))
     except OverflowError as exc:
         raise ValueError("date/time out of range") from exc
+
+
+def in_range(value: datetime) -> datetime:
+    """``value`` if it is a plausible appointment time (years 1900-2199), else ValueError.
+
+    The bound also keeps ``start + duration`` clear of datetime's year-9999 overflow.
+    """
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(f"date/time out of range ({FIRST_YEAR}-{LAST_YEAR})")
+    return value
 
 
 def parse_datetime_text(text: str, tz: ZoneInfo) -> datetime:

@@ -1,0 +1,21 @@
+from datetime import timedelta
+
+from converge.core.jobs import periodic
+from converge.reminders.services import reminders_dispatch_due, reminders_fall_back
+from converge.reminders.waitlist import waitlist_send_batches
+
+
+@periodic("reminders.dispatch", every=timedelta(seconds=15))
+def dispatch_reminders() -> None:
+    while reminders_dispatch_due() > 0:
+        pass
+
+
+@periodic("reminders.fallback", every=timedelta(seconds=60))
+def fall_back() -> None:
+    reminders_fall_back()
+
+
+@periodic("waitlist.batches", every=timedelta(seconds=30))
+def waitlist_batches() -> None:
+    waitlist_send_batches()

@@ -1,0 +1,299 @@
+"""Reminder planning and dispatch.
+
+Planning is idempotent per (appointment, kind): re-planning updates the same rows. Dispatch
+claims due reminders with SKIP LOCKED, picks the patient's preferred reachable channel (falling
+back along the practice's order), and writes the reminder into the outbox as an automatic message
+in the patient's conversation, so it is visible there and sent like any other message.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.db import transaction
+
+from converge.audit.services import audit_record
+from converge.connectors.types import ChannelKind, DeliveryStatus
+from converge.conversations.models import Message
+from converge.conversations.services import ServiceError, message_queue
+from converge.core import clock
+from converge.patients.models import Patient
+from converge.practices.models import Practice
+from converge.reminders import content
+from converge.reminders.channels import Route, channel_order, conversation_for_outreach, reachable_routes
+from converge.reminders.models import PatientPrompt, PromptKind, Reminder, ReminderPolicy, ReminderStatus
+from converge.reminders.planning import QuietHours, adjust_for_quiet_hours, in_quiet_hours, plan_reminders
+from converge.scheduling.models import ACTIVE_STATUSES, Appointment, AppointmentStatus
+
+log = logging.getLogger(__name__)
+
+REMINDER_BUTTONS = (
+    {"id": "confirm", "title": "Confirm"},
+    {"id": "reschedule", "title": "Reschedule"},
+    {"id": "cancel", "title": "Cancel"},
+)
+REMINDER_BUTTONS_ES = (
+    {"id": "confirm", "title": "Confirmar"},
+    {"id": "reschedule", "title": "Cambiar"},
+    {"id": "cancel", "title": "Cancelar"},
+)
+
+
+def policy_for(practice: Practice | int) -> ReminderPolicy:
+    practice_id = practice if isinstance(practice, int) else practice.pk
+    policy, _ = ReminderPolicy.objects.get_or_create(practice_id=practice_id)
+    return policy
+
+
+def patient_time_zone(patient: Patient, appointment: Appointment | None = None) -> str:
+    if patient.time_zone:
+        return patient.time_zone
+    if appointment is not None and appointment.location is not None and appointment.location.time_zone:
+        return appointment.location.time_zone
+    return patient.practice.time_zone
+
+
+def local(moment: datetime, tz: str) -> datetime:
+    return moment.astimezone(ZoneInfo(tz))
+
+
+def _offsets(appointment: Appointment, policy: ReminderPolicy) -> dict[str, timedelta]:
+    hours = (appointment.appointment_type.reminder_offsets_hours if appointment.appointment_type else None) or (
+        policy.offsets_hours
+    )
+    return {f"{int(h)}h": timedelta(hours=int(h)) for h in hours if int(h) > 0}
+
+
+def reminders_plan(appointment: Appointment, *, policy: ReminderPolicy | None = None) -> list[Reminder]:
+    """(Re)plan an appointment's reminders. Safe to call any number of times."""
+    policy = policy or policy_for(appointment.practice_id)
+    existing = {r.kind: r for r in Reminder.objects.filter(appointment=appointment)}
+    if not policy.enabled or appointment.status not in (AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED):
+        Reminder.objects.filter(appointment=appointment, status=ReminderStatus.PLANNED).update(
+            status=ReminderStatus.CANCELLED, skipped_reason="appointment no longer booked"
+        )
+        return list(Reminder.objects.filter(appointment=appointment))
+    tz = patient_time_zone(appointment.patient, appointment)
+    planned = plan_reminders(
+        appointment_start=appointment.start,
+        offsets=_offsets(appointment, policy),
+        patient_tz=tz,
+        quiet=QuietHours(policy.quiet_start, policy.quiet_end),
+        now=clock.now(),
+    )
+    result = []
+    for plan in planned:
+        row = existing.get(plan.kind)
+        if row is not None and row.status == ReminderStatus.SENT and row.planned_for_start == appointment.start:
+            result.append(row)  # already sent for this very time
+            continue
+        fields: dict[str, object] = {
+            "due_at": plan.due_at,
+            "status": ReminderStatus.PLANNED if plan.due_at is not None else ReminderStatus.SKIPPED,
+            "skipped_reason": plan.skipped_reason,
+            "planned_for_start": appointment.start,
+            "tried_kinds": [],
+            "channel_kind": "",
+            "message": None,
+            "sent_at": None,
+        }
+        if row is None:
+            row = Reminder.objects.create(
+                practice_id=appointment.practice_id, appointment=appointment, kind=plan.kind, **fields
+            )
+        else:
+            for name, value in fields.items():
+                setattr(row, name, value)
+            row.save(update_fields=list(fields))
+        result.append(row)
+    return result
+
+
+def reminders_cancel(appointment: Appointment, reason: str) -> None:
+    Reminder.objects.filter(appointment=appointment, status=ReminderStatus.PLANNED).update(
+        status=ReminderStatus.CANCELLED, skipped_reason=reason[:200]
+    )
+
+
+def reminders_dispatch_due(*, limit: int = 200) -> int:
+    """Send every reminder that is due; returns how many were handled."""
+    now = clock.now()
+    handled = 0
+    with transaction.atomic():
+        due = list(
+            Reminder.objects.filter(status=ReminderStatus.PLANNED, due_at__lte=now)
+            .select_for_update(skip_locked=True)
+            .order_by("due_at")[:limit]
+        )
+        if not due:
+            return 0
+        appointments = {
+            a.pk: a
+            for a in Appointment.objects.filter(pk__in=[r.appointment_id for r in due]).select_related(
+                "patient", "patient__practice", "location", "appointment_type", "provider"
+            )
+        }
+        policies: dict[int, ReminderPolicy] = {}
+        for reminder in due:
+            appointment = appointments[reminder.appointment_id]
+            policy = policies.get(appointment.practice_id) or policy_for(appointment.practice_id)
+            policies[appointment.practice_id] = policy
+            _dispatch_one(reminder, appointment, policy, now)
+            handled += 1
+    return handled
+
+
+def _skip(reminder: Reminder, reason: str, status: str = ReminderStatus.SKIPPED) -> None:
+    reminder.status = status
+    reminder.skipped_reason = reason[:200]
+    reminder.save(update_fields=["status", "skipped_reason"])
+
+
+def _dispatch_one(reminder: Reminder, appointment: Appointment, policy: ReminderPolicy, now: datetime) -> None:
+    if appointment.status not in (AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED):
+        _skip(reminder, "appointment no longer booked", ReminderStatus.CANCELLED)
+        return
+    if appointment.start <= now:
+        _skip(reminder, "appointment already started")
+        return
+    if reminder.planned_for_start != appointment.start:
+        reminders_plan(appointment, policy=policy)
+        return
+    if appointment.status == AppointmentStatus.CONFIRMED:
+        _skip(reminder, "already confirmed")
+        return
+    tz = patient_time_zone(appointment.patient, appointment)
+    quiet = QuietHours(policy.quiet_start, policy.quiet_end)
+    if in_quiet_hours(now, tz=tz, quiet=quiet):
+        # The worker was late (down, or busy) and it is now night for the patient.
+        moved = adjust_for_quiet_hours(now, deadline=appointment.start, tz=tz, quiet=quiet, now=now)
+        if moved is None or moved >= appointment.start:
+            _skip(reminder, "no time outside quiet hours before the appointment")
+        else:
+            reminder.due_at = moved
+            reminder.save(update_fields=["due_at"])
+        return
+    _send_reminder(reminder, appointment, policy, exclude=set())
+
+
+def _send_reminder(reminder: Reminder, appointment: Appointment, policy: ReminderPolicy, *, exclude: set[str]) -> bool:
+    patient = appointment.patient
+    routes = reachable_routes(patient, channel_order(patient, list(policy.fallback_order)), exclude=exclude)
+    for route in routes:
+        try:
+            message = _queue_reminder(reminder, appointment, policy, route)
+        except ServiceError as exc:
+            exclude.add(route.channel.kind)
+            log.info("reminder channel unusable reminder=%s kind=%s", reminder.pk, route.channel.kind)
+            reminder.skipped_reason = str(exc)[:200]
+            continue
+        reminder.status = ReminderStatus.SENT
+        reminder.channel_kind = route.channel.kind
+        reminder.message = message
+        reminder.tried_kinds = sorted(exclude | {route.channel.kind})
+        reminder.sent_at = clock.now()
+        reminder.save(update_fields=["status", "channel_kind", "message", "tried_kinds", "sent_at", "skipped_reason"])
+        return True
+    reason = reminder.skipped_reason or "no reachable channel (opted out, failing, or no address)"
+    _skip(reminder, reason, ReminderStatus.FAILED if exclude else ReminderStatus.SKIPPED)
+    return False
+
+
+def reminder_text_for(appointment: Appointment, *, channel_kind: str, kind: str, with_instructions: bool) -> str:
+    patient = appointment.patient
+    tz = patient_time_zone(patient, appointment)
+    kind_name = appointment.appointment_type
+    return content.reminder_text(
+        language=patient.language,
+        practice_name=patient.practice.name,
+        start_local=local(appointment.start, tz),
+        location_name=appointment.location.name if appointment.location else "",
+        appointment_type=kind_name.name if kind_name and kind_name.may_name_in_reminders else None,
+        instructions=(kind_name.instructions if kind_name and with_instructions else None) or None,
+        channel=channel_kind,
+        kind=kind,
+    )
+
+
+def _queue_reminder(reminder: Reminder, appointment: Appointment, policy: ReminderPolicy, route: Route) -> Message:
+    patient = appointment.patient
+    # Pre-visit instructions travel with the earliest reminder only.
+    earliest = max(_offsets(appointment, policy).items(), key=lambda item: item[1])[0]
+    body = reminder_text_for(
+        appointment, channel_kind=route.channel.kind, kind=reminder.kind, with_instructions=reminder.kind == earliest
+    )
+    metadata: dict[str, object] = {"reminder_id": reminder.pk, "appointment_id": appointment.pk}
+    kind = "text"
+    if route.channel.kind == ChannelKind.WHATSAPP:
+        # Business-initiated: an approved template whose quick replies are the three buttons.
+        tz = patient_time_zone(patient, appointment)
+        kind = "template"
+        metadata.update(
+            template_name=policy.whatsapp_template_name,
+            template_language="es" if patient.language == "es" else "en_US",
+            template_params=[
+                patient.practice.name,
+                content.format_when(local(appointment.start, tz), patient.language),
+                appointment.location.name if appointment.location else "",
+            ],
+            buttons=list(REMINDER_BUTTONS_ES if patient.language == "es" else REMINDER_BUTTONS),
+        )
+    conversation = conversation_for_outreach(patient)
+    message = message_queue(
+        conversation=conversation,
+        channel=route.channel,
+        body=body,
+        sender=None,
+        kind=kind,
+        is_automatic=True,
+        metadata=metadata,
+        contact=route.contact,
+    )
+    PatientPrompt.objects.create(
+        practice_id=appointment.practice_id,
+        patient=patient,
+        conversation=conversation,
+        kind=PromptKind.REMINDER,
+        appointment=appointment,
+        expires_at=appointment.start,
+        created_at=clock.now(),
+    )
+    audit_record(
+        practice_id=appointment.practice_id,
+        actor=None,
+        action="reminder.send",
+        obj=reminder,
+        patient_id=patient.pk,
+        detail={"kind": reminder.kind, "channel": route.channel.kind},
+    )
+    return message
+
+
+def reminders_fall_back(*, limit: int = 200) -> int:
+    """A reminder whose message failed is tried on the next channel in the practice's order."""
+    now = clock.now()
+    moved = 0
+    with transaction.atomic():
+        failed = list(
+            Reminder.objects.filter(
+                status=ReminderStatus.SENT,
+                message__status=DeliveryStatus.FAILED,
+                appointment__start__gt=now,
+                appointment__status__in=ACTIVE_STATUSES,
+            )
+            .select_for_update(skip_locked=True, of=("self",))
+            .select_related(
+                "appointment",
+                "appointment__patient",
+                "appointment__patient__practice",
+                "appointment__location",
+                "appointment__appointment_type",
+            )[:limit]
+        )
+        for reminder in failed:
+            policy = policy_for(reminder.practice_id)
+            _send_reminder(reminder, reminder.appointment, policy, exclude=set(reminder.tried_kinds))
+            moved += 1
+    return moved
