@@ -180,3 +180,34 @@ class ConversationEvent(TenantModel):
 
     class Meta:
         indexes = [models.Index(fields=["conversation", "created_at"], name="event_thread_idx")]
+
+
+class ConversationRead(TenantModel):
+    """How far one staff member has read a conversation: the inbox's unread marker is
+    `conversation.last_inbound_at > last_read_at`."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="reads")
+    staff = models.ForeignKey("practices.StaffMember", on_delete=models.CASCADE, related_name="+")
+    last_read_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "staff"], name="conversation_read_unique_staff"),
+        ]
+
+
+class Mention(TenantModel):
+    """A staff member @mentioned in an internal note; unread until they open it."""
+
+    note = models.ForeignKey(Note, on_delete=models.CASCADE, related_name="mentions")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
+    staff = models.ForeignKey("practices.StaffMember", on_delete=models.CASCADE, related_name="+")
+    author = models.ForeignKey(
+        "practices.StaffMember", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField()
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["note", "staff"], name="mention_unique_staff")]
+        indexes = [models.Index(fields=["staff", "read_at", "-created_at"], name="mention_inbox_idx")]

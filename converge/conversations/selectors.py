@@ -3,15 +3,31 @@ messages write an audit row."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import Http404
 
 from converge.audit.services import audit_record
-from converge.conversations.models import Conversation, ConversationEvent, Message, Note
+from converge.connectors.models import Channel
+from converge.connectors.types import ChannelKind
+from converge.conversations.models import (
+    Conversation,
+    ConversationEvent,
+    ConversationRead,
+    Direction,
+    Mention,
+    Message,
+    Note,
+)
+from converge.core import clock
 from converge.core.principal import Principal
+from converge.patients.models import ContactPoint
+from converge.practices.models import StaffMember
 
 INBOX_VIEWS = ("all", "mine", "unassigned", "urgent", "snoozed", "resolved")
 
@@ -94,3 +110,274 @@ def thread_items(*, conversation: Conversation, limit: int = 200) -> list[Messag
     items: list[Message | Note | ConversationEvent] = [*messages, *notes_qs, *events_qs]
     items.sort(key=lambda item: (item.created_at, item.pk))
     return items
+
+
+# --- The staff inbox ------------------------------------------------------------------------
+
+OPEN_STATUSES = ("open", "pending")
+PREVIEW_CHARS = 160
+
+
+def _view_q(view: str, staff_id: int | None) -> Q:
+    if view == "mine":
+        return Q(assignee_id=staff_id, status__in=OPEN_STATUSES)
+    if view == "unassigned":
+        return Q(assignee__isnull=True, status__in=OPEN_STATUSES)
+    if view == "urgent":
+        return Q(priority=3, status__in=OPEN_STATUSES)
+    if view in ("snoozed", "resolved"):
+        return Q(status=view)
+    return Q(status__in=OPEN_STATUSES)
+
+
+@dataclass(frozen=True)
+class InboxCounts:
+    views: dict[str, int]
+    teams: dict[int, int]
+
+
+def inbox_counts(*, principal: Principal, team_ids: list[int]) -> InboxCounts:
+    """Every view's count in one aggregate query. Team counts are open conversations."""
+    staff_id = principal.staff.pk if principal.staff is not None else None
+    aggregates: dict[str, Any] = {
+        view: Count("id", filter=_view_q(view, staff_id)) for view in ("mine", "unassigned", "urgent", "all", "snoozed")
+    }
+    for team_id in team_ids:
+        aggregates[f"team_{team_id}"] = Count("id", filter=Q(team_id=team_id, status__in=OPEN_STATUSES))
+    # Resolved conversations pile up for years; the unresolved ones are few. Counting the
+    # resolved ones from the status index in a subquery keeps this one query without reading
+    # every old row.
+    resolved = (
+        Conversation.objects.filter(practice_id=principal.practice_id, status="resolved")
+        .order_by()
+        .values("practice_id")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    row = (
+        Conversation.objects.filter(practice_id=principal.practice_id)
+        .exclude(status="resolved")
+        .aggregate(**aggregates, resolved=Coalesce(Subquery(resolved), 0))
+    )
+    views = {view: int(row[view] or 0) for view in ("mine", "unassigned", "urgent", "all", "snoozed", "resolved")}
+    return InboxCounts(views=views, teams={t: int(row[f"team_{t}"] or 0) for t in team_ids})
+
+
+def inbox_page(
+    *,
+    principal: Principal,
+    filters: ConversationFilter,
+    limit: int = 50,
+) -> list[Conversation]:
+    """One page of an inbox view, newest first, with what a list row shows: the last message's
+    preview, direction and channel, the channel kinds used, and whether the member has unread
+    patient messages in it. A fixed number of queries, whatever the page size."""
+    staff_id = principal.staff.pk if principal.staff is not None else None
+    qs = Conversation.objects.filter(_view_q(filters.view, staff_id), practice_id=principal.practice_id)
+    if filters.team_id is not None:
+        qs = qs.filter(team_id=filters.team_id)
+    if filters.before is not None:
+        at, pk = filters.before
+        qs = qs.filter(Q(last_message_at__lt=at) | Q(last_message_at=at, id__lt=pk))
+    last = Message.objects.filter(conversation=OuterRef("pk")).order_by("-created_at", "-id")
+    qs = qs.annotate(
+        last_preview=Subquery(last.values("body")[:1]),
+        last_direction=Subquery(last.values("direction")[:1]),
+        last_channel_kind=Subquery(last.values("channel__kind")[:1]),
+        my_last_read_at=Subquery(
+            ConversationRead.objects.filter(conversation=OuterRef("pk"), staff_id=staff_id).values("last_read_at")[:1]
+        ),
+    )
+    conversations = list(
+        qs.select_related("patient", "assignee", "team")
+        .prefetch_related(Prefetch("patient__contact_points", queryset=ContactPoint.objects.order_by("id")))
+        .order_by("-last_message_at", "-id")[:limit]
+    )
+    _attach_channel_kinds(conversations)
+    for c in conversations:
+        preview = " ".join((c.last_preview or "").split())  # type: ignore[attr-defined]
+        c.last_preview = preview[:PREVIEW_CHARS] + ("…" if len(preview) > PREVIEW_CHARS else "")  # type: ignore[attr-defined]
+        read_at = c.my_last_read_at  # type: ignore[attr-defined]
+        c.is_unread = c.last_inbound_at is not None and (read_at is None or c.last_inbound_at > read_at)  # type: ignore[attr-defined]
+    return conversations
+
+
+def _attach_channel_kinds(conversations: list[Conversation]) -> None:
+    """The channel kinds each conversation has used, in one query for the whole page."""
+    kinds: dict[int, list[str]] = {c.pk: [] for c in conversations}
+    if kinds:
+        rows = (
+            Message.objects.filter(conversation_id__in=list(kinds))
+            .order_by()
+            .values_list("conversation_id", "channel__kind")
+            .distinct()
+        )
+        for conversation_id, kind in rows:
+            if kind not in kinds[conversation_id]:
+                kinds[conversation_id].append(kind)
+    for c in conversations:
+        c.channel_kinds = sorted(kinds[c.pk])  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class ThreadPage:
+    items: list[Message | Note | ConversationEvent]
+    has_earlier: bool
+    oldest_message_id: int | None
+
+
+def thread_page(
+    *,
+    conversation: Conversation,
+    before_id: int | None = None,
+    from_id: int | None = None,
+    limit: int = 200,
+) -> ThreadPage:
+    """Messages, notes and system events interleaved by time. By default the newest `limit`
+    messages; `before_id` pages back ("load earlier"); `from_id` re-reads everything from that
+    message on (a live refresh that keeps what the reader already loaded)."""
+    messages_qs = Message.objects.filter(practice_id=conversation.practice_id, conversation=conversation)
+    anchor: Message | None = None
+    for anchor_id in (before_id, from_id):
+        if anchor_id is not None:
+            anchor = messages_qs.filter(pk=anchor_id).only("id", "created_at").first()
+    upper = None
+    if before_id is not None and anchor is not None:
+        messages_qs = messages_qs.filter(
+            Q(created_at__lt=anchor.created_at) | Q(created_at=anchor.created_at, id__lt=anchor.pk)
+        )
+        upper = anchor.created_at
+    if from_id is not None and anchor is not None:
+        messages_qs = messages_qs.filter(
+            Q(created_at__gt=anchor.created_at) | Q(created_at=anchor.created_at, id__gte=anchor.pk)
+        )
+        limit = max(limit, 5000)
+    newest = list(
+        messages_qs.select_related("channel", "sender")
+        .prefetch_related("attachments")
+        .order_by("-created_at", "-id")[: limit + 1]
+    )
+    has_earlier = len(newest) > limit
+    newest = newest[:limit]
+    newest.reverse()
+    if from_id is not None and anchor is not None:
+        has_earlier = Message.objects.filter(conversation=conversation, created_at__lt=anchor.created_at).exists()
+    lower = newest[0].created_at if newest and has_earlier else None
+    notes_qs = Note.objects.filter(conversation=conversation).select_related("author")
+    events_qs = ConversationEvent.objects.filter(conversation=conversation)
+    if lower is not None:
+        notes_qs = notes_qs.filter(created_at__gte=lower)
+        events_qs = events_qs.filter(created_at__gte=lower)
+    if upper is not None:
+        notes_qs = notes_qs.filter(created_at__lt=upper)
+        events_qs = events_qs.filter(created_at__lt=upper)
+    items: list[Message | Note | ConversationEvent] = [*newest, *notes_qs, *events_qs]
+    items.sort(key=lambda item: (item.created_at, type(item).__name__ != "Message", item.pk))
+    return ThreadPage(items=items, has_earlier=has_earlier, oldest_message_id=newest[0].pk if newest else None)
+
+
+@dataclass(frozen=True)
+class ChannelOption:
+    channel: Channel
+    available: bool
+    reason: str = ""
+
+
+WHATSAPP_WINDOW = timedelta(hours=24)
+
+
+def reply_channel_options(*, conversation: Conversation) -> tuple[list[ChannelOption], int | None]:
+    """The channels staff may answer on, each with why not when it is unavailable (no address,
+    opted out, outside WhatsApp's 24-hour customer-service window), and the default: the channel
+    the patient last wrote on, else their preferred kind, else the first available."""
+    channels = list(
+        Channel.objects.filter(practice_id=conversation.practice_id, enabled=True)
+        .exclude(kind=ChannelKind.PORTAL)
+        .order_by("kind", "name", "id")
+    )
+    contacts = list(
+        ContactPoint.objects.filter(practice_id=conversation.practice_id, patient_id=conversation.patient_id)
+    )
+    now = clock.now()
+    options: list[ChannelOption] = []
+    for channel in channels:
+        of_kind = [c for c in contacts if c.kind == channel.kind]
+        usable = [c for c in of_kind if c.opted_out_at is None]
+        reason = ""
+        if not of_kind:
+            reason = f"no {_kind_label(channel.kind)} address"
+        elif not usable:
+            reason = f"opted out of {_kind_label(channel.kind)}"
+        elif channel.kind == ChannelKind.WHATSAPP:
+            last = max((c.last_inbound_at for c in usable if c.last_inbound_at), default=None)
+            if last is None:
+                reason = "the patient has not written on WhatsApp (24-hour window)"
+            elif now - last > WHATSAPP_WINDOW:
+                reason = "outside the 24-hour window since the patient last wrote"
+        options.append(ChannelOption(channel=channel, available=not reason, reason=reason))
+    available = [o for o in options if o.available]
+    default_id: int | None = None
+    last_inbound = (
+        Message.objects.filter(conversation=conversation, direction=Direction.INBOUND)
+        .order_by("-created_at", "-id")
+        .values_list("channel_id", flat=True)
+        .first()
+    )
+    if any(o.channel.pk == last_inbound for o in available):
+        default_id = last_inbound
+    else:
+        preferred = conversation.patient.preferred_channel
+        choice = next((o for o in available if o.channel.kind == preferred), available[0] if available else None)
+        default_id = choice.channel.pk if choice else None
+    return options, default_id
+
+
+def _kind_label(kind: str) -> str:
+    return {"sms": "SMS", "whatsapp": "WhatsApp", "email": "email", "webchat": "web chat"}.get(kind, kind)
+
+
+# --- @mentions ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MentionCandidate:
+    staff: StaffMember
+    handle: str
+
+
+def mention_candidates(*, practice_id: int) -> list[MentionCandidate]:
+    """Active colleagues and the @handle each answers to: the part of their sign-in email before
+    the @ (unique by construction)."""
+    members = StaffMember.objects.filter(practice_id=practice_id, is_active=True).select_related("user")
+    return sorted(
+        (MentionCandidate(staff=m, handle=m.user.email.split("@")[0].lower()) for m in members),
+        key=lambda c: c.staff.display_name.lower(),
+    )
+
+
+def mentioned_staff(*, practice_id: int, text: str) -> list[StaffMember]:
+    """Colleagues named in `text` as @handle or @Full Name (case-insensitive)."""
+    lowered = text.lower()
+    found: list[StaffMember] = []
+    for candidate in mention_candidates(practice_id=practice_id):
+        names = {candidate.handle, candidate.staff.display_name.lower()}
+        for name in names:
+            if name and re.search(r"(?<![\w@])@" + re.escape(name) + r"(?![\w-])", lowered):
+                found.append(candidate.staff)
+                break
+    return found
+
+
+def mention_list(*, staff: StaffMember, limit: int = 20) -> list[Mention]:
+    return list(
+        Mention.objects.filter(practice_id=staff.practice_id, staff=staff)
+        .select_related("author", "conversation__patient", "note")
+        .prefetch_related(
+            Prefetch("conversation__patient__contact_points", queryset=ContactPoint.objects.order_by("id"))
+        )
+        .order_by("-created_at", "-id")[:limit]
+    )
+
+
+def mentions_unread_count(*, staff: StaffMember) -> int:
+    return Mention.objects.filter(practice_id=staff.practice_id, staff=staff, read_at__isnull=True).count()

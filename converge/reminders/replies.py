@@ -8,7 +8,6 @@ ambiguous goes to the scheduling team for a person, never guessed.
 from __future__ import annotations
 
 import contextlib
-
 from datetime import datetime, timedelta
 
 from converge.conversations.models import Conversation, ConversationEvent, ConversationStatus, Message, Priority

@@ -213,7 +213,7 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         rf"\b{_BLOOD} {_gap(2)}(?:heavily|badly|a lot|alot|so much|nonstop|non stop|profusely|"
         rf"everywhere|all over|through|like crazy|really bad)\b",
         rf"\b{_NOT} {_gap(1)}stop(?:ping|ped|s)? {_gap(1)}{_BLOOD}",
-        rf"\b{_BLOOD} {_gap(3)}{_NOT} {_gap(1)}(?:stop|stopping|stopped|slow|slowing)\b",
+        rf"\b{_BLOOD} {_gap(5)}{_NOT} {_gap(1)}(?:stop|stopping|stopped|slow|slowing)\b",
         rf"\bsoak\w* {_gap(3)}(?:pad|pads|gauze|towel|towels|bandage|bandages|through|shirt)\b",
         rf"\b(?:cough\w*|vomit\w*|throw\w* up|threw up|spit\w*|puk\w*|hack\w*) (?:up )?{_gap(1)}{_BLOOD}",
         rf"\b{_BLOOD} in {_gap(1)}(?:vomit|throw up|spit|sputum|phlegm|mucus)\b",
@@ -225,6 +225,7 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         rf"de sangr\w*\b",
         rf"\b(?:sangrado|sangre) {_gap(2)}no (?:para|se detiene|se quita|se corta)\b",
         rf"\b(?:vomit\w*|tos\w*|escup\w*|arroj\w*|devolv\w*) {_gap(1)}sangre\b",
+        rf"\b(?:traspas\w*|empap\w*) {_gap(2)}(?:venda|vendas|gasa|gasas|toalla|toallas|ropa)\b",
     ],
     "throat or tongue swelling": [
         r"\b(?:anaphyla\w*|anafila\w*)\b",
@@ -254,7 +255,7 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         rf"\bkill(?:ing|ed)? {_SELF}\b",
         r"\b(?:end|ending|take|taking|took) (?:my|his|her|their) (?:own )?life\b",
         r"\bend(?:ing)? it all\b",
-        r"\b(?:want|wanna|wanted|wish|going|gonna|ready) (?:to )?(?:just )?die\b",
+        r"\b(?:wants?|wanna|wanted|wish|wishes|going|gonna|ready) (?:to )?(?:just )?die\b",
         r"\bwish (?:i|i was|i were|i could be) dead\b",
         r"\bbetter off dead\b",
         r"\b(?:dont|do not|no longer) want to (?:live|be alive|be here|wake up|exist|go on)\b",
@@ -262,7 +263,7 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         rf"\b(?:hurt|hurting|harm|harming|cut|cutting|burn|burning|injure|injuring) {_gap(1)}"
         rf"{_SELF}\b(?! (?:shaving|cooking|by accident|accidentally|while|at work|on (?:a|the|some|glass)))",
         r"\bself ?(?:harm|injur|mutilat)\w*",
-        r"\b(?:me )?quiero morir\w*\b",
+        r"\b(?:me |se )?(?:quiero|quiere) morir\w*\b",
         r"\bquisiera (?:morir\w*|estar muert[oa])\b",
         r"\bquiero estar muert[oa]\b",
         r"\b(?:quitarme|quitar me|quitarse|me quito|quite) la vida\b",
@@ -283,6 +284,8 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         rf"poison|detergent|cleaner|antifreeze|laundry pods?|tide pods?|detergent pods?|batteries|"
         rf"battery|button battery|rat poison|pesticide|lighter fluid|gasoline|drain cleaner|magnets)\b",
         rf"\b(?:swallowed|got into|ingested|chewed) {_gap(5)}{_MEDS}\b",
+        rf"\b(?:ate|eaten|took|taken|swallowed) (?:some|a few|several|a couple|a bunch|a handful) "
+        rf"of {_gap(2)}{_MEDS}\b",
         r"\b(?<!food )poison(?:ed|ing)?\b(?! ivy| oak)",
         rf"\b(?:tome|tomo|tomado|trago|trague|tragado|me tome|se tomo|se trago|se comio|ingirio) "
         rf"{_gap(3)}(?:demasiad\w*|un frasco|el frasco|todo el frasco|un monton|todas (?:las|sus|mis) "
@@ -312,7 +315,7 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         r"\bworst headache\b",
         rf"\b(?:sudden|suddenly|thunderclap|explosive) {_gap(2)}headache\b",
         r"\bthunderclap\b",
-        r"\bpeor dolor de cabeza\b",
+        r"\bpeor dolor de cabe\w*",
         rf"\bdolor de cabeza {_gap(3)}(?:de repente|de golpe|repentino|subito)\b",
         rf"\b(?:de repente|repentino|subito) {_gap(2)}dolor de cabeza\b",
     ],
@@ -476,7 +479,8 @@ FUZZY_KEYWORDS = frozenset(
     "throat stroke hinchando hinchada hinchado garganta desmaye desmayo desmayado inconsciente "
     "sangrando sangrado sangre sangrar pregnant embarazada shortness epipen fiebre calentura "
     "cabeza nacido pastillas myself killing passed headache quiero chest blood fever dolor "
-    "pecho mucho short puedo puede pueda morir whole sangra quiere".split()
+    "pecho mucho short puedo puede pueda morir whole sangra quiere pressure coughing swelled "
+    "blacked severe".split()
 )
 NOT_TYPOS = frozenset(
     "breast breasts wreath painting painted sizing seized breeding bleeping blending blessing "

@@ -29,7 +29,13 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
 def dovecot(tls_files: TlsFiles) -> Iterator[DovecotServer]:
     if not os.path.exists(DOVECOT):
         pytest.skip(f"{DOVECOT} is not installed (apt-get install dovecot-imapd)")
-    server = DovecotServer(tls=tls_files).start()
+    for attempt in range(3):  # a free port can be taken by someone else before dovecot binds
+        try:
+            server = DovecotServer(tls=tls_files).start()
+            break
+        except RuntimeError:
+            if attempt == 2:
+                raise
     try:
         yield server
     finally:

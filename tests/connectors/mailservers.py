@@ -33,7 +33,6 @@ DOVECOT = "/usr/sbin/dovecot"
 USER_POOL = 500
 
 
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -161,6 +160,9 @@ instance_name = {d["instance"]}
 log_path = {d["root"]}/dovecot.log
 {ssl_lines}disable_plaintext_auth = no
 auth_mechanisms = plain login
+# Tests log in with wrong passwords on purpose: no delays for the other tests on 127.0.0.1.
+auth_failure_delay = 0
+login_trusted_networks = 127.0.0.0/8
 default_internal_user = {d["internal_user"]}
 default_login_user = {d["login_user"]}
 first_valid_uid = {min(d["uid"], 500)}
@@ -206,6 +208,8 @@ instance_name = {d["instance"]}
 log_path = {d["root"]}/dovecot.log
 {ssl_lines}auth_allow_cleartext = yes
 auth_mechanisms = plain login
+auth_failure_delay = 0
+login_trusted_networks = 127.0.0.0/8
 default_internal_user = {d["internal_user"]}
 default_login_user = {d["login_user"]}
 first_valid_uid = {min(d["uid"], 500)}
@@ -408,8 +412,7 @@ class RecordingHandler:
                 mail_from=envelope.mail_from,
                 rcpt_tos=list(envelope.rcpt_tos),
                 content=content if isinstance(content, bytes) else content.encode(),
-                tls=session.ssl is not None
-                or server.transport.get_extra_info("ssl_object") is not None,
+                tls=session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None,
                 authenticated=bool(session.authenticated),
             )
         )

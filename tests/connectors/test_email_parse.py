@@ -55,9 +55,7 @@ def test_gmail_reply() -> None:
 
 def test_outlook_reply_with_from_sent_block() -> None:
     mail = load("outlook_reply.eml")
-    assert mail.message_id == (
-        "<DM6PR02MB12340C5F7A0B4E2D9F1A3B5CA1234@DM6PR02MB1234.namprd02.prod.outlook.com>"
-    )
+    assert mail.message_id == ("<DM6PR02MB12340C5F7A0B4E2D9F1A3B5CA1234@DM6PR02MB1234.namprd02.prod.outlook.com>")
     assert mail.normalized_subject == "Your appointment on Tuesday"
     assert mail.display_text == "Thank you, Tuesday works for me.\n\nBest regards,\nJohn Smith"
     assert "Sent: Monday, January 6, 2025 9:02 AM" in mail.text
@@ -124,8 +122,7 @@ def test_dsn_bounce() -> None:
     assert mail.bounce.status == "5.1.1"
     assert mail.bounce.permanent
     assert mail.bounce.diagnostic == (
-        "smtp; 550 5.1.1 <old.address@example.net>: Recipient address rejected: "
-        "User unknown in virtual mailbox table"
+        "smtp; 550 5.1.1 <old.address@example.net>: Recipient address rejected: User unknown in virtual mailbox table"
     )
     assert mail.bounce.original_message_id == OUR_ID
     assert mail.is_auto_reply
@@ -283,9 +280,7 @@ def test_x_failed_recipients_bounce() -> None:
     assert mail.bounce is not None
     assert mail.bounce.recipients == ("gone@example.net",)
     assert mail.bounce.permanent and mail.bounce.status == "5.1.1"
-    assert mail.bounce.original_message_id == (
-        "<conv-7d0f3c2e-5b8a-4c1d-9e6f-2a4b6c8d0e1f.7@clinic.example>"
-    )
+    assert mail.bounce.original_message_id == ("<conv-7d0f3c2e-5b8a-4c1d-9e6f-2a4b6c8d0e1f.7@clinic.example>")
     assert mail.is_auto_reply
 
 
@@ -339,7 +334,7 @@ def test_not_bytes_is_malformed() -> None:
 
 def test_odd_but_readable_headers() -> None:
     raw = (
-        "From: \"Doe, Jane\" <JANE@Example.COM>\n"
+        'From: "Doe, Jane" <JANE@Example.COM>\n'
         "To: =?utf-8?q?Cl=C3=ADnica?= <frontdesk@clinic.example>, bogus, <x@y.example>\n"
         "Subject: =?unknown-8bit?q?caf=E9?= ok\n"
         "Message-ID: no-brackets@example.com\n"
@@ -380,9 +375,7 @@ def test_html_to_text_is_safe() -> None:
         "<iframe src='https://evil'></iframe><!-- comment --></body></html>"
     )
     assert html_to_text(html) == (
-        "Dear & dear <b> €5\n\n"
-        "See this (https://example.org/x), that and a@example.com.\n\n"
-        "- one\n- two\n[logo]"
+        "Dear & dear <b> €5\n\nSee this (https://example.org/x), that and a@example.com.\n\n- one\n- two\n[logo]"
     )
 
 
@@ -397,9 +390,7 @@ def test_strip_quoted_text_variants() -> None:
     # Only quotes: nothing would remain, so the full text is shown.
     assert strip_quoted_text("> only quoted") == "> only quoted"
     # A line that merely starts with "From:" is not a header block.
-    assert strip_quoted_text("From: my phone, sorry\nSee you Tuesday") == (
-        "From: my phone, sorry\nSee you Tuesday"
-    )
+    assert strip_quoted_text("From: my phone, sorry\nSee you Tuesday") == ("From: my phone, sorry\nSee you Tuesday")
 
 
 def test_forwarded_message_is_kept() -> None:

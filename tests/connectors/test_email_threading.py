@@ -194,9 +194,7 @@ def test_compose_round_trip_odd_characters(odd: str) -> None:
     subject=st.text(max_size=120),
 )
 def test_compose_parse_round_trip_property(body: str, subject: str) -> None:
-    message = OutboundMessage(
-        idempotency_key="k", to_address="p@example.com", body=body, metadata={"subject": subject}
-    )
+    message = OutboundMessage(idempotency_key="k", to_address="p@example.com", body=body, metadata={"subject": subject})
     msg = compose_email(message, from_address="f@clinic.example", from_name="C", domain="clinic.example")
     parsed = parse_email(msg.as_bytes())
     assert parsed.text == normalize_text(body)

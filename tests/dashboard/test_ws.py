@@ -9,10 +9,12 @@ import uuid
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
 from django.contrib.sessions.backends.db import SessionStore
+from django.db import connections
 from django.test import Client
 
 from converge.config.asgi import application
@@ -33,6 +35,14 @@ def _private_channel_layer(settings: Any) -> None:
     if default["BACKEND"].startswith("channels_redis"):
         default["CONFIG"] = {**default.get("CONFIG", {}), "prefix": f"converge-test-{uuid.uuid4().hex}"}
         settings.CHANNEL_LAYERS = {**layers, "default": default}
+
+
+@pytest_asyncio.fixture(autouse=True)
+async def _close_sync_thread_connections() -> Any:
+    """The consumer's and these tests' sync code run on asgiref's one sync thread; its database
+    connection must close before the test database is flushed or dropped."""
+    yield
+    await sync_to_async(connections.close_all)()
 
 
 def session_cookie(user: Any) -> str:

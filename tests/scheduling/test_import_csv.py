@@ -10,8 +10,8 @@ FIXTURES = Path(__file__).parent / "fixtures"
 HEADER = "external_id,first_name,last_name,phone,start,end,duration_minutes,status"
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -93,9 +93,7 @@ def test_bad_rows_are_reported_by_row_and_field(fixture_bytes: bytes) -> None:
 
 
 def test_dst_gap_and_overlap_in_new_york(fixture_bytes: bytes) -> None:
-    records = {
-        r.external_id: r for r in parse_csv(fixture_bytes, default_tz="America/New_York").records
-    }
+    records = {r.external_id: r for r in parse_csv(fixture_bytes, default_tz="America/New_York").records}
     # 01:30 on 2 Nov 2025 happens twice; RFC 5545 takes the first (EDT, UTC-4).
     assert records["A-1005"].start == utc(2025, 11, 2, 5, 30)
     assert records["A-1005"].end == utc(2025, 11, 2, 6, 0)
@@ -104,9 +102,7 @@ def test_dst_gap_and_overlap_in_new_york(fixture_bytes: bytes) -> None:
 
 
 def test_same_file_in_chicago(fixture_bytes: bytes) -> None:
-    records = {
-        r.external_id: r for r in parse_csv(fixture_bytes, default_tz="America/Chicago").records
-    }
+    records = {r.external_id: r for r in parse_csv(fixture_bytes, default_tz="America/Chicago").records}
     assert records["A-1001"].start == utc(2025, 3, 7, 15, 0)  # CST, UTC-6
     assert records["A-1002"].start == utc(2025, 3, 10, 14, 0)  # CDT, UTC-5
     assert records["A-1005"].start == utc(2025, 11, 2, 6, 30)  # first 01:30, CDT

@@ -20,8 +20,8 @@ JANE = PatientRecord(
 )
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def bundle(*resources: dict[str, Any], kind: str = "collection") -> str:

@@ -19,8 +19,8 @@ JANE = PatientRecord(
 )
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def fixture(name: str) -> bytes:
@@ -216,8 +216,7 @@ def test_ack_swaps_sender_and_receiver() -> None:
     ack = hl7_ack(message, "AA", control_id="ACK00001", now=NOW)
 
     assert ack == (
-        "MSH|^~\\&|CONVERGE|MAINST|EPIC|NORTHCLINIC|20250305133005+0000||ACK^S12^ACK|ACK00001|P|2.5\r"
-        "MSA|AA|MSG00001\r"
+        "MSH|^~\\&|CONVERGE|MAINST|EPIC|NORTHCLINIC|20250305133005+0000||ACK^S12^ACK|ACK00001|P|2.5\rMSA|AA|MSG00001\r"
     )
 
 

@@ -4,7 +4,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from converge.scheduling.importers.ical_import import fetch_ical_feed, feed_url, parse_ical
+from converge.scheduling.importers.ical_import import feed_url, fetch_ical_feed, parse_ical
 from converge.scheduling.importers.records import AppointmentRecord, PatientRecord, RowError
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -14,8 +14,8 @@ WINDOW = {
 }
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def calendar(*events: str) -> bytes:
@@ -345,12 +345,9 @@ def test_fetch_ical_feed_enforces_max_bytes_and_status() -> None:
     def missing(request: httpx.Request) -> httpx.Response:
         return httpx.Response(404)
 
-    with httpx.Client(transport=httpx.MockTransport(big)) as client:
-        with pytest.raises(ValueError, match="larger"):
-            fetch_ical_feed("https://cal.example.org/f.ics", http=client, max_bytes=1000)
-    with httpx.Client(transport=httpx.MockTransport(streamed)) as client:
-        with pytest.raises(ValueError, match="larger"):
-            fetch_ical_feed("https://cal.example.org/f.ics", http=client, max_bytes=1000)
-    with httpx.Client(transport=httpx.MockTransport(missing)) as client:
-        with pytest.raises(ValueError, match="404"):
-            fetch_ical_feed("https://cal.example.org/f.ics", http=client, max_bytes=1000)
+    with httpx.Client(transport=httpx.MockTransport(big)) as client, pytest.raises(ValueError, match="larger"):
+        fetch_ical_feed("https://cal.example.org/f.ics", http=client, max_bytes=1000)
+    with httpx.Client(transport=httpx.MockTransport(streamed)) as client, pytest.raises(ValueError, match="larger"):
+        fetch_ical_feed("https://cal.example.org/f.ics", http=client, max_bytes=1000)
+    with httpx.Client(transport=httpx.MockTransport(missing)) as client, pytest.raises(ValueError, match="404"):
+        fetch_ical_feed("https://cal.example.org/f.ics", http=client, max_bytes=1000)

@@ -1,5 +1,6 @@
 """Property tests: every parser returns a ParseResult or raises ValueError, whatever it is fed."""
 
+import contextlib
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -18,9 +19,7 @@ from converge.scheduling.importers.mllp import MllpDecoder, frame
 from converge.scheduling.importers.records import ParseResult
 
 FIXTURES = Path(__file__).parent / "fixtures"
-SETTINGS = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 WINDOW = {
     "window_start": datetime(2025, 1, 1, tzinfo=UTC),
     "window_end": datetime(2026, 1, 1, tzinfo=UTC),
@@ -43,9 +42,9 @@ def outcome(parse: Callable[[], ParseResult]) -> ParseResult | None:
 def mutations(path: str) -> st.SearchStrategy[bytes]:
     """The fixture with a slice replaced by random bytes: near-valid input that reaches deep."""
     original = (FIXTURES / path).read_bytes()
-    return st.tuples(
-        st.integers(0, len(original)), st.integers(0, 40), st.binary(max_size=40)
-    ).map(lambda t: original[: t[0]] + t[2] + original[t[0] + t[1] :])
+    return st.tuples(st.integers(0, len(original)), st.integers(0, 40), st.binary(max_size=40)).map(
+        lambda t: original[: t[0]] + t[2] + original[t[0] + t[1] :]
+    )
 
 
 # --- CSV ----------------------------------------------------------------------------------------
@@ -117,10 +116,7 @@ def test_ical_arbitrary_bytes(data: bytes) -> None:
 @SETTINGS
 @given(st.lists(st.lists(ical_line, max_size=8), max_size=4))
 def test_ical_structured_events(events: list[list[str]]) -> None:
-    body = "".join(
-        "BEGIN:VEVENT\r\n" + "".join(f"{line}\r\n" for line in lines) + "END:VEVENT\r\n"
-        for lines in events
-    )
+    body = "".join("BEGIN:VEVENT\r\n" + "".join(f"{line}\r\n" for line in lines) + "END:VEVENT\r\n" for lines in events)
     data = f"BEGIN:VCALENDAR\r\n{body}END:VCALENDAR\r\n".encode("utf-8", "surrogatepass")
     outcome(lambda: parse_ical(data, default_tz="America/New_York", **WINDOW))
 
@@ -135,8 +131,7 @@ def test_ical_mutated_fixture(data: bytes) -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
     max_leaves=20,
 )
 appointment_like = st.fixed_dictionaries(
@@ -148,10 +143,7 @@ appointment_like = st.fixed_dictionaries(
         "end": st.sampled_from(["2025-03-09T03:30:00Z"]) | json_values,
         "minutesDuration": st.integers(-5, 5000) | json_values,
         "participant": st.lists(
-            st.fixed_dictionaries(
-                {"actor": st.fixed_dictionaries({"reference": st.text(max_size=15)})}
-            )
-            | json_values,
+            st.fixed_dictionaries({"actor": st.fixed_dictionaries({"reference": st.text(max_size=15)})}) | json_values,
             max_size=3,
         ),
         "name": json_values,
@@ -243,10 +235,8 @@ def test_hl7_ack_builds_or_raises_value_error(message: str, code: Any, text: str
 @SETTINGS
 @given(st.binary(max_size=200), st.sampled_from(["x.csv", "x.ics", "x.json", "x.hl7", "x"]))
 def test_detect_format_returns_a_format_or_raises_value_error(head: bytes, name: str) -> None:
-    try:
+    with contextlib.suppress(ValueError):
         assert detect_format(Path(name), head) in ("csv", "ical", "fhir", "hl7")
-    except ValueError:
-        pass
 
 
 mllp_message = st.text(
@@ -282,3 +272,49 @@ def test_mllp_decoder_skips_junk_between_frames(pairs: list[tuple[bytes, str]], 
     decoded = [m for i in range(0, len(stream), size) for m in decoder.feed(stream[i : i + size])]
 
     assert decoded == [m for _, m in pairs]
+
+
+# --- the far edges of datetime ------------------------------------------------------------------
+
+
+def test_year_9999_is_reported_not_overflowed() -> None:
+    csv_result = parse_csv(
+        "external_id,last_name,start,duration_minutes\nA,Doe,9999-12-31 23:59,30\n", default_tz="UTC"
+    )
+    ical_result = parse_ical(
+        b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:x\r\nDTSTART:99991231T235900Z\r\nDURATION:PT1H\r\n"
+        b"X-CONVERGE-PATIENT-ID:1\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+        default_tz="UTC",
+    )
+    fhir_result = parse_fhir_bundle(
+        json.dumps(
+            {
+                "resourceType": "Bundle",
+                "type": "collection",
+                "entry": [
+                    {"resource": {"resourceType": "Patient", "id": "p"}},
+                    {
+                        "resource": {
+                            "resourceType": "Appointment",
+                            "id": "a",
+                            "status": "booked",
+                            "start": "9999-12-31T23:59:00Z",
+                            "minutesDuration": 30,
+                            "participant": [{"actor": {"reference": "Patient/p"}, "status": "accepted"}],
+                        }
+                    },
+                ],
+            }
+        )
+    )
+    hl7_result = parse_hl7("MSH|^~\\&|A||||||SIU^S12|1|P|2.5\rSCH||F|||||||||^^M30^99991231235900\r", default_tz="UTC")
+
+    for result, field in (
+        (csv_result, "start"),
+        (ical_result, "DTSTART"),
+        (fhir_result, "start"),
+        (hl7_result, "SCH-11"),
+    ):
+        assert result.records == []
+        assert [e.field for e in result.errors] == [field]
+        assert "out of range" in result.errors[0].message

@@ -29,18 +29,18 @@ PRECEDENCE = {label: rank for rank, label in enumerate(LABELS)}
 QUOTAS: dict[str, dict[str, dict[str, int]]] = {
     "train": {
         "en": {
-            "administrative": 470,
-            "scheduling": 500,
-            "refill": 350,
-            "clinical": 520,
-            "urgent": 400,
+            "administrative": 520,
+            "scheduling": 540,
+            "refill": 380,
+            "clinical": 600,
+            "urgent": 440,
         },
         "es": {
-            "administrative": 150,
-            "scheduling": 160,
-            "refill": 115,
-            "clinical": 170,
-            "urgent": 135,
+            "administrative": 170,
+            "scheduling": 170,
+            "refill": 120,
+            "clinical": 190,
+            "urgent": 150,
         },
     },
     "test": {
