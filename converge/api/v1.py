@@ -58,6 +58,11 @@ api = NinjaAPI(
 )
 
 
+from converge.api.scheduling import router as scheduling_router  # noqa: E402
+
+api.add_router("/", scheduling_router)
+
+
 @api.exception_handler(ServiceError)
 def service_error(request: HttpRequest, exc: ServiceError):  # type: ignore[no-untyped-def]
     return api.create_response(request, {"detail": str(exc)}, status=400)

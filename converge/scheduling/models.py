@@ -99,6 +99,8 @@ class Appointment(TenantModel):
     status = models.CharField(max_length=12, choices=AppointmentStatus.choices, default=AppointmentStatus.BOOKED)
     rescheduled_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     status_changed_at = models.DateTimeField(null=True, blank=True)
+    # When the patient (or staff) confirmed; kept after the visit so confirmation rates hold.
+    confirmed_at = models.DateTimeField(null=True, blank=True)
     source = models.CharField(max_length=10, blank=True)
     external_id = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

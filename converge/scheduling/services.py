@@ -150,7 +150,9 @@ def appointment_set_status(
         previous = current.status
         current.status = status
         current.status_changed_at = clock.now()
-        current.save(update_fields=["status", "status_changed_at", "updated_at"])
+        if status == AppointmentStatus.CONFIRMED and current.confirmed_at is None:
+            current.confirmed_at = current.status_changed_at
+        current.save(update_fields=["status", "status_changed_at", "confirmed_at", "updated_at"])
         audit_record(
             practice_id=current.practice_id,
             actor=actor,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 
 import pytest
 from django.test import Client
@@ -25,7 +26,24 @@ def victim(other_practice):
     channel = simulator_channel_create(practice=other_practice, kind="sms")
     message = receive(channel, "+15559990000", "private").message
     staff = make_staff(other_practice, "Bob Other")
+    from converge.scheduling.models import Appointment, AppointmentType, Provider
+
+    provider = Provider.objects.create(practice=other_practice, display_name="Dr. Other")
+    kind = AppointmentType.objects.create(practice=other_practice, name="Visit")
+    start = message.created_at.replace(microsecond=0)
+    appointment = Appointment.objects.create(
+        practice=other_practice,
+        patient_id=message.patient_id,
+        provider=provider,
+        appointment_type=kind,
+        start=start,
+        end=start + timedelta(minutes=20),
+        blocked_until=start + timedelta(minutes=20),
+    )
     return {
+        "appointment_id": appointment.pk,
+        "provider_id": provider.pk,
+        "appointment_type_id": kind.pk,
         "conversation_id": message.conversation_id,
         "patient_id": message.patient_id,
         "contact_id": message.contact_point_id,
@@ -35,14 +53,20 @@ def victim(other_practice):
     }
 
 
-PATH_PARAM_TO_OBJECT = {"conversation_id": "conversation_id", "patient_id": "patient_id", "contact_id": "contact_id"}
+PATH_PARAM_TO_OBJECT = {
+    "conversation_id": "conversation_id",
+    "patient_id": "patient_id",
+    "contact_id": "contact_id",
+    "appointment_id": "appointment_id",
+}
 
 
 def all_operations():
-    for path, path_view in api._routers[0][1].path_operations.items():
-        for operation in path_view.operations:
-            for method in operation.methods:
-                yield method, path
+    for prefix, router in api._routers:
+        for path, path_view in router.path_operations.items():
+            for operation in path_view.operations:
+                for method in operation.methods:
+                    yield method, (prefix.rstrip("/") + "/" + path.lstrip("/"))
 
 
 def test_every_endpoint_refuses_another_practices_objects(practice, sms_channel, victim):
@@ -82,6 +106,26 @@ def test_every_endpoint_refuses_another_practices_objects(practice, sms_channel,
             content_type="application/json",
         )
         assert response.status_code == 400, payload
+    for url, payload in (
+        (
+            "/api/v1/appointments",
+            {
+                "patient_id": victim["patient_id"],
+                "provider_id": 1,
+                "appointment_type_id": 1,
+                "start": "2030-01-01T10:00:00Z",
+            },
+        ),
+        ("/api/v1/waitlist", {"patient_id": victim["patient_id"]}),
+    ):
+        response = client.post(url, data=json.dumps(payload), content_type="application/json")
+        assert response.status_code == 400, (url, response.content)
+    since = "start=2020-01-01T00:00:00Z&end=2020-02-01T00:00:00Z"
+    assert (
+        client.get(f"/api/v1/availability?appointment_type_id={victim['appointment_type_id']}&{since}").status_code
+        == 400
+    )
+    assert client.get(f"/api/v1/appointments?provider_id={victim['provider_id']}&{since}").json() == []
     response = client.post(
         f"/api/v1/conversations/{own.conversation_id}/messages",
         data=json.dumps({"body": "x", "channel_id": victim["channel_id"]}),

@@ -1,0 +1,251 @@
+"""Scheduling endpoints: availability, appointments, their reminders, the waitlist, figures."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+
+from django.http import Http404, HttpRequest
+from ninja import Query, Router, Schema, Status
+from pydantic import Field
+
+from converge.api.auth import principal_of
+from converge.api.schemas import Error
+from converge.conversations.services import ServiceError
+from converge.patients.models import Patient
+from converge.practices.models import Location, Practice
+from converge.reminders.figures import weekly_figures
+from converge.reminders.models import Reminder
+from converge.reminders.waitlist import waitlist_add
+from converge.scheduling.models import Appointment, AppointmentType, Provider
+from converge.scheduling.selectors import appointments_between, availability
+from converge.scheduling.services import BookingError, appointment_book, appointment_move, appointment_set_status
+
+router = Router(tags=["scheduling"])
+
+
+class SlotOut(Schema):
+    provider_id: int
+    provider_name: str
+    start: datetime
+    end: datetime
+
+
+class AppointmentIn(Schema):
+    patient_id: int
+    provider_id: int
+    appointment_type_id: int
+    start: datetime
+    location_id: int | None = None
+
+
+class AppointmentPatch(Schema):
+    status: str | None = None
+    start: datetime | None = None
+    provider_id: int | None = None
+
+
+class AppointmentOut(Schema):
+    id: int
+    patient_id: int
+    provider_id: int
+    appointment_type_id: int | None
+    location_id: int | None
+    start: datetime
+    end: datetime
+    status: str
+    source: str
+    external_id: str
+
+
+class ReminderOut(Schema):
+    kind: str
+    due_at: datetime | None
+    status: str
+    channel: str
+    sent_at: datetime | None
+    skipped_reason: str
+    message_id: int | None
+    delivery_status: str | None
+
+
+class WaitlistIn(Schema):
+    patient_id: int
+    provider_id: int | None = None
+    appointment_type_id: int | None = None
+    weekdays: list[int] = Field(default_factory=list)
+    earliest_time: time | None = None
+    latest_time: time | None = None
+    earliest_date: date | None = None
+
+
+class WaitlistOut(Schema):
+    id: int
+    patient_id: int
+    status: str
+
+
+def _get(model, principal, pk, label):  # type: ignore[no-untyped-def]
+    if pk is None:
+        return None
+    obj = model.objects.filter(practice_id=principal.practice_id, pk=pk).first()
+    if obj is None:
+        raise ServiceError(f"{label}: not found")
+    return obj
+
+
+def _appointment(principal, appointment_id: int) -> Appointment:  # type: ignore[no-untyped-def]
+    appointment = Appointment.objects.filter(practice_id=principal.practice_id, pk=appointment_id).first()
+    if appointment is None:
+        raise Http404("appointment not found")
+    return appointment
+
+
+def _out(a: Appointment) -> AppointmentOut:
+    return AppointmentOut(
+        id=a.pk,
+        patient_id=a.patient_id,
+        provider_id=a.provider_id,
+        appointment_type_id=a.appointment_type_id,
+        location_id=a.location_id,
+        start=a.start,
+        end=a.end,
+        status=a.status,
+        source=a.source,
+        external_id=a.external_id,
+    )
+
+
+def _aware(name: str, value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ServiceError(f"{name}: needs a time zone offset")
+    return value
+
+
+@router.get("/availability", response={200: list[SlotOut], 400: Error})
+def get_availability(
+    request: HttpRequest,
+    appointment_type_id: int,
+    start: datetime,
+    end: datetime,
+    provider_id: int | None = None,
+    limit: int = Query(100, ge=1, le=500),  # type: ignore[type-arg]
+):  # type: ignore[no-untyped-def]
+    principal = principal_of(request)
+    kind = _get(AppointmentType, principal, appointment_type_id, "appointment_type_id")
+    provider = _get(Provider, principal, provider_id, "provider_id")
+    try:
+        found = availability(
+            practice_id=principal.practice_id,
+            appointment_type=kind,
+            start=_aware("start", start),
+            end=_aware("end", end),
+            providers=[provider] if provider else None,
+            limit=limit,
+        )
+    except ValueError as exc:
+        raise ServiceError(str(exc)) from None
+    return [SlotOut(provider_id=p.pk, provider_name=p.display_name, start=s, end=e) for p, s, e in found]
+
+
+@router.get("/appointments", response={200: list[AppointmentOut], 400: Error})
+def list_appointments(request: HttpRequest, start: datetime, end: datetime, provider_id: int | None = None):  # type: ignore[no-untyped-def]
+    principal = principal_of(request)
+    if end <= start or (end - start).days > 62:
+        raise ServiceError("end: must be after start and within 62 days")
+    rows = appointments_between(
+        practice_id=principal.practice_id, start=_aware("start", start), end=_aware("end", end), provider_id=provider_id
+    )
+    return [_out(a) for a in rows]
+
+
+@router.post("/appointments", response={201: AppointmentOut, 400: Error, 409: Error})
+def create_appointment(request: HttpRequest, payload: AppointmentIn):  # type: ignore[no-untyped-def]
+    principal = principal_of(request)
+    patient = _get(Patient, principal, payload.patient_id, "patient_id")
+    provider = _get(Provider, principal, payload.provider_id, "provider_id")
+    kind = _get(AppointmentType, principal, payload.appointment_type_id, "appointment_type_id")
+    location = _get(Location, principal, payload.location_id, "location_id")
+    try:
+        appointment = appointment_book(
+            patient=patient,
+            provider=provider,
+            start=_aware("start", payload.start),
+            appointment_type=kind,
+            location=location,
+            actor=principal.actor,
+            source="api",
+        )
+    except BookingError as exc:
+        return Status(409, Error(detail=str(exc)))
+    return Status(201, _out(appointment))
+
+
+@router.get("/appointments/{appointment_id}", response={200: AppointmentOut, 404: Error})
+def get_appointment(request: HttpRequest, appointment_id: int):  # type: ignore[no-untyped-def]
+    return _out(_appointment(principal_of(request), appointment_id))
+
+
+@router.patch("/appointments/{appointment_id}", response={200: AppointmentOut, 400: Error, 404: Error, 409: Error})
+def update_appointment(request: HttpRequest, appointment_id: int, payload: AppointmentPatch):  # type: ignore[no-untyped-def]
+    principal = principal_of(request)
+    appointment = _appointment(principal, appointment_id)
+    provider = _get(Provider, principal, payload.provider_id, "provider_id")
+    try:
+        if payload.start is not None or provider is not None:
+            appointment = appointment_move(
+                appointment=appointment,
+                start=_aware("start", payload.start) if payload.start else appointment.start,
+                provider=provider,
+                actor=principal.actor,
+            )
+        if payload.status is not None:
+            appointment = appointment_set_status(appointment=appointment, status=payload.status, actor=principal.actor)
+    except BookingError as exc:
+        code = 409 if "available" in str(exc) else 400
+        return Status(code, Error(detail=str(exc)))
+    return _out(appointment)
+
+
+@router.get("/appointments/{appointment_id}/reminders", response={200: list[ReminderOut], 404: Error})
+def appointment_reminders(request: HttpRequest, appointment_id: int):  # type: ignore[no-untyped-def]
+    appointment = _appointment(principal_of(request), appointment_id)
+    rows = Reminder.objects.filter(appointment=appointment).select_related("message").order_by("due_at", "kind")
+    return [
+        ReminderOut(
+            kind=r.kind,
+            due_at=r.due_at,
+            status=r.status,
+            channel=r.channel_kind,
+            sent_at=r.sent_at,
+            skipped_reason=r.skipped_reason,
+            message_id=r.message_id,
+            delivery_status=r.message.status if r.message else None,
+        )
+        for r in rows
+    ]
+
+
+@router.post("/waitlist", response={201: WaitlistOut, 400: Error})
+def add_to_waitlist(request: HttpRequest, payload: WaitlistIn):  # type: ignore[no-untyped-def]
+    principal = principal_of(request)
+    patient = _get(Patient, principal, payload.patient_id, "patient_id")
+    try:
+        entry = waitlist_add(
+            patient=patient,
+            actor=principal.actor,
+            provider=_get(Provider, principal, payload.provider_id, "provider_id"),
+            appointment_type=_get(AppointmentType, principal, payload.appointment_type_id, "appointment_type_id"),
+            weekdays=payload.weekdays,
+            earliest_time=payload.earliest_time,
+            latest_time=payload.latest_time,
+            earliest_date=payload.earliest_date,
+        )
+    except ValueError as exc:
+        raise ServiceError(str(exc)) from None
+    return Status(201, WaitlistOut(id=entry.pk, patient_id=entry.patient_id, status=entry.status))
+
+
+@router.get("/figures/appointments", response={200: list[dict]})
+def appointment_figures(request: HttpRequest, weeks: int = Query(8, ge=1, le=52)):  # type: ignore[no-untyped-def,type-arg]
+    practice = Practice.objects.get(pk=principal_of(request).practice_id)
+    return [w.as_dict() for w in weekly_figures(practice=practice, weeks=weeks)]
