@@ -16,3 +16,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed; a
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # A file, not memory, so worker subprocesses in tests can share it.
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+    # Durability is not under test here; fsync on every commit only slows the suite down.
+    DATABASES["default"]["OPTIONS"]["init_command"] = (  # type: ignore[index]
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; PRAGMA foreign_keys=ON;"
+    )
