@@ -265,7 +265,7 @@ def _extensions() -> list[Callable[[argparse._SubParsersAction], None]]:  # type
     """Commands contributed by other packages (channels, router, imports)."""
     from converge import cli_extensions
 
-    return list(cli_extensions.REGISTRARS)
+    return cli_extensions.registrars()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

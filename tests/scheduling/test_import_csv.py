@@ -238,3 +238,15 @@ def test_empty_file_and_unknown_zone_raise_value_error() -> None:
         parse_csv(b"\n\n", default_tz="UTC")
     with pytest.raises(ValueError, match="time zone"):
         parse_csv(HEADER, default_tz="Mars/Olympus_Mons")
+
+
+def test_unreadable_csv_keeps_earlier_rows_and_reports_the_rest() -> None:
+    huge = "x" * 200_000
+    text = (
+        f'external_id,last_name,start,duration_minutes\nA-1,Doe,2025-01-05 08:00,10\nA-2,"{huge}",2025-01-05 09:00,10\n'
+    )
+
+    result = parse_csv(text, default_tz="UTC")
+
+    assert [r.external_id for r in result.records] == ["A-1"]
+    assert [(e.row, e.field) for e in result.errors] == [(3, "file")]
