@@ -1,7 +1,7 @@
 from datetime import timedelta
 
 from converge.core.jobs import periodic
-from converge.reminders.services import reminders_dispatch_due, reminders_fall_back
+from converge.reminders.services import reminders_dispatch_due, reminders_fall_back, reminders_plan_missing
 from converge.reminders.waitlist import waitlist_send_batches
 
 
@@ -19,3 +19,8 @@ def fall_back() -> None:
 @periodic("waitlist.batches", every=timedelta(seconds=30))
 def waitlist_batches() -> None:
     waitlist_send_batches()
+
+
+@periodic("reminders.plan_missing", every=timedelta(minutes=5))
+def plan_missing() -> None:
+    reminders_plan_missing()

@@ -12,7 +12,7 @@ import logging
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from converge.audit.services import audit_record
 from converge.connectors.types import ChannelKind, DeliveryStatus
@@ -25,7 +25,7 @@ from converge.reminders import content
 from converge.reminders.channels import Route, channel_order, conversation_for_outreach, reachable_routes
 from converge.reminders.models import PatientPrompt, PromptKind, Reminder, ReminderPolicy, ReminderStatus
 from converge.reminders.planning import QuietHours, adjust_for_quiet_hours, in_quiet_hours, plan_reminders
-from converge.scheduling.models import ACTIVE_STATUSES, Appointment, AppointmentStatus
+from converge.scheduling.models import ACTIVE_STATUSES, Appointment, AppointmentStatus, AppointmentType
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +109,84 @@ def reminders_plan(appointment: Appointment, *, policy: ReminderPolicy | None = 
             row.save(update_fields=list(fields))
         result.append(row)
     return result
+
+
+def reminders_plan_missing(*, horizon: timedelta = timedelta(days=60), batch: int = 5000) -> int:
+    """Plan reminders for upcoming visits that have none (bulk imports, older data) in batches.
+
+    Reads plain tuples and inserts with one executemany per batch: at 100,000 visits the ORM's
+    per-object cost dominated. ON CONFLICT on (appointment, kind) keeps a concurrent run from
+    planning twice."""
+    now = clock.now()
+    policies: dict[int, ReminderPolicy] = {}
+    type_offsets: dict[int, list[int]] = {}
+    planned = 0
+    last_id = 0
+    ops = connection.ops
+    table = Reminder._meta.db_table
+    insert = (
+        f"INSERT INTO {table} (practice_id, appointment_id, kind, due_at, status, skipped_reason, channel_kind,"
+        " tried_kinds, planned_for_start, created_at) VALUES (%s, %s, %s, %s, %s, %s, '', '[]', %s, %s)"
+        " ON CONFLICT (appointment_id, kind) DO NOTHING"
+    )
+    while True:
+        rows = list(
+            Appointment.objects.filter(
+                pk__gt=last_id,
+                status__in=(AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED),
+                start__gt=now,
+                start__lte=now + horizon,
+                reminders__isnull=True,
+            )
+            .order_by("pk")
+            .values_list(
+                "pk",
+                "practice_id",
+                "start",
+                "patient__time_zone",
+                "location__time_zone",
+                "practice__time_zone",
+                "appointment_type_id",
+            )[:batch]
+        )
+        if not rows:
+            return planned
+        params = []
+        created = ops.adapt_datetimefield_value(now)
+        for pk, practice_id, start, patient_tz, location_tz, practice_tz, type_id in rows:
+            policy = policies.get(practice_id)
+            if policy is None:
+                policy = policies[practice_id] = policy_for(practice_id)
+            if not policy.enabled:
+                continue
+            if type_id is not None and type_id not in type_offsets:
+                type_offsets[type_id] = list(
+                    AppointmentType.objects.filter(pk=type_id).values_list("reminder_offsets_hours", flat=True)[0] or []
+                )
+            hours = (type_offsets.get(type_id) if type_id is not None else None) or policy.offsets_hours
+            for plan in plan_reminders(
+                appointment_start=start,
+                offsets={f"{int(h)}h": timedelta(hours=int(h)) for h in hours if int(h) > 0},
+                patient_tz=patient_tz or location_tz or practice_tz,
+                quiet=QuietHours(policy.quiet_start, policy.quiet_end),
+                now=now,
+            ):
+                params.append(
+                    (
+                        practice_id,
+                        pk,
+                        plan.kind,
+                        ops.adapt_datetimefield_value(plan.due_at) if plan.due_at else None,
+                        ReminderStatus.PLANNED if plan.due_at is not None else ReminderStatus.SKIPPED,
+                        plan.skipped_reason,
+                        ops.adapt_datetimefield_value(start),
+                        created,
+                    )
+                )
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.executemany(insert, params)
+        planned += len(params)
+        last_id = rows[-1][0]
 
 
 def reminders_cancel(appointment: Appointment, reason: str) -> None:

@@ -254,3 +254,27 @@ def test_double_booking_is_refused(clinic, patient):
         cancelled = book(clinic, other, start=MONDAY_9AM + timedelta(days=3, hours=2))
         appointment_set_status(appointment=cancelled, status="cancelled")
         book(clinic, patient, start=MONDAY_9AM + timedelta(days=3, hours=2))  # a cancelled visit frees its slot
+
+
+def test_bulk_planning_covers_visits_without_reminders_and_is_idempotent(clinic, patient):
+    from converge.reminders.services import reminders_plan_missing
+
+    with clock.frozen(MONDAY_9AM):
+        start = MONDAY_9AM + timedelta(days=4)
+        Appointment.objects.bulk_create(
+            [
+                Appointment(
+                    practice=clinic.practice,
+                    patient=patient,
+                    provider=clinic.provider,
+                    appointment_type=clinic.visit,
+                    start=start + timedelta(hours=i),
+                    end=start + timedelta(hours=i, minutes=20),
+                    blocked_until=start + timedelta(hours=i, minutes=20),
+                )
+                for i in range(5)
+            ]
+        )
+        assert reminders_plan_missing() == 10
+        assert reminders_plan_missing() == 0
+    assert Reminder.objects.count() == 10

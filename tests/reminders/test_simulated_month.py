@@ -50,7 +50,9 @@ def month(clinic):
         zone = "America/Los_Angeles" if i % 3 == 0 else ""
         phone = f"+1555000{i:04d}" if i % 17 == 0 else f"+1555301{i:04d}"  # every 17th is unreachable
         preferred = "whatsapp" if i % 4 == 0 else ("email" if i % 9 == 0 else "sms")
-        patient = make_patient(clinic, phone=phone, language="es" if i % 5 == 0 else "en", preferred=preferred, time_zone=zone)
+        patient = make_patient(
+            clinic, phone=phone, language="es" if i % 5 == 0 else "en", preferred=preferred, time_zone=zone
+        )
         if i % 11 == 0:
             ContactPoint.objects.filter(patient=patient, kind="whatsapp").update(opted_out_at=MONTH_START)
         patients.append(patient)
@@ -68,7 +70,12 @@ def month(clinic):
                 start = datetime.combine(day, time(hour, minute), tzinfo=NY)
                 try:
                     appointments.append(
-                        appointment_book(patient=rng.choice(patients), provider=clinic.provider, start=start, appointment_type=clinic.visit)
+                        appointment_book(
+                            patient=rng.choice(patients),
+                            provider=clinic.provider,
+                            start=start,
+                            appointment_type=clinic.visit,
+                        )
                     )
                 except BookingError:
                     pass
@@ -118,13 +125,17 @@ def test_every_reminder_time_in_a_month(clinic, month):
         if reminder.status != ReminderStatus.SENT:
             assert reminder.skipped_reason  # every reminder not sent says why
     # DST: a 9:00 visit on the Monday after the change has its 24 h reminder at 9:00 EDT on Sunday.
-    monday_nine = [a for a in appointments if a.start == datetime(2026, 3, 9, 9, 0, tzinfo=NY) and not a.patient.time_zone]
+    monday_nine = [
+        a for a in appointments if a.start == datetime(2026, 3, 9, 9, 0, tzinfo=NY) and not a.patient.time_zone
+    ]
     for appointment in monday_nine:
         reminder = Reminder.objects.get(appointment=appointment, kind="24h")
         assert reminder.due_at.astimezone(NY) == datetime(2026, 3, 8, 9, 0, tzinfo=NY)
         assert reminder.due_at - timedelta(hours=23) == reminder.due_at.replace(hour=9) - timedelta(hours=23)
     # Los Angeles patients of 9:00 New York visits (6:00 in LA) hear the evening before, not at night.
-    early = [r for r in sent if r.appointment.patient.time_zone and r.appointment.start.astimezone(NY).time() == time(9)]
+    early = [
+        r for r in sent if r.appointment.patient.time_zone and r.appointment.start.astimezone(NY).time() == time(9)
+    ]
     assert early
     for reminder in early:
         local = reminder.due_at.astimezone(LA)
@@ -141,7 +152,14 @@ def test_every_reminder_time_in_a_month(clinic, month):
 
 def test_replies_during_the_month(clinic, month):
     patients, appointments = month
-    first_week = sorted((a for a in appointments if a.patient.contact_points.filter(kind="sms", address__startswith="+1555301").exists()), key=lambda a: a.start)[:30]
+    first_week = sorted(
+        (
+            a
+            for a in appointments
+            if a.patient.contact_points.filter(kind="sms", address__startswith="+1555301").exists()
+        ),
+        key=lambda a: a.start,
+    )[:30]
     for n, appointment in enumerate(first_week):
         reminder = Reminder.objects.get(appointment=appointment, kind="48h")
         if reminder.status != ReminderStatus.PLANNED:
@@ -151,13 +169,21 @@ def test_replies_during_the_month(clinic, month):
         if reminder.status != ReminderStatus.SENT or reminder.channel_kind != "sms":
             continue
         address = appointment.patient.contact_points.get(kind="sms").address
-        answer = ["1", "sí, confirmo" if appointment.patient.language == "es" else "yes see you then", "3", "maybe?"][n % 4]
+        answer = ["1", "sí, confirmo" if appointment.patient.language == "es" else "yes see you then", "3", "maybe?"][
+            n % 4
+        ]
         with clock.frozen(reminder.due_at + timedelta(minutes=3)):
             receive(clinic.sms, address, answer)
             drain_outbox()
         appointment.refresh_from_db()
         expected = {0: "confirmed", 1: "confirmed", 2: "cancelled", 3: appointment.status}[n % 4]
-        if Reminder.objects.filter(appointment__patient=appointment.patient, status=ReminderStatus.SENT, sent_at__gt=reminder.sent_at).exclude(appointment=appointment).exists():
+        if (
+            Reminder.objects.filter(
+                appointment__patient=appointment.patient, status=ReminderStatus.SENT, sent_at__gt=reminder.sent_at
+            )
+            .exclude(appointment=appointment)
+            .exists()
+        ):
             continue  # a newer reminder for another visit of the same patient took the reply
         assert appointment.status == expected, (answer, appointment.status)
 
@@ -176,7 +202,12 @@ def test_waitlist_race_under_concurrency(clinic):
     owner = make_patient(clinic, phone="+15553020000")
     waiting = [make_patient(clinic, phone=f"+155530200{i:02d}") for i in range(1, 7)]
     with clock.frozen(MONTH_START):
-        appointment = appointment_book(patient=owner, provider=clinic.provider, start=MONTH_START + timedelta(days=3, hours=2), appointment_type=clinic.visit)
+        appointment = appointment_book(
+            patient=owner,
+            provider=clinic.provider,
+            start=MONTH_START + timedelta(days=3, hours=2),
+            appointment_type=clinic.visit,
+        )
         for patient in waiting:
             waitlist_add(patient=patient, actor=None)
         from converge.reminders.services import policy_for
