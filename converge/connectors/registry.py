@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from converge.connectors.models import Channel, Provider
+from converge.connectors.senders import TwilioSender, WhatsAppSender
 from converge.connectors.simulator import SimulatorConnector
 from converge.connectors.types import OutboundMessage, PermanentSendError, ProviderReceipt, Sender
 
-_senders: dict[str, type] = {}
+_senders: dict[str, type] = {Provider.META: WhatsAppSender, Provider.TWILIO: TwilioSender}
 
 
 def register_sender(provider: str, factory: type) -> None:
@@ -38,3 +39,14 @@ class _Unsupported:
 
     def send(self, message: OutboundMessage) -> ProviderReceipt:
         raise PermanentSendError(f"no connector for provider {self.provider!r} is installed")
+
+
+def _register_email_and_webchat() -> None:
+    from converge.connectors.email_sender import MailboxSender
+    from converge.connectors.webchat_sender import WidgetSender
+
+    register_sender(Provider.MAILBOX, MailboxSender)
+    register_sender(Provider.WIDGET, WidgetSender)
+
+
+_register_email_and_webchat()

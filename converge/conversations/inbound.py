@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 
@@ -29,6 +29,9 @@ from converge.routing.services import route_inbound
 
 log = logging.getLogger(__name__)
 
+# Out-of-office notices and other automatic answers (see `message_receive`).
+AUTO_REPLY_KIND = "auto_reply"
+
 
 @dataclass(frozen=True)
 class Received:
@@ -36,9 +39,15 @@ class Received:
     created: bool
 
 
-def message_receive(*, channel: Channel, inbound: InboundMessage) -> Received:
+def message_receive(
+    *, channel: Channel, inbound: InboundMessage, conversation_hint: Conversation | None = None
+) -> Received:
     """Store one patient message: identify the sender, thread it, route it, audit it, and tell
-    staff browsers after commit. A redelivery of the same provider id is a no-op."""
+    staff browsers after commit. A redelivery of the same provider id is a no-op.
+
+    `conversation_hint` is the conversation the message says it answers (an email's reply token or
+    Message-ID); it is used only when it is the identified sender's own conversation. Messages of
+    kind `auto_reply` are stored and shown but not routed, handed to hooks or counted as waiting."""
     existing = _find(channel, inbound.provider_message_id)
     if existing is not None:
         return Received(existing, created=False)
@@ -49,7 +58,7 @@ def message_receive(*, channel: Channel, inbound: InboundMessage) -> Received:
     for _attempt in range(3):
         try:
             with transaction.atomic():
-                return Received(_receive(channel, inbound, address), created=True)
+                return Received(_receive(channel, inbound, address, conversation_hint), created=True)
         except IntegrityError:
             # A concurrent delivery of the same message (or the same new sender) won the race.
             existing = _find(channel, inbound.provider_message_id)
@@ -62,12 +71,15 @@ def _find(channel: Channel, provider_message_id: str) -> Message | None:
     return Message.objects.filter(channel=channel, provider_message_id=provider_message_id).first()
 
 
-def _receive(channel: Channel, inbound: InboundMessage, address: str) -> Message:
+def _receive(channel: Channel, inbound: InboundMessage, address: str, hint: Conversation | None) -> Message:
     now = clock.now()
     practice = channel.practice
+    automatic = inbound.kind == AUTO_REPLY_KIND
     contact = contact_point_for_sender(practice=practice, kind=channel.kind, address=address)
     patient = _current(contact.patient)
-    conversation = conversation_for_patient(practice=practice, patient=patient, now=now)
+    conversation = _hinted_conversation(hint, patient=patient, now=now, automatic=automatic)
+    if conversation is None:
+        conversation = conversation_for_patient(practice=practice, patient=patient, now=now)
     reply_to = None
     if inbound.reply_to_provider_id:
         reply_to = Message.objects.filter(
@@ -108,13 +120,16 @@ def _receive(channel: Channel, inbound: InboundMessage, address: str) -> Message
     ContactPoint.objects.filter(pk=contact.pk).update(last_inbound_at=now)
     conversation.last_message_at = now
     conversation.last_inbound_at = now
-    if conversation.waiting_since is None:
-        conversation.waiting_since = now
-    if conversation.status in (ConversationStatus.SNOOZED, ConversationStatus.PENDING):
-        conversation.status = ConversationStatus.OPEN
-        conversation.snoozed_until = None
-    route_inbound(conversation=conversation, message=message)
-    hooks.run_after_receive(conversation, message)
+    if not automatic:
+        # An out-of-office or other auto-reply needs no answer: nothing waits, nothing routes,
+        # and no hook (reminder replies, ...) may act on it.
+        if conversation.waiting_since is None:
+            conversation.waiting_since = now
+        if conversation.status in (ConversationStatus.SNOOZED, ConversationStatus.PENDING):
+            conversation.status = ConversationStatus.OPEN
+            conversation.snoozed_until = None
+        route_inbound(conversation=conversation, message=message)
+        hooks.run_after_receive(conversation, message)
     conversation.updated_at = now
     conversation.save(
         update_fields=[
@@ -151,6 +166,33 @@ def _current(patient: Patient) -> Patient:
         patient = Patient.objects.get(pk=patient.merged_into_id)
         seen += 1
     return patient
+
+
+def _hinted_conversation(
+    hint: Conversation | None, *, patient: Patient, now: datetime, automatic: bool
+) -> Conversation | None:
+    """The hinted conversation when it is this patient's: reopened if it was resolved and the
+    patient has no other open conversation (a reply to a thread is about that thread), left as it
+    is for an auto-reply."""
+    if hint is None or hint.practice_id != patient.practice_id or hint.patient_id != patient.pk:
+        return None
+    conversation = Conversation.objects.select_for_update().filter(pk=hint.pk).first()
+    if conversation is None or conversation.status != ConversationStatus.RESOLVED or automatic:
+        return conversation
+    others_open = Conversation.objects.filter(patient=patient).exclude(status=ConversationStatus.RESOLVED).exists()
+    if others_open:
+        return None
+    conversation.status = ConversationStatus.OPEN
+    conversation.resolved_at = None
+    conversation.save(update_fields=["status", "resolved_at"])
+    ConversationEvent.objects.create(
+        practice_id=conversation.practice_id,
+        conversation=conversation,
+        kind="reopened",
+        text="Reopened by a reply to this conversation",
+        created_at=now,
+    )
+    return conversation
 
 
 def contact_point_for_sender(*, practice: Practice, kind: str, address: str) -> ContactPoint:

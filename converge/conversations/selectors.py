@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Max, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.http import Http404
 
 from converge.audit.services import audit_record
@@ -144,9 +143,9 @@ def inbox_counts(*, principal: Principal, team_ids: list[int]) -> InboxCounts:
     }
     for team_id in team_ids:
         aggregates[f"team_{team_id}"] = Count("id", filter=Q(team_id=team_id, status__in=OPEN_STATUSES))
-    # Resolved conversations pile up for years; the unresolved ones are few. Counting the
-    # resolved ones from the status index in a subquery keeps this one query without reading
-    # every old row.
+    # Resolved conversations pile up for years; the unresolved ones are few. The aggregate reads
+    # only unresolved rows; the resolved count comes from the status index in an uncorrelated
+    # subquery (evaluated once) riding along in the same query.
     resolved = (
         Conversation.objects.filter(practice_id=principal.practice_id, status="resolved")
         .order_by()
@@ -157,8 +156,11 @@ def inbox_counts(*, principal: Principal, team_ids: list[int]) -> InboxCounts:
     row = (
         Conversation.objects.filter(practice_id=principal.practice_id)
         .exclude(status="resolved")
-        .aggregate(**aggregates, resolved=Coalesce(Subquery(resolved), 0))
+        .aggregate(**aggregates, resolved=Max(Subquery(resolved)))
     )
+    if row["resolved"] is None:
+        # No unresolved rows, so the aggregate had nothing to carry the subquery on.
+        row["resolved"] = Conversation.objects.filter(practice_id=principal.practice_id, status="resolved").count()
     views = {view: int(row[view] or 0) for view in ("mine", "unassigned", "urgent", "all", "snoozed", "resolved")}
     return InboxCounts(views=views, teams={t: int(row[f"team_{t}"] or 0) for t in team_ids})
 
@@ -188,7 +190,7 @@ def inbox_page(
             ConversationRead.objects.filter(conversation=OuterRef("pk"), staff_id=staff_id).values("last_read_at")[:1]
         ),
     )
-    conversations = list(
+    conversations: list[Conversation] = list(
         qs.select_related("patient", "assignee", "team")
         .prefetch_related(Prefetch("patient__contact_points", queryset=ContactPoint.objects.order_by("id")))
         .order_by("-last_message_at", "-id")[:limit]

@@ -20,7 +20,12 @@ from converge.core.models import PeriodicJobState
 
 log = logging.getLogger(__name__)
 
-JOB_MODULES = ("converge.audit.jobs", "converge.conversations.jobs", "converge.reminders.jobs")
+JOB_MODULES = (
+    "converge.audit.jobs",
+    "converge.conversations.jobs",
+    "converge.reminders.jobs",
+    "converge.connectors.email_ingest",
+)
 
 
 @dataclass(frozen=True)

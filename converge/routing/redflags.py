@@ -17,8 +17,8 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
 
-# Beyond this, a message is an attachment dump, not a patient describing symptoms.
-MAX_CHARS = 50_000
+# Beyond this a "message" is a pasted document; inbound limits stop it long before.
+MAX_CHARS = 200_000
 _WINDOW = 6  # tokens before a match searched for a negation cue
 
 _APOSTROPHES = re.compile(r"['’`´]")
@@ -480,7 +480,7 @@ FUZZY_KEYWORDS = frozenset(
     "sangrando sangrado sangre sangrar pregnant embarazada shortness epipen fiebre calentura "
     "cabeza nacido pastillas myself killing passed headache quiero chest blood fever dolor "
     "pecho mucho short puedo puede pueda morir whole sangra quiere pressure coughing swelled "
-    "blacked severe".split()
+    "blacked severe passing closing matar hincho".split()
 )
 NOT_TYPOS = frozenset(
     "breast breasts wreath painting painted sizing seized breeding bleeping blending blessing "
@@ -489,7 +489,8 @@ NOT_TYPOS = frozenset(
     "infants infancy tongues strokes color colar dolar never fewer lever sever ever billing "
     "filling willing milling much shot sort shirt sport while whale hole whose hecho techo lecho "
     "echo chess cheat crest bloom flood brood bloody mouth sending bending lending pending "
-    "tending mending pasted parsed passes killin seven dolares cheats queda quedan pueden".split()
+    "tending mending pasted parsed passes killin seven dolares cheats queda quedan pueden door "
+    "doors dolly".split()
 )
 
 
@@ -539,6 +540,17 @@ def _deletes(word: str) -> set[str]:
 
 
 @lru_cache(maxsize=1)
+def _vocabulary() -> frozenset[str]:
+    """Key words plus every literal word of four letters or more in the patterns."""
+    sources = [r.pattern for _, r in CONCEPTS]
+    sources += [r.pattern for _, a, b, _ in TOGETHER for r in (a, b)]
+    words = set(FUZZY_KEYWORDS)
+    for source in sources:
+        words.update(re.findall(r"[a-z]{4,}", re.sub(r"\\[a-zA-Z]", " ", source)))
+    return frozenset(words)
+
+
+@lru_cache(maxsize=1)
 def _fuzzy_index() -> dict[str, tuple[str, ...]]:
     index: dict[str, set[str]] = {}
     for keyword in FUZZY_KEYWORDS:
@@ -549,14 +561,28 @@ def _fuzzy_index() -> dict[str, tuple[str, ...]]:
 
 @lru_cache(maxsize=4096)
 def canonical(token: str) -> str:
-    """The key medical word this token misspells, or the token itself."""
-    if len(token) < FUZZY_MIN_LENGTH or token in FUZZY_KEYWORDS or token in NOT_TYPOS or not token.isalpha():
+    """The key medical word this token misspells, or the token itself.
+
+    Any typo one edit from a key word is read as that word; for the other words of the patterns
+    only a doubled letter is undone ("baarely"), since most real words sit one edit from some
+    pattern word ("well"/"swell", "later"/"water").
+    """
+    vocabulary = _vocabulary()
+    if (
+        len(token) < FUZZY_MIN_LENGTH
+        or token in vocabulary
+        or token in NOT_TYPOS
+        or not token.isalpha()
+    ):
         return token
     index = _fuzzy_index()
     for key in _deletes(token) | {token}:
         for keyword in index.get(key, ()):
             if _within_one_edit(token, keyword):
                 return keyword
+    for i in range(len(token) - 1):
+        if token[i] == token[i + 1] and (single := token[:i] + token[i + 1 :]) in vocabulary:
+            return single
     return token
 
 

@@ -1,106 +1,248 @@
-// Live updates for the staff pages. Events carry ids only; on any relevant event we re-read the
-// page region from the server, so a missed event costs nothing.
-const page = document.body.dataset.page;
-const conversationId = Number(document.body.dataset.conversationId || 0);
-const banner = () => document.getElementById("connection-banner");
-let socket;
+// Live updates. WebSocket events carry ids only; on an event we re-read just the affected region
+// (counts, list, thread, header, channel picker) as an htmx partial. The composer is never
+// re-rendered and the reader's scroll position is kept. After a lost connection everything is
+// re-read, so a missed event costs nothing.
+import { PASSIVE, currentConversationId, goToLogin, toast } from "./util.js";
+import { scrollThread } from "./inbox.js";
+
+let socket = null;
+let staffId = 0;
 let retryDelay = 1000;
-let refreshTimer;
+let wasDown = false;
+let flushTimer = null;
+let presenceFor = 0;
+const pending = new Set();
+const inFlight = new Set();
+const again = new Set();
 const viewers = new Map();
 
-function scheduleRefresh() {
-  clearTimeout(refreshTimer);
-  refreshTimer = setTimeout(refresh, 150);
-}
-
-async function refresh() {
-  const active = document.activeElement;
-  if (active && (active.tagName === "TEXTAREA" || active.tagName === "INPUT") && active.value) {
-    // Never wipe what someone is typing; re-read once they are done.
-    scheduleLater();
-    return;
-  }
-  const response = await fetch(location.href, { headers: { "X-Converge-Passive": "1" } });
-  if (response.redirected && response.url.includes("/login/")) { location.href = response.url; return; }
-  if (!response.ok) return;
-  const html = await response.text();
-  const doc = new DOMParser().parseFromString(html, "text/html");
-  const fresh = doc.getElementById("main");
-  if (fresh) document.getElementById("main").replaceChildren(...fresh.childNodes);
-  renderPresence();
-}
-
-function scheduleLater() { clearTimeout(refreshTimer); refreshTimer = setTimeout(refresh, 3000); }
-
-function renderPresence() {
-  const el = document.getElementById("presence");
-  if (!el) return;
-  const now = Date.now();
-  const names = [];
-  for (const [id, v] of viewers) {
-    if (now - v.at > 30000) { viewers.delete(id); continue; }
-    names.push(`${v.name} is ${v.typing && now - v.typingAt < 5000 ? "typing" : "viewing"}`);
-  }
-  el.textContent = names.join(" · ");
-}
-
-function onEvent(event) {
-  if (event.type === "hello") { socket.staffId = event.staff_id; return; }
-  if (event.type && event.type.startsWith("presence.")) {
-    if (event.conversation_id !== conversationId || event.staff_id === socket.staffId) return;
-    if (event.type === "presence.left") viewers.delete(event.staff_id);
-    else {
-      const v = viewers.get(event.staff_id) || { name: event.staff_name };
-      v.at = Date.now();
-      if (event.type === "presence.typing") { v.typing = true; v.typingAt = Date.now(); }
-      viewers.set(event.staff_id, v);
-      if (event.type === "presence.viewing" && !v.answered) { v.answered = true; announce(); }
-    }
+export function initLive() {
+  connect();
+  document.addEventListener("converge:opened", (e) => {
+    leave();
+    viewers.clear();
     renderPresence();
-    return;
-  }
-  if (page === "inbox") scheduleRefresh();
-  else if (page === "conversation" && event.conversation_id === conversationId) scheduleRefresh();
-}
-
-function announce() {
-  if (socket && socket.readyState === WebSocket.OPEN && conversationId) {
-    socket.send(JSON.stringify({ type: "presence.viewing", conversation_id: conversationId }));
-  }
+    presenceFor = e.detail.id;
+    announce("presence.viewing");
+  });
+  document.body.addEventListener("converge:changed", (e) => {
+    const id = (e.detail || {}).conversation_id;
+    schedule(["counts", "list"]);
+    if (id && id === currentConversationId()) schedule(["thread", "header"]);
+  });
+  let lastTyping = 0;
+  document.addEventListener("input", (e) => {
+    if (!["reply-body", "note-body"].includes(e.target.id)) return;
+    const now = Date.now();
+    if (now - lastTyping > 2500) { lastTyping = now; announce("presence.typing"); }
+  });
+  setInterval(() => { if (currentConversationId()) announce("presence.viewing"); renderPresence(); }, 10000);
+  window.addEventListener("pagehide", leave);
 }
 
 function connect() {
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  socket = new WebSocket(`${scheme}://${location.host}/ws/staff/`);
+  const scheme = window.location.protocol === "https:" ? "wss" : "ws";
+  socket = new WebSocket(`${scheme}://${window.location.host}/ws/staff/`);
   socket.addEventListener("open", () => {
-    const wasDown = !banner()?.hidden;
-    if (banner()) banner().hidden = true;
     retryDelay = 1000;
-    announce();
-    if (wasDown) scheduleRefresh();
+    banner(false);
+    presenceFor = currentConversationId();
+    announce("presence.viewing");
+    if (wasDown) {
+      wasDown = false;
+      // Re-sync: whatever happened while we were away is in the database.
+      schedule(["counts", "list", "thread", "header", "channels", "badge"]);
+    }
   });
-  socket.addEventListener("message", (e) => { try { onEvent(JSON.parse(e.data)); } catch (_) { /* ignore */ } });
+  socket.addEventListener("message", (e) => {
+    let event;
+    try { event = JSON.parse(e.data); } catch (_) { return; }
+    onEvent(event);
+  });
   socket.addEventListener("close", (e) => {
-    if (e.code === 4401 || e.code === 4408) { location.href = "/login/?idle=1"; return; }
-    if (banner()) banner().hidden = false;
+    if (e.code === 4401 || e.code === 4408) { goToLogin(); return; }
+    wasDown = true;
+    banner(true);
     setTimeout(connect, retryDelay);
     retryDelay = Math.min(retryDelay * 2, 15000);
   });
 }
 
-if (page) {
-  connect();
-  setInterval(() => { announce(); renderPresence(); }, 10000);
-  let lastTyping = 0;
-  document.addEventListener("input", (e) => {
-    if (!conversationId || e.target.id !== "reply-body") return;
-    const now = Date.now();
-    if (now - lastTyping > 2000 && socket.readyState === WebSocket.OPEN) {
-      lastTyping = now;
-      socket.send(JSON.stringify({ type: "presence.typing", conversation_id: conversationId }));
+function banner(show) {
+  const el = document.getElementById("connection-banner");
+  if (el) el.hidden = !show;
+}
+
+function onEvent(event) {
+  const open = currentConversationId();
+  const mine = event.conversation_id && event.conversation_id === open;
+  switch (event.type) {
+    case "hello":
+      staffId = event.staff_id;
+      return;
+    case "presence.viewing":
+    case "presence.typing":
+    case "presence.left":
+      onPresence(event);
+      return;
+    case "message.received":
+      schedule(["counts", "list"]);
+      if (mine) schedule(["thread", "channels", "header"]);
+      return;
+    case "message.queued":
+    case "message.status":
+      schedule(["list"]);
+      if (mine) schedule(["thread"]);
+      return;
+    case "conversation.updated":
+    case "conversation.assigned":
+      schedule(["counts", "list"]);
+      if (mine) schedule(["header", "thread"]);
+      return;
+    case "conversation.read":
+      schedule(["list"]);
+      return;
+    case "conversation.merged":
+      if (event.conversation_id === open && event.into) window.location.assign(`/c/${event.into}/`);
+      else schedule(["counts", "list"]);
+      return;
+    case "mention":
+      schedule(["badge"]);
+      toast("A colleague mentioned you in a note.");
+      return;
+    case "mention.read":
+      schedule(["badge"]);
+      return;
+    default:
+      schedule(["counts", "list"]);
+  }
+}
+
+function schedule(regions) {
+  for (const r of regions) pending.add(r);
+  clearTimeout(flushTimer);
+  flushTimer = setTimeout(flush, 120);
+}
+
+function flush() {
+  const regions = [...pending];
+  pending.clear();
+  for (const region of regions) refresh(region);
+}
+
+function listQuery() {
+  const root = document.querySelector("#list-pane .list-root");
+  if (!root || root.dataset.search) return null; // search results stay until the person leaves them
+  return root.dataset.viewQuery || "view=all";
+}
+
+// One region at a time per kind; a request asked for while one is in flight runs once after it.
+function refresh(region) {
+  if (inFlight.has(region)) { again.add(region); return; }
+  const request = build(region);
+  if (!request) return;
+  inFlight.add(region);
+  const done = () => {
+    inFlight.delete(region);
+    if (request.after) request.after();
+    if (again.delete(region)) refresh(region);
+  };
+  window.htmx
+    .ajax("GET", request.url, { target: request.target, swap: request.swap || "innerHTML", select: request.select, headers: PASSIVE })
+    .then(done, done);
+}
+
+function build(region) {
+  const id = currentConversationId();
+  const query = listQuery();
+  if (region === "counts") {
+    const views = document.querySelector("#views-pane .views-root");
+    if (!views) return null;
+    const team = views.dataset.team ? `&team=${views.dataset.team}` : "";
+    const view = (query || "view=all").split("&")[0];
+    return { url: `/inbox/counts?${view}${team}`, target: "#views-pane" };
+  }
+  if (region === "list") {
+    if (!query || !document.getElementById("conversation-list")) return null;
+    const rows = document.querySelectorAll("#conversation-list > .row").length;
+    const limit = Math.min(Math.max(rows, 50), 500);
+    return { url: `/inbox/list?${query}&limit=${limit}`, target: "#conversation-list", swap: "outerHTML", select: "#conversation-list" };
+  }
+  if (!id) return null;
+  if (region === "thread") {
+    const scroller = document.getElementById("thread-scroll");
+    if (!scroller) return null;
+    const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 80;
+    const first = document.querySelector("#thread-items [data-message-id]");
+    const from = first ? `?from=${first.dataset.messageId}` : "";
+    const keep = scroller.scrollTop;
+    return {
+      url: `/c/${id}/thread${from}`,
+      target: "#thread-items",
+      after: () => { if (atBottom) scrollThread(true); else scroller.scrollTop = keep; },
+    };
+  }
+  if (region === "header") {
+    const header = document.getElementById("thread-header");
+    // Do not pull a menu out from under someone using it; try again shortly.
+    if (!header || header.contains(document.activeElement) || header.querySelector("details[open]")) {
+      setTimeout(() => schedule(["header"]), 3000);
+      return null;
     }
-  });
-  window.addEventListener("beforeunload", () => {
-    if (conversationId && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "presence.left", conversation_id: conversationId }));
-  });
+    const conversation = document.getElementById("conversation");
+    const viewQuery = encodeURIComponent(conversation?.dataset.viewQuery || "view=all");
+    return { url: `/c/${id}/header?view_query=${viewQuery}`, target: "#thread-header" };
+  }
+  if (region === "channels") {
+    const select = document.getElementById("reply-channel");
+    if (!select || document.activeElement === select) return null;
+    return { url: `/c/${id}/channels?selected=${select.value}`, target: "#channel-picker" };
+  }
+  if (region === "badge") return { url: "/notifications/badge", target: "#mention-badge" };
+  return null;
+}
+
+// Presence: who else is looking at (or typing in) the open conversation.
+function announce(type) {
+  const id = presenceFor || currentConversationId();
+  if (socket && socket.readyState === WebSocket.OPEN && id) {
+    socket.send(JSON.stringify({ type, conversation_id: id }));
+  }
+}
+
+function leave() {
+  if (presenceFor) announce("presence.left");
+  presenceFor = 0;
+}
+
+function onPresence(event) {
+  if (event.conversation_id !== currentConversationId() || event.staff_id === staffId) return;
+  if (event.type === "presence.left") {
+    viewers.delete(event.staff_id);
+  } else {
+    const known = viewers.get(event.staff_id);
+    const v = known || { name: String(event.staff_name || "A colleague") };
+    v.at = Date.now();
+    if (event.type === "presence.typing") {
+      v.typingAt = Date.now();
+      setTimeout(renderPresence, 6500); // "typing…" falls back to "viewing" when they stop
+    }
+    viewers.set(event.staff_id, v);
+    // Answer a newcomer once, so they see us without waiting for our next heartbeat.
+    if (!known && event.type === "presence.viewing") announce("presence.viewing");
+  }
+  renderPresence();
+}
+
+function renderPresence() {
+  const el = document.getElementById("presence");
+  if (!el) return;
+  const now = Date.now();
+  const parts = [];
+  for (const [id, v] of viewers) {
+    if (now - v.at > 30000) { viewers.delete(id); continue; }
+    const typing = v.typingAt && now - v.typingAt < 6000;
+    parts.push(`${v.name} is ${typing ? "typing…" : "viewing"}`);
+  }
+  el.textContent = parts.join(" · "); // names as text, never markup
 }
