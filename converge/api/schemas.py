@@ -111,6 +111,10 @@ class MessageOut(Schema):
 class ReplyIn(Schema):
     body: str = Field(min_length=1, max_length=4096)
     channel_id: int | None = None
+    # Deliver through the secure portal (a neutral notice goes out on the channel instead).
+    via_portal: bool = False
+    # Send health information on a standard channel anyway; required by the warn/block policies.
+    phi_override_reason: str = Field(default="", max_length=300)
 
 
 class AssignIn(Schema):

@@ -220,7 +220,12 @@ def send_reply(request: HttpRequest, conversation_id: int, payload: ReplyIn):  #
         if channel is None:
             raise ServiceError("channel_id: the patient has not written on any channel yet; choose one")
     message = conversation_services.message_queue(
-        conversation=conversation, channel=channel, body=payload.body, sender=principal.staff
+        conversation=conversation,
+        channel=channel,
+        body=payload.body,
+        sender=principal.staff,
+        via_portal=payload.via_portal,
+        phi_override_reason=payload.phi_override_reason,
     )
     return Status(201, _message_out(message))
 

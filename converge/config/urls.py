@@ -8,6 +8,7 @@ from django.views.decorators.http import require_POST
 from converge.api.v1 import api
 from converge.config.env import env_bool
 from converge.connectors import views as connector_views
+from converge.connectors import webhooks as connector_webhooks
 from converge.core import clock
 from converge.core.models import PeriodicJobState
 
@@ -30,6 +31,13 @@ urlpatterns = [
     path("healthz", healthz),
     path("api/v1/", api.urls),
     path("webhooks/simulator/<str:key>", connector_views.simulator_webhook, name="webhook-simulator"),
+    path("webhooks/whatsapp/<str:key>", connector_webhooks.whatsapp_webhook, name="webhook-whatsapp"),
+    path("webhooks/twilio/<str:key>", connector_webhooks.twilio_inbound, name="webhook-twilio"),
+    path("webhooks/twilio/<str:key>/status", connector_webhooks.twilio_status, name="webhook-twilio-status"),
+    path("", include("converge.connectors.views_email_webchat")),
+    path("", include("converge.connectors.webchat_views")),
+    path("settings/channels/", include("converge.connectors.urls")),
+    path("portal/", include("converge.portal.urls")),
     path("", include("converge.dashboard.urls")),
 ]
 

@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 
 from converge.audit.services import audit_record
 from converge.connectors.models import Channel
+from converge.connectors.policy import queue_refusal
 from converge.connectors.types import ChannelKind, DeliveryStatus
 from converge.conversations.models import (
     Conversation,
@@ -23,10 +24,21 @@ from converge.conversations.models import (
 from converge.core import clock, events
 from converge.patients.models import ContactPoint
 from converge.practices.models import StaffMember, Team
+from converge.privacy.guard import PhiDetected, check_outbound
 
 
 class ServiceError(ValueError):
     """A request that cannot be carried out; the message is shown to staff / API callers."""
+
+
+class PhiReviewNeeded(ServiceError):
+    """The text looks like health information for a standard channel; the sender must choose the
+    secure portal or give a reason to send it anyway."""
+
+    def __init__(self, message: str, *, summary: str, policy: str) -> None:
+        super().__init__(message)
+        self.summary = summary
+        self.policy = policy
 
 
 def _bump(conversation: Conversation, now: datetime, extra_fields: list[str]) -> None:
@@ -86,9 +98,13 @@ def message_queue(
     is_automatic: bool = False,
     metadata: dict[str, Any] | None = None,
     contact: ContactPoint | None = None,
+    phi_override_reason: str = "",
+    via_portal: bool = False,
 ) -> Message:
     """Write an outbound message into the outbox (status queued) in the caller's transaction; the
-    worker sends it."""
+    worker sends it. Text for a standard-tier channel passes the PHI guard first: it may be
+    delivered through the secure portal instead (the returned message is then the portal one),
+    or refused with PhiReviewNeeded until the sender gives a reason."""
     body = body.strip()
     if not body:
         raise ServiceError("the message is empty")
@@ -106,6 +122,40 @@ def message_queue(
         contact.patient_id != conversation.patient_id or contact.kind != channel.kind or contact.opted_out_at is not None
     ):
         raise ServiceError(f"that {channel.kind} address cannot be used for this patient")
+    if refusal := queue_refusal(channel=channel, contact=contact, kind=kind, metadata=metadata):
+        raise ServiceError(refusal)  # e.g. WhatsApp's 24-hour window
+    if channel.kind != ChannelKind.PORTAL and not (metadata or {}).get("portal_notice_for"):
+        patient = conversation.patient
+        try:
+            decision = check_outbound(
+                channel=channel,
+                body=body,
+                patient_names=tuple(n for n in (patient.full_name, patient.first_name) if n),
+                is_automatic=is_automatic,
+                override_reason=phi_override_reason,
+                force_portal=via_portal,
+            )
+        except PhiDetected as exc:
+            raise PhiReviewNeeded(str(exc), summary=exc.scan.summary(), policy=exc.policy) from None
+        if decision.convert:
+            from converge.privacy.portal_delivery import send_via_portal
+
+            return send_via_portal(
+                conversation=conversation,
+                standard_channel=channel,
+                body=body,
+                sender=sender,
+                is_automatic=is_automatic,
+                contact=contact,
+            )
+        if decision.overridden and decision.scan is not None:
+            audit_record(
+                practice_id=conversation.practice_id,
+                actor=sender,
+                action="phi.override",
+                patient_id=conversation.patient_id,
+                detail={"reason": phi_override_reason.strip()[:300], "found": sorted({f.kind for f in decision.scan.findings})},
+            )
     now = clock.now()
     with transaction.atomic():
         message = Message.objects.create(

@@ -25,6 +25,8 @@ JOB_MODULES = (
     "converge.conversations.jobs",
     "converge.reminders.jobs",
     "converge.connectors.email_ingest",
+    "converge.connectors.webchat_availability",
+    "converge.connectors.jobs",
 )
 
 

@@ -1,0 +1,70 @@
+"""The PHI guard: nothing with health information leaves on a standard-tier channel unless the
+practice's policy allows it or a staff member overrides with a reason (audited).
+
+Policies for standard channels (SMS, WhatsApp, email, unauthenticated web chat):
+- warn: the sender is told what was found and may send anyway with a reason;
+- block: refused unless overridden with a reason;
+- convert: the content goes into the secure portal and only a neutral notice with a link goes
+  out on the standard channel.
+Automatic messages (reminders, auto-replies, templates) have nobody to override, so anything
+flagged is converted under every policy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from converge.connectors.models import Channel, Tier
+from converge.privacy.models import PhiPolicy, PrivacySettings
+from converge.privacy.phi import PhiScan, scan
+
+
+class PhiDetected(ValueError):
+    """The text looks like it carries health information and the policy needs a decision."""
+
+    def __init__(self, scan_result: PhiScan, policy: str) -> None:
+        self.scan = scan_result
+        self.policy = policy
+        verb = "blocked" if policy == PhiPolicy.BLOCK else "needs confirmation"
+        super().__init__(
+            f"health information on a standard channel {verb}: {scan_result.summary()}. "
+            "Send it through the secure portal, or give a reason to send it anyway."
+        )
+
+
+@dataclass(frozen=True)
+class GuardDecision:
+    convert: bool
+    scan: PhiScan | None
+    overridden: bool = False
+
+
+def privacy_settings(practice_id: int) -> PrivacySettings:
+    settings, _ = PrivacySettings.objects.get_or_create(practice_id=practice_id)
+    return settings
+
+
+def check_outbound(
+    *,
+    channel: Channel,
+    body: str,
+    patient_names: tuple[str, ...],
+    is_automatic: bool,
+    override_reason: str,
+    force_portal: bool = False,
+) -> GuardDecision:
+    if channel.tier == Tier.SECURE:
+        return GuardDecision(convert=False, scan=None)
+    if force_portal:
+        return GuardDecision(convert=True, scan=None)
+    result = scan(body, patient_names=patient_names)
+    if not result.has_phi:
+        return GuardDecision(convert=False, scan=result)
+    if is_automatic:
+        return GuardDecision(convert=True, scan=result)
+    if override_reason.strip():
+        return GuardDecision(convert=False, scan=result, overridden=True)
+    policy = privacy_settings(channel.practice_id).standard_channel_policy
+    if policy == PhiPolicy.CONVERT:
+        return GuardDecision(convert=True, scan=result)
+    raise PhiDetected(result, policy)
