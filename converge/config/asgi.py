@@ -10,13 +10,18 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.urls import path  # noqa: E402
 
+from converge.connectors.webchat_consumer import WebchatConsumer  # noqa: E402
 from converge.dashboard.consumers import StaffConsumer  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter([path("ws/staff/", StaffConsumer.as_asgi())]))
+        "websocket": URLRouter(
+            [
+                path("ws/staff/", AllowedHostsOriginValidator(AuthMiddlewareStack(StaffConsumer.as_asgi()))),
+                # Embedded on practices' own websites: the consumer checks the channel's origin list.
+                path("ws/webchat/<str:key>/", WebchatConsumer.as_asgi()),
+            ]
         ),
     }
 )

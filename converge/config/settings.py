@@ -23,7 +23,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "converge.core",
+    "converge.accounts",
     "converge.audit",
     "converge.practices",
     "converge.patients",
@@ -49,6 +52,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "converge.dashboard.middleware.IdleLogoutMiddleware",
+    "converge.accounts.middleware.MfaMiddleware",
 ]
 
 ROOT_URLCONF = "converge.config.urls"

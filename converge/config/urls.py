@@ -38,6 +38,7 @@ urlpatterns = [
     path("", include("converge.connectors.webchat_views")),
     path("settings/channels/", include("converge.connectors.urls")),
     path("portal/", include("converge.portal.urls")),
+    path("", include("converge.accounts.urls")),
     path("", include("converge.dashboard.urls")),
 ]
 

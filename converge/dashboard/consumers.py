@@ -8,6 +8,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from converge.connectors.webchat_availability import staff_presence_join, staff_presence_leave
 from converge.core import events
 from converge.dashboard.idle import session_is_idle
 
@@ -31,6 +32,7 @@ class StaffConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_add(group, self.channel_name)
         self.practice_group = events.practice_group(practice_id)
         await self.accept()
+        await staff_presence_join(self, practice_id=practice_id, staff_id=self.staff_id)
         await self.send_json({"type": "hello", "staff_id": self.staff_id})
 
     @database_sync_to_async
@@ -53,6 +55,7 @@ class StaffConsumer(AsyncJsonWebsocketConsumer):
         )
 
     async def disconnect(self, code: int) -> None:
+        await staff_presence_leave(self)
         for group in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
 
@@ -90,4 +93,8 @@ class StaffConsumer(AsyncJsonWebsocketConsumer):
         return not session_is_idle(session, user.staff.practice.idle_timeout_minutes)
 
     async def converge_event(self, message: dict[str, Any]) -> None:
+        if message["event"].get("type") == "session.ended":
+            # The account was disabled (or signed out everywhere): this socket ends too.
+            await self.close(code=4401)
+            return
         await self.send_json(message["event"])
