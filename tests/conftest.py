@@ -20,8 +20,13 @@ requires_redis = pytest.mark.skipif(
 
 @pytest.fixture(autouse=True)
 def _clean_simulator_outbox(request: pytest.FixtureRequest) -> Iterator[None]:
+    django_test = "django_db_setup" in request.fixturenames
+    if django_test:
+        from django.core.cache import cache
+
+        cache.clear()  # rate-limit counters must not leak from one test into the next
     yield
-    if "django_db_setup" not in request.fixturenames:
+    if not django_test:
         return
     from django.conf import settings
 

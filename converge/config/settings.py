@@ -44,6 +44,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "converge.core.security.SecurityHeadersMiddleware",
+    "converge.core.throttle.ThrottleMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -77,6 +78,12 @@ DATABASES = {"default": env.database_config(DATA_DIR)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.redis_url()
+# Rate limits and throttles count here; with several processes they must share Redis.
+CACHES = (
+    {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "converge"}}
+    if REDIS_URL
+    else {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+)
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -113,6 +120,14 @@ _tls = PUBLIC_BASE_URL.startswith("https://")
 SESSION_COOKIE_SECURE = _tls
 CSRF_COOKIE_SECURE = _tls
 SECURE_HSTS_SECONDS = 31536000 if _tls else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _tls and env.env_bool("CONVERGE_HSTS_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = _tls and env.env_bool("CONVERGE_HSTS_PRELOAD", True)
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto; plain HTTP is redirected.
+SECURE_SSL_REDIRECT = _tls and env.env_bool("CONVERGE_SSL_REDIRECT", True)
+if _tls:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Webhook providers and health checks must still reach plain paths when a proxy probes them.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"

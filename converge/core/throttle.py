@@ -1,0 +1,49 @@
+"""Request rate limits for the public entry points (webhooks, portal, login), counted in the
+cache (Redis when configured, so every process shares the count).
+
+Limits are generous for real traffic and tight enough to blunt floods and guessing; a limited
+request gets 429 with Retry-After, and nothing is stored."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from converge.core.principal import client_ip
+
+# (path prefix, requests per minute per client address)
+LIMITS: tuple[tuple[str, int], ...] = (
+    ("/webhooks/", 1200),
+    ("/portal/", 60),
+    ("/login/", 30),
+    ("/widget/", 120),
+)
+
+
+def allow(key: str, limit: int, window: int = 60) -> bool:
+    bucket = f"throttle:{key}:{int(time.time() // window)}"
+    if cache.add(bucket, 1, window + 5):
+        return True
+    try:
+        return int(cache.incr(bucket)) <= limit
+    except ValueError:  # expired between add and incr
+        cache.add(bucket, 1, window + 5)
+        return True
+
+
+class ThrottleMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        for prefix, limit in LIMITS:
+            if request.path.startswith(prefix):
+                if not allow(f"{prefix}:{client_ip(request)}", limit):
+                    response = JsonResponse({"detail": "too many requests; slow down"}, status=429)
+                    response["Retry-After"] = "60"
+                    return response
+                break
+        return self.get_response(request)
