@@ -13,6 +13,7 @@ EXTENSION_MODULES = (
     "converge.scheduling.cli",
     "converge.connectors.cli",
     "converge.routing.cli_commands",
+    "converge.privacy.cli",
 )
 
 REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = []  # type: ignore[type-arg]

@@ -37,3 +37,11 @@ class AuditEvent(models.Model):
                 condition=models.Q(chain_index__isnull=True),
             ),
         ]
+
+
+class AuditCheckpoint(models.Model):
+    """Where the verified chain starts after a retention purge removed its oldest rows."""
+
+    chain_index = models.BigIntegerField()
+    hash = models.CharField(max_length=64)
+    purged_at = models.DateTimeField()

@@ -3,11 +3,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db import connection, models, transaction
 
-from converge.audit.models import AuditEvent
+from converge.audit.models import AuditCheckpoint, AuditEvent
 from converge.core import clock
 
 GENESIS = "0" * 64
@@ -104,11 +105,17 @@ class VerifyResult:
 
 
 def audit_verify() -> VerifyResult:
-    """Walk the chain: a changed row breaks its hash, a removed or reordered row breaks the links."""
+    """Walk the chain: a changed row breaks its hash, a removed or reordered row breaks the links.
+    After a retention purge the walk starts at the recorded checkpoint."""
     prev = GENESIS
     expected_index = 1
     checked = 0
-    for row in AuditEvent.objects.filter(chain_index__isnull=False).order_by("chain_index").iterator(chunk_size=2000):
+    checkpoint = AuditCheckpoint.objects.order_by("-chain_index").first()
+    if checkpoint is not None:
+        prev = checkpoint.hash
+        expected_index = checkpoint.chain_index + 1
+    rows = AuditEvent.objects.filter(chain_index__gte=expected_index).order_by("chain_index")
+    for row in rows.iterator(chunk_size=2000):
         if row.chain_index != expected_index:
             return VerifyResult(False, checked, f"chain index {expected_index} is missing", row.id)
         if row.prev_hash != prev:
@@ -119,3 +126,29 @@ def audit_verify() -> VerifyResult:
         expected_index += 1
         checked += 1
     return VerifyResult(True, checked)
+
+
+def audit_purge_before(*, cutoff: datetime) -> int:
+    """Remove sealed rows older than `cutoff` from the front of the chain, recording a checkpoint
+    so the rest still verifies. Rows are removed only as a whole prefix of the chain."""
+    audit_seal()
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(724301)")
+                cursor.execute("SET LOCAL converge.audit_purge = 'on'")
+        first_kept = (
+            AuditEvent.objects.filter(chain_index__isnull=False, created_at__gte=cutoff).order_by("chain_index").first()
+        )
+        last = AuditEvent.objects.filter(chain_index__isnull=False).order_by("-chain_index").first()
+        if last is None:
+            return 0
+        end = first_kept.chain_index - 1 if first_kept is not None else last.chain_index
+        if end is None or end < 1:
+            return 0
+        boundary = AuditEvent.objects.filter(chain_index=end).first()
+        if boundary is None:
+            return 0
+        AuditCheckpoint.objects.create(chain_index=boundary.chain_index, hash=boundary.hash, purged_at=clock.now())
+        deleted, _ = AuditEvent.objects.filter(chain_index__lte=end).delete()
+    return deleted

@@ -39,6 +39,7 @@ urlpatterns = [
     path("settings/channels/", include("converge.connectors.urls")),
     path("portal/", include("converge.portal.urls")),
     path("", include("converge.accounts.urls")),
+    path("", include("converge.audit.urls")),
     path("", include("converge.dashboard.urls")),
 ]
 

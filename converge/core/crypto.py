@@ -57,6 +57,15 @@ def rotate(token: str) -> str:
     return _fernet().rotate(token.encode()).decode()
 
 
+def rotate_bytes(token: bytes) -> bytes:
+    return _fernet().rotate(token)
+
+
+def reset_keys() -> None:
+    """Forget the loaded keys (after CONVERGE_ENCRYPTION_KEYS changed, e.g. in tests)."""
+    _fernet.cache_clear()
+
+
 def mask(secret: str) -> str:
     """What staff see of a stored secret: never the whole thing."""
     if len(secret) <= 8:

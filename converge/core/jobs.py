@@ -24,6 +24,7 @@ JOB_MODULES = (
     "converge.audit.jobs",
     "converge.conversations.jobs",
     "converge.reminders.jobs",
+    "converge.privacy.jobs",
     "converge.connectors.email_ingest",
     "converge.connectors.webchat_availability",
     "converge.connectors.jobs",

@@ -21,8 +21,10 @@ class PrivacySettings(models.Model):
     clinical_confidentiality = models.BooleanField(default=False)
     # Roles that must use a second factor (TOTP); empty means nobody is forced.
     mfa_required_roles = models.JSONField(default=list, blank=True)
-    audit_retention_days = models.PositiveIntegerField(default=6 * 365)
-    message_retention_days = models.PositiveIntegerField(default=0)  # 0 = keep
+    # Retention per message class, in days; 0 keeps forever. (The audit log's retention is
+    # installation-wide, CONVERGE_AUDIT_RETENTION_DAYS, because it is one hash chain.)
+    message_retention_days = models.PositiveIntegerField(default=0)
+    automatic_message_retention_days = models.PositiveIntegerField(default=0)
 
 
 class PortalLink(models.Model):
