@@ -13,6 +13,7 @@ from django.db import transaction
 from converge.connectors.models import Channel
 from converge.connectors.services import simulator_channel_create
 from converge.connectors.types import ChannelKind, DeliveryStatus, InboundMessage
+from converge.connectors.webchat import webchat_demo_channel_ensure
 from converge.conversations import services as conversation_services
 from converge.conversations.inbound import message_receive
 from converge.conversations.models import Conversation, Message
@@ -214,6 +215,7 @@ def _logins(practice: Practice) -> DemoLogins:
 def ensure_demo(*, seed: int = 7) -> DemoLogins:
     practice = Practice.objects.filter(slug=SLUG).first()
     if practice is not None:
+        webchat_demo_channel_ensure(practice)
         return _logins(practice)
     rng = random.Random(seed)
     with transaction.atomic():
@@ -242,6 +244,7 @@ def ensure_demo(*, seed: int = 7) -> DemoLogins:
         ]
         _appointments(practice, rng, patients, providers, (main, east))
     _conversations(practice, rng, patients, channels, staff)
+    webchat_demo_channel_ensure(practice)
     return _logins(practice)
 
 

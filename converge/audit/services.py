@@ -143,11 +143,11 @@ def audit_purge_before(*, cutoff: datetime) -> int:
         last = AuditEvent.objects.filter(chain_index__isnull=False).order_by("-chain_index").first()
         if last is None:
             return 0
-        end = first_kept.chain_index - 1 if first_kept is not None else last.chain_index
+        end = first_kept.chain_index - 1 if first_kept is not None and first_kept.chain_index else last.chain_index
         if end is None or end < 1:
             return 0
         boundary = AuditEvent.objects.filter(chain_index=end).first()
-        if boundary is None:
+        if boundary is None or boundary.chain_index is None:
             return 0
         AuditCheckpoint.objects.create(chain_index=boundary.chain_index, hash=boundary.hash, purged_at=clock.now())
         deleted, _ = AuditEvent.objects.filter(chain_index__lte=end).delete()

@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 
 from converge.audit.services import audit_record
 from converge.connectors.models import Channel
+from converge.connectors.optout import keyword_handle
 from converge.connectors.status import status_may_advance
 from converge.connectors.types import DeliveryStatus, InboundMessage, MalformedPayload, StatusUpdate
 from converge.conversations import hooks
@@ -106,6 +107,7 @@ def _receive(channel: Channel, inbound: InboundMessage, address: str, hint: Conv
         created_at=now,
         sent_at=inbound.sent_at,
     )
+    keyword_handle(channel=channel, contact=contact, conversation=conversation, message=message)  # SMS STOP/START/HELP
     for attachment in inbound.attachments:
         Attachment.objects.create(
             practice=practice,

@@ -17,6 +17,8 @@ from django.db import transaction
 from django.db.models import F, Q
 
 from converge.audit.services import audit_record
+from converge.connectors.policy import send_refusal
+from converge.connectors.ratelimit import throttle_claim
 from converge.connectors.registry import sender_for
 from converge.connectors.types import (
     DeliveryStatus,
@@ -52,10 +54,11 @@ def outbox_claim(*, limit: int) -> tuple[list[int], str]:
         due = (
             Message.objects.filter(status__in=[DeliveryStatus.QUEUED, DeliveryStatus.SENDING], next_attempt_at__lte=now)
             .filter(Q(status=DeliveryStatus.QUEUED) | Q(lease_expires_at__lt=now))
-            .order_by("next_attempt_at")
+            .order_by("next_attempt_at", "id")
             .select_for_update(skip_locked=True)
         )
-        ids = list(due.values_list("id", flat=True)[:limit])
+        # Rows over their channel's send rate stay queued, rescheduled for when it has room.
+        ids = throttle_claim(list(due.values_list("id", "channel_id")[:limit]), now=now)
         if ids:
             Message.objects.filter(id__in=ids).update(
                 status=DeliveryStatus.SENDING,
@@ -94,11 +97,9 @@ def to_outbound(message: Message) -> OutboundMessage:
 
 def _send_one(message: Message, token: str) -> None:
     contact = message.contact_point
-    if contact is not None:
-        contact.refresh_from_db(fields=["opted_out_at"])
-        if contact.opted_out_at is not None:
-            _record_failure(message, token, code="opted-out", reason="opted out", permanent=True)
-            return
+    if refusal := send_refusal(message):  # opt-out, WhatsApp's 24-hour window
+        _record_failure(message, token, code=refusal.code, reason=refusal.reason, permanent=True)
+        return
     try:
         receipt = sender_for(message.channel).send(to_outbound(message))
     except RetryableSendError as exc:

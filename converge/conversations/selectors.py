@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import Count, Max, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import Http404
 
 from converge.audit.services import audit_record
@@ -156,7 +157,7 @@ def inbox_counts(*, principal: Principal, team_ids: list[int]) -> InboxCounts:
     row = (
         Conversation.objects.filter(practice_id=principal.practice_id)
         .exclude(status="resolved")
-        .aggregate(**aggregates, resolved=Max(Subquery(resolved)))
+        .aggregate(**aggregates, resolved=Max(Coalesce(Subquery(resolved), 0)))
     )
     if row["resolved"] is None:
         # No unresolved rows, so the aggregate had nothing to carry the subquery on.

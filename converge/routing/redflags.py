@@ -20,6 +20,7 @@ from functools import lru_cache
 # Beyond this a "message" is a pasted document; inbound limits stop it long before.
 MAX_CHARS = 200_000
 _WINDOW = 6  # tokens before a match searched for a negation cue
+_CLAUSE = "|"  # the token standing for a clause boundary
 
 _APOSTROPHES = re.compile(r"['’`´]")
 _REPEATS = re.compile(r"(\w)\1{2,}")
@@ -37,28 +38,13 @@ def _words(*alternatives: str) -> str:
     return "(?:" + "|".join(alternatives) + ")"
 
 
+# Phrase tables: laid out by hand, in rows.
+# fmt: off
 _POSS = _words("my", "his", "her", "the", "their", "your", "our", "a")
 _CHEST = _words("chest", "chset", "chets", "chesst", "chestt")
 _HURT = _words(
-    "pain",
-    "pains",
-    "pian",
-    "pane",
-    "payn",
-    "hurts?",
-    "hurting",
-    "ache",
-    "aches",
-    "aching",
-    "pressure",
-    "tightness",
-    "tight",
-    "heaviness",
-    "heavy",
-    "discomfort",
-    "squeezing",
-    "crushing",
-    "burning",
+    "pain", "pains", "pian", "pane", "payn", "hurts?", "hurting", "ache", "aches", "aching", "pressure", "tightness",
+    "tight", "heaviness", "heavy", "discomfort", "squeezing", "crushing", "burning", "killing",
 )
 _BREATH = _words("breathe", "breath", "breathing", "breaths", "breathin")
 # "blood" that is not the start of "blood pressure", "blood work", "blood sugar" ...
@@ -67,34 +53,12 @@ _BLOOD = (
     r"|panel|counts?|thinners?|type|results?|donation|levels?|cells?|labs?|pressures?))"
 )
 _NOT = _words(
-    "wont",
-    "will not",
-    "cant",
-    "cannot",
-    "can not",
-    "doesnt",
-    "does not",
-    "isnt",
-    "hasnt",
-    "has not",
-    "havent",
-    "not",
-    "couldnt",
-    "didnt",
-    "never",
-    "aint",
+    "wont", "will not", "cant", "cannot", "can not", "doesnt", "does not", "isnt", "hasnt", "has not", "havent", "not",
+    "couldnt", "didnt", "never", "aint",
 )
 _SELF = _words("my ?self", "myself", "themselves", "himself", "herself", "themself")
 _MEDS = _words(
-    "pills?",
-    "tablets?",
-    "meds",
-    "medicine",
-    "medicines",
-    "medication",
-    "medications",
-    "gummies",
-    "vitamins",
+    "pills?", "tablets?", "meds", "medicine", "medicines", "medication", "medications", "gummies", "vitamins",
     "capsules",
 )
 _SIDE = _words(
@@ -114,13 +78,18 @@ _SIDE = _words(
 _CONCEPT_PATTERNS: dict[str, list[str]] = {
     "chest pain": [
         rf"\b{_CHEST} {_gap(3)}{_HURT}\b",
-        rf"\b{_HURT} (?:in|on|across|around|inside) {_POSS} {_gap(1)}{_CHEST}\b",
-        rf"\b(?:sitting|standing|weight|elephant|pressing|pushing) on {_POSS} chest\b",
+        rf"\b{_HURT} {_gap(5)}(?:in|on|across|around|inside|behind|under) "
+        rf"(?:the (?:middle|center|centre) of )?{_POSS} {_gap(1)}(?:{_CHEST}|breastbone|sternum)\b",
+        rf"\bheart {_gap(1)}(?:hurts|hurting|aches|aching|pain)\b",
+        rf"\b(?:clutching|clutches|clutched|grabbing|grabbed|holding) {_POSS} {_CHEST}\b",
+        rf"\bse (?:agarra|agarro|aprieta|apreto|toca) {_gap(1)}pecho\b",
+        rf"\b(?:sitting|standing|weight|elephant|pressing|pushing) on {_POSS} {_CHEST}\b",
         r"\b(?:heart attack|cardiac arrest|infarto|ataque cardiaco)\b",
         r"\bataque (?:al|de|del) corazon\b",
-        rf"\bdolor {_gap(3)}pecho\b",
+        rf"\bdolor {_gap(4)}(?:pecho|corazon)\b",
+        rf"\b(?:me|le|te) (?:aprieta|oprime|arde|quema|pesa|duele) {_gap(2)}(?:pecho|corazon)\b",
         rf"\b(?:me|le|te|nos|les) duele {_gap(2)}pecho\b",
-        rf"\b(?:presion|opresion|peso|apreton|ardor|punzada) {_gap(3)}pecho\b",
+        rf"\b(?:presion|opresion|peso|apreton|ardor|punzada) {_gap(4)}pecho\b",
         r"\bpecho (?:apretado|oprimido)\b",
     ],
     "left arm pain": [
@@ -134,10 +103,18 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         rf"struggles to|hard to|harder to|difficult to|trouble|troubles|difficulty|difficulties|"
         rf"problem|problems|hard time|struggling|labored|laboured|difficult|fighting to|barely) "
         rf"{_gap(2)}{_BREATH}\b(?! (?:through|out of|thru) (?:my|his|her|the) nose)",
-        r"\bshort(?:ness)? (?:of|o) (?:breath|air)\b",
-        rf"\b(?:out of|gasping for|gasp for|gasping|gasped|fighting for|fight for|struggling for) "
-        rf"(?:breath|air)\b",
-        r"\bgasping\b",
+        r"\b(?:short|sort)(?:ness)? (?:of|o) (?:breath|air)\b",
+        r"\b(?:out of|gasping for|gasp for|gasping|gasped|fighting for|fight for|struggling for) "
+        r"(?:breath|air)\b",
+        r"\b(?:gasping|breathless|suffocat\w*|asfixi\w*)\b",
+        rf"\b(?:asthma|asma) {_gap(2)}(?:isnt|is not|wont|will not|not|no|keeps not) "
+        rf"(?:stop\w*|getting better|going away|easing|para|se quita|se calma|mejora)\b",
+        r"\b(?:esta|se puso|se esta poniendo|se pone) (?:muy )?(?:morad[oa]|azul|gris)\b",
+        rf"\bwheez\w* {_gap(3)}(?:cant|cannot|unable to|too) {_gap(1)}(?:talk|speak)\b",
+        rf"\b(?:ribs|chest|belly|skin) {_gap(3)}(?:sucking|pulling|caving) in\b",
+        rf"\b(?:se le )?(?:hunden|hunde|marcan) {_gap(1)}costillas\b",
+        r"\b(?:estoy|esta|estaba) ahogando\b",
+        rf"\brespira {_gap(1)}(?:rapido|raro|mal|feo|agitad[oa]|con dificultad|con trabajo)\b",
         # "stops breathing for a few seconds at night" is sleep apnoea, for the clinical queue.
         rf"\b(?:not|isnt|stopped|stops|quit|wasnt|no longer) {_BREATH}\b"
         rf"(?! (?:for (?:a )?(?:few |couple )?(?:of )?(?:seconds?|moments?)|at night|when (?:he|she) sleeps))",
@@ -147,7 +124,7 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         r"\b(?:turning|turned|going) (?:blue|purple|gray|grey)\b",
         rf"\binhaler {_gap(2)}{_NOT} (?:help|helping|helped|work|working|worked)\b",
         rf"\b{_BREATH} (?:is |was |seems |sounds |looks |feels )?(?:\w+ )?(?:hard|difficult|labored|"
-        rf"weird|shallow|rapid|strange|funny|noisy)\b",
+        rf"weird|shallow|rapid|strange|funny|noisy|fast)\b",
         r"\bchoking\b",
         rf"\bno {_gap(1)}(?:puedo|puede|podia|podemos|pueden|puedes|pudo) respirar\b",
         rf"\b(?:dificultad|dificultades|problema|problemas|trabajo|batallando) {_gap(1)}"
@@ -171,12 +148,28 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         rf"\bwords {_gap(2)}(?:coming out|come out|came out) {_gap(1)}(?:wrong|weird|jumbled|"
         rf"garbled|funny|strange)\b",
         rf"\b(?:cant|cannot|can not|couldnt|unable to|trouble|difficulty|hard to|struggling to) "
-        rf"{_gap(1)}(?:speak|talk|talking|speaking) (?:properly|clearly|normally|straight|correctly)\b",
+        rf"{_gap(1)}(?:speak|talk|talking|speaking) (?:properly|clearly|normally|straight|correctly|"
+        rf"right\b(?! (?:now|away|this|at|today|then|after|before|back)))",
+        rf"\b(?:arm|leg|hand|face) {_gap(1)}(?:went|goes|going|is|feels|felt|has gone) "
+        rf"(?:numb|dead|limp|weak)\b",
         rf"\b(?:cant|cannot|couldnt|unable to|trouble|difficulty) (?:find|finding|get|getting) "
         rf"{_gap(1)}words\b",
         rf"\b(?:weakness|weak|numbness|numb|paralyzed|paralysis|tingling|limp|dead|drooping|"
         rf"(?:cant|cannot|unable to|couldnt) (?:move|lift|feel|raise)) {_gap(4)}{_SIDE}\b",
         rf"\b(?:cant|cannot|unable to|couldnt) (?:move|feel) {_POSS} (?:legs|arms|face)\b",
+        rf"\b(?:cant|cannot|unable to|couldnt) (?:move|lift|raise|feel|use|grip with) {_POSS} "
+        rf"(?:left|right) (?:hand|arm|leg|foot|side|fingers?|half)\b",
+        rf"\b(?:vision|sight|eye) {_gap(2)}(?:went|goes|going|gone|turned) (?:black|dark|grey|gray|out)\b",
+        r"\b(?:went|gone|going) blind\b",
+        rf"\b(?:sudden|suddenly|all of a sudden|de repente) {_gap(3)}(?:cant|cannot|doesnt|unable to|"
+        rf"couldnt|no) (?:understand|entiende|entiendo) (?:what|anything|me|us|words|lo que|nada)\b",
+        rf"\b(?:torci\w*|desvi\w*) {_gap(2)}(?:la |su )?(?:boca|cara)\b",
+        r"\b(?:talking|speaking|saying|babbling) (?:gibberish|nonsense)\b",
+        r"\b(?:he|she|hes|shes|he is|she is) (?:\w+ )?not making (?:any )?sense\b",
+        rf"\bperd\w* {_gap(1)}(?:la )?vista\b",
+        r"\bno (?:veo|puedo ver|ve|puede ver) (?:nada|de un ojo|del ojo|de los ojos|bien de un ojo)\b",
+        rf"\b(?:de repente|de golpe) {_gap(1)}no (?:veo|puedo ver|ve|puede ver)\b",
+        r"\b(?:hablando|habla|dice) (?:puras )?(?:incoherencias|cosas sin sentido|cosas raras)\b",
         rf"\b(?:left|right|one) (?:side|arm|leg) {_gap(3)}(?:numb|weak|limp|paralyzed|dead|"
         rf"went numb|wont move)\b",
         r"\b(?:stroke|mini ?stroke|derrame|derrame cerebral|embolia|ictus)\b",
@@ -188,7 +181,7 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         rf"\barrastra {_gap(1)}palabras\b",
         r"\bno (?:puede|pudo|podia) hablar\b",
         rf"\b(?:no (?:puede|puedo|pudo|podia) (?:mover|levantar|sentir)|debilidad|adormecid\w*|"
-        rf"entumid\w*|paralizad\w*) {_gap(3)}(?:brazo|pierna|lado|mitad|cara)\b",
+        rf"entumid\w*|paralizad\w*|durmi\w*|dormid[oa]) {_gap(3)}(?:brazo|pierna|lado|mitad|cara|mano)\b",
         rf"\b(?:de repente|repentinamente) {_gap(2)}(?:confundid[oa]|no (?:puede|puedo) (?:ver|hablar|caminar))\b",
     ],
     "fainting or unresponsive": [
@@ -199,8 +192,12 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         rf"\b(?:wont|will not|cant|cannot|can not|not|isnt|doesnt|couldnt|wouldnt|hard to) "
         rf"{_gap(1)}(?:wake|waking|wakes|woken|rouse)\b"
         rf"(?! up (?:early|in time|on time|in the morning|for))",
-        r"\b(?:isnt|is not|not|wont|doesnt|stopped|no longer) respond\w*\b(?! to (?:my|our|the|your|"
-        r"any|me|us) ?(?:calls?|messages?|emails?|texts?|voicemails?|requests?|portal|letters?)?)",
+        r"\b(?:isnt|is not|not|wont|doesnt|stopped|no longer) (?:respond\w*|answering)\b(?! to (?:my|our|"
+        r"the|your|any|me|us) (?:calls?|messages?|emails?|texts?|voicemails?|requests?|portal|letters?))"
+        r"(?! (?:the |my |our |your )?(?:phones?|calls?|emails?|messages?|door|texts?)\b)",
+        r"\b(?:baby|he|she|hes|shes|is|went|gone|looks) (?:\w+ )?(?:limp|floppy)\b",
+        r"\bno (?:me |nos |le )?(?:responde|contesta)\b(?! (?:a |los |mis |el |mi |las )?(?:mensajes?|"
+        r"llamadas?|correos?|telefono|portal))",
         r"\b(?:desmay\w*|desmall\w*|inconscient\w*)\b",
         r"\b(?:perdio|perdi|perdiendo|perder|perdida de|perdida del) (?:el )?(?:conocimiento|sentido)\b",
         r"\bno (?:despierta|reacciona|reacciono)\b",
@@ -215,8 +212,10 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         rf"\b{_NOT} {_gap(1)}stop(?:ping|ped|s)? {_gap(1)}{_BLOOD}",
         rf"\b{_BLOOD} {_gap(5)}{_NOT} {_gap(1)}(?:stop|stopping|stopped|slow|slowing)\b",
         rf"\bsoak\w* {_gap(3)}(?:pad|pads|gauze|towel|towels|bandage|bandages|through|shirt)\b",
-        rf"\b(?:cough\w*|vomit\w*|throw\w* up|threw up|spit\w*|puk\w*|hack\w*) (?:up )?{_gap(1)}{_BLOOD}",
+        rf"\b(?:cough\w*|vomit\w*|throw\w* up|threw up|spit\w*|puk\w*|hack\w*) (?:up )?{_gap(4)}{_BLOOD}",
         rf"\b{_BLOOD} in {_gap(1)}(?:vomit|throw up|spit|sputum|phlegm|mucus)\b",
+        rf"\b{_BLOOD} {_gap(2)}(?:gushing|pouring|spurting|squirting|pumping)\b",
+        rf"\b(?:vomit\w*|throw\w* up|threw up|puk\w*) {_gap(5)}(?:coffee grounds?|cafe molido|posos? de cafe)\b",
         r"\b(?:hemorrhag\w*|haemorrhag\w*|hemorragia)\b",
         rf"\b(?:sangrado|sangrando|sangra|sangre|sangrar|sangro)\w* {_gap(2)}(?:mucho|muchisimo|"
         rf"abundante|fuerte|sin parar|bastante|demasiado|a chorros|y no para)\b",
@@ -224,14 +223,16 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         rf"\bno {_gap(2)}(?:para|paro|deja|dejo|ha parado|ha dejado|puedo parar|se detiene) "
         rf"de sangr\w*\b",
         rf"\b(?:sangrado|sangre) {_gap(2)}no (?:para|se detiene|se quita|se corta)\b",
+        r"\bno (?:para|paro|se detiene|se corta|se quita|deja de salir) (?:la |el )?(?:sangre|sangrado)\b",
         rf"\b(?:vomit\w*|tos\w*|escup\w*|arroj\w*|devolv\w*) {_gap(1)}sangre\b",
         rf"\b(?:traspas\w*|empap\w*) {_gap(2)}(?:venda|vendas|gasa|gasas|toalla|toallas|ropa)\b",
     ],
     "throat or tongue swelling": [
         r"\b(?:anaphyla\w*|anafila\w*)\b",
-        rf"\b(?:throat|tongue|lip|lips|face|mouth|airway|airways|uvula) {_gap(3)}(?:swelling|"
+        rf"\b(?:throat|tongue|lip|lips|face|mouth|airway|airways|uvula) {_gap(5)}(?:swelling|"
         rf"swollen|swell|swells|swelled|closing|closed|tight|tightening|tighter|blowing up|"
-        rf"puffing up|puffed up)\b",
+        rf"puffing up|puffed up|blew up|blown up)\b(?! (?:glands?|lymph|nodes?|tonsils?|ankles?|feet|legs?))",
+        rf"\b(?:lips?|tongue|throat) {_gap(3)}(?:puffy|thick|huge|too big|heavy)\b",
         rf"\b(?:swelling|swollen|swelled|swell up|swelling up) {_gap(3)}(?:throat|tongue|lip|lips|"
         rf"face|mouth|airway)\b",
         rf"\b(?:severe|serious|bad|major|terrible|horrible|strong|really bad|extreme) {_gap(1)}"
@@ -255,6 +256,20 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         rf"\bkill(?:ing|ed)? {_SELF}\b",
         r"\b(?:end|ending|take|taking|took) (?:my|his|her|their) (?:own )?life\b",
         r"\bend(?:ing)? it all\b",
+        r"\b(?:want|wanna|going|gonna|ready|thinking about|thinking of|plan) (?:to )?end(?:ing)? it\b",
+        r"\bbetter off without me\b",
+        rf"\b(?:pills|meds|medicine|pastillas|medicinas) {_gap(1)}(?:saved|stockpiled|stashed|ahorrad\w*|"
+        rf"guardad\w*)\b",
+        r"\b(?:ready|going|gonna|planning|plan) to take (?:them all|all of them|them|all my|all the)\b",
+        r"\b(?:have|made|got) a plan to (?:kill|end|hurt|die)\b",
+        r"\b(?:goodbye|suicide) (?:letter|note)\b",
+        r"\bnobody would (?:miss|care about) me\b",
+        r"\b(?:dont|do not) want to be here anymore\b",
+        rf"\b(?:jump|jumping) off {_gap(1)}(?:bridge|roof|building|balcony)\b",
+        rf"\b(?:gun|pistol|rifle|knife|rope) {_gap(7)}(?:on myself|to myself|myself)\b",
+        r"\bquiero desaparecer\b",
+        r"\bcarta de despedida\b",
+        r"\bmejor sin mi\b",
         r"\b(?:wants?|wanna|wanted|wish|wishes|going|gonna|ready) (?:to )?(?:just )?die\b",
         r"\bwish (?:i|i was|i were|i could be) dead\b",
         r"\bbetter off dead\b",
@@ -269,6 +284,7 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         r"\b(?:quitarme|quitar me|quitarse|me quito|quite) la vida\b",
         r"\b(?:matarme|me voy a matar|me quiero matar|suicidarme)\b",
         r"\bno quiero (?:seguir )?viv\w*\b",
+        r"\bno quiero (?:estar|seguir) (?:viv[oa]|aqui|en este mundo)\b",
         r"\b(?:hacerme|me hago|me hice|me estoy haciendo) dano\b",
         r"\bme (?:corte|corto|cortaba|estoy cortando|he cortado) (?:a proposito|las venas|los brazos|"
         r"las munecas|otra vez)\b",
@@ -284,12 +300,24 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         rf"poison|detergent|cleaner|antifreeze|laundry pods?|tide pods?|detergent pods?|batteries|"
         rf"battery|button battery|rat poison|pesticide|lighter fluid|gasoline|drain cleaner|magnets)\b",
         rf"\b(?:swallowed|got into|ingested|chewed) {_gap(5)}{_MEDS}\b",
+        rf"\b(?:swallowed|swallow|ate|eaten|inhaled|choking on|choked on) {_gap(2)}(?:magnets?|"
+        rf"batter(?:y|ies)|coins?|button|pins?|needles?|nails?|screws?|glass|razor|beads?|marbles?|"
+        rf"laundry pods?|tide pods?|pods?)\b",
+        rf"\b(?:drank|drunk|swallowed|ate|got into) {_gap(3)}(?:soap|dish ?washer|detergent|"
+        rf"mouthwash|hand sanitizer|cleaning|windex|lysol|lye|cologne|perfume)\b",
+        rf"\b(?:se )?(?:trago|tragó|comio|tomo|bebio) {_gap(2)}(?:moneda|pila|bateria|iman|canica|jabon|"
+        rf"detergente|cloro|limpiador)\b",
+        rf"\b(?:took|taken|swallowed|ate|had|popped|tome|tomo|se tomo|me tome|trague|se trago) "
+        rf"(?:like |about |around |maybe |over |at least |como |unas |unos )?(?:[5-9]|[1-9][0-9]+) "
+        rf"(?:of )?{_gap(3)}(?:{_MEDS}|tylenol|advil|aspirin|ibuprofen|pastillas|pildoras|tabletas)\b",
+        r"\btod[oa] (?:la |el )?(?:botella|frasco|caja)\b",
+        rf"\b(?:took|taken|swallowed) {_gap(2)}(?:whole|entire) (?:prescription|bottle|pack|box|supply)\b",
         rf"\b(?:ate|eaten|took|taken|swallowed) (?:some|a few|several|a couple|a bunch|a handful) "
         rf"of {_gap(2)}{_MEDS}\b",
         r"\b(?<!food )poison(?:ed|ing)?\b(?! ivy| oak)",
         rf"\b(?:tome|tomo|tomado|trago|trague|tragado|me tome|se tomo|se trago|se comio|ingirio) "
-        rf"{_gap(3)}(?:demasiad\w*|un frasco|el frasco|todo el frasco|un monton|todas (?:las|sus|mis) "
-        rf"(?:pastillas|pildoras|tabletas|medicinas))\b",
+        rf"{_gap(3)}(?:demasiad\w*|muchas pastillas|muchisimas|un frasco|el frasco|todo el frasco|un monton|"
+        rf"todas (?:las|sus|mis) (?:pastillas|pastiyas|pildoras|tabletas|medicinas))\b",
         rf"\bse (?:tomo|trago|comio) (?:unas|varias|un monton de) {_gap(1)}(?:past\w+|pildoras|"
         rf"tabletas|medicinas)\b",
         rf"\b(?:tomo|bebio|se tomo|trago|se trago|tome) {_gap(2)}(?:cloro|veneno|detergente|lejia|"
@@ -297,10 +325,13 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         r"\b(?:envenen\w*|intoxicad[oa]|intoxicacion)\b(?! alimentaria)",
     ],
     "seizure": [
-        r"\b(?:seiz\w*|convuls\w*|conbuls\w*|combuls\w*)",
-        r"\b(?:having|had|has|is having|epileptic) (?:a |an )?(?:epileptic )?fit\b",
+        r"\b(?:seiz\w*|convuls\w*|conbuls\w*|combuls\w*)\b(?! (?:disorder|meds|medications?|medicines?|"
+        r"free|precautions|medicamentos?|medicinas?)\b)",
+        r"\b(?:having|had|has|is having|epileptic) (?:a |an )?(?:epileptic )?fits?\b",
         rf"\b(?:shaking|jerking|twitching) {_gap(2)}(?:uncontrollab\w*|all over|and unresponsive)\b",
         r"\bataque epileptico\b",
+        rf"\beyes {_gap(2)}rolled (?:back|up)\b",
+        r"\bojos en blanco\b",
         r"\b(?:le|me) (?:dio|dan|da|esta dando) un ataque\b",
     ],
     "high fever": [
@@ -319,11 +350,22 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         rf"\bdolor de cabeza {_gap(3)}(?:de repente|de golpe|repentino|subito)\b",
         rf"\b(?:de repente|repentino|subito) {_gap(2)}dolor de cabeza\b",
     ],
+    "emergency": [
+        r"\bi think (?:im|i am) dying\b",
+        r"\b(?:need|needs|call|calling|called|get|send) (?:an |the )?ambulance\b",
+        r"\b(?:call|calling|should i call) 911\b",
+        r"\bllam\w* (?:a (?:la|una) |al )?(?:ambulancia|911)\b",
+        r"\bme (?:estoy muriendo|voy a morir)\b",
+    ],
     "pregnancy warning sign": [
         rf"\bbaby {_gap(2)}(?:not moving|moving less|hasnt moved|isnt moving|stopped moving|"
         rf"not kicking|less movement|not as active)\b",
         r"\b(?:bebe|nino|nina) (?:no se mueve|se mueve menos|dejo de moverse)\b",
         r"\bwater (?:just )?broke\b",
+        rf"\b(?:havent|have not|not|didnt|did not|cant|cannot) (?:felt|feel|feeling) {_gap(1)}baby "
+        rf"(?:move|moving|kick|kicking)\b",
+        rf"\bno (?:siento|he sentido|senti|sentimos) {_gap(1)}(?:al |que el |el )?bebe "
+        rf"(?:moverse|se mueve|patear|mover)\b",
         r"\b(?:se me rompio la fuente|rompi (?:la )?fuente|rompi aguas)\b",
     ],
 }
@@ -340,7 +382,13 @@ _INFANT = (
 )
 _FEVER = (
     r"\b(?:fever|fevers|feverish|febrile|temp|temps|temperature|burning up|"
-    r"feels (?:very |really |so )?hot|hot to the touch|fiebre|calentura|temperatura|afiebrad[oa])\b"
+    r"(?:feels|felt|is|seems|very|really|so) (?:very |really |so )?hot|hot to the touch|fiebre|calentura|"
+    r"temperatura|afiebrad[oa]|ardiendo)\b"
+)
+_INFANT_LETHARGY = (
+    r"\b(?:lethargic|very sleepy|really sleepy|so sleepy|floppy|limp|hard to wake|wont wake|"
+    r"(?:wont|will not|isnt|not|refuses to|stopped) (?:feed|feeding|eat|eating|nurse|nursing|drink)|"
+    r"muy dormid[oa]|no (?:quiere|puede) (?:comer|mamar|tomar)|no despierta)\b"
 )
 _STIFF_NECK = (
     r"\b(?:stiff neck|neck (?:is |feels )?stiff|cant (?:bend|move) (?:my|his|her) neck|"
@@ -366,7 +414,10 @@ _OVERDOSE_SIGNS = (
     r"confused|shaking|shaky|sweating|drowsy|cant stay awake|vomiting|throwing up|passed out|"
     r"maread[oa]|confundid[oa]|temblando|vomitando)\b"
 )
-_PREGNANT = r"\b(?:pregnant|pregnancy|weeks along|embarazada|embarazo)\b"
+_PREGNANT = (
+    r"\b(?:pregnant|pregnancy|weeks along|embarazada|embarazo|(?:im|i am|shes|she is|estoy) "
+    r"(?:[4-9]|[1-3][0-9]|40|41|42) (?:weeks|wks|semanas)|\d+ semanas de embarazo)\b"
+)
 _PREGNANCY_DANGER = (
     r"\b(?:bleeding|blood\b(?! (?:pressure|work|tests?|sugar|type|draw))|severe cramps|"
     r"blurry vision|blurred vision|seeing spots|severe headache|bad headache|water broke|"
@@ -380,6 +431,7 @@ CONCEPTS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 # Concepts that need two things said close together (within N tokens).
 TOGETHER: tuple[tuple[str, re.Pattern[str], re.Pattern[str], int], ...] = (
     ("fever in an infant", re.compile(_INFANT), re.compile(_FEVER), 30),
+    ("lethargy in an infant", re.compile(_INFANT), re.compile(_INFANT_LETHARGY), 20),
     ("fever with stiff neck", re.compile(_STIFF_NECK), re.compile(_FEVER), 30),
     ("head injury with warning signs", re.compile(_HEAD_HIT), re.compile(_HEAD_DANGER), 25),
     ("pregnancy warning sign", re.compile(_PREGNANT), re.compile(_PREGNANCY_DANGER), 30),
@@ -388,67 +440,18 @@ TOGETHER: tuple[tuple[str, re.Pattern[str], re.Pattern[str], int], ...] = (
 
 # A cue that negates what follows within four words ("denies fever or chest pain") ...
 _STRONG_CUES = _words(
-    "without",
-    "denies",
-    "denied",
-    "deny",
-    "denying",
-    "negative for",
-    "free of",
-    "history of",
-    "hx of",
-    "no signs? of",
-    "ruled out",
-    "dont have",
-    "do not have",
-    "doesnt have",
-    "does not have",
-    "didnt have",
-    "did not have",
-    "havent had",
-    "have not had",
-    "hasnt had",
-    "has not had",
-    "never had",
-    "never have",
-    "no longer have",
-    "no longer has",
-    "not having",
-    "not experiencing",
-    "havent been having",
-    "no tengo",
-    "no tiene",
-    "no tuvo",
-    "no he tenido",
-    "no ha tenido",
-    "no presenta",
-    "no hay",
-    "no siento",
-    "sin",
-    "niega",
-    "ya no tengo",
-    "ya no tiene",
-    "ya no siento",
-    "antecedentes? de",
-    "historial de",
+    "without", "denies", "denied", "deny", "denying", "negative for", "free of", "history of", "hx of", "no signs? of",
+    "ruled out", "dont have", "do not have", "doesnt have", "does not have", "didnt have", "did not have", "havent had",
+    "have not had", "hasnt had", "has not had", "never had", "never have", "no longer have", "no longer has",
+    "not having", "not experiencing", "havent been having", "no tengo", "no tiene", "no tuvo", "no he tenido",
+    "no ha tenido", "no presenta", "no hay", "no siento", "sin", "niega", "ya no tengo", "ya no tiene", "ya no siento",
+    "antecedentes? de", "historial de",
 )
 # ... one that negates only the very next words ("no chest pain", "not suicidal") ...
 _WEAK_CUES = _words("no", "not", "nor", "ni", "never", "nunca")
 _FILLER = _words(
-    "any",
-    "more",
-    "real",
-    "significant",
-    "major",
-    "other",
-    "further",
-    "new",
-    "obvious",
-    "mas",
-    "ningun",
-    "ninguna",
-    "signs of",
-    "sign of",
+    "any", "more", "real", "significant", "major", "other", "further", "new", "obvious", "mas", "ningun", "ninguna",
+    "signs of", "sign of",
 )
 NEGATED_BEFORE = re.compile(
     rf"\b{_STRONG_CUES}(?: \w+){{0,4}}$"
@@ -456,42 +459,52 @@ NEGATED_BEFORE = re.compile(
     rf"|\b(?:{_STRONG_CUES}|{_WEAK_CUES})(?: \w+){{0,5}} (?:or|nor|ni|o)$"
 )
 # ... and words that start a new scope: contrast, a new subject ("no fever and I can't breathe").
-SCOPE_BREAKERS = frozenset(
-    "but pero however although though except aunque sino now ahora still todavia aun yet then "
-    "luego because porque i im ive id ill he hes she shes they theyre we it its my his her their "
-    "our mi su yo ella".split()
-)
-_NO_NEGATION = r"(?!(?:wont|not|never|didnt|hasnt|isnt|doesnt|havent|no|nunca|and|y|but|pero)\b)"
+SCOPE_BREAKERS = frozenset((
+    "but", "pero", "however", "although", "though", "except", "aunque", "sino", "now", "ahora", "still", "todavia",
+    "aun", "yet", "then", "luego", "because", "porque", "i", "im", "ive", "id", "ill", "he", "hes", "she", "shes",
+    "they", "theyre", "we", "it", "its", "my", "his", "her", "their", "our", "mi", "su", "yo", "ella",
+))
+_NO_NEGATION = r"(?!(?:wont|not|never|didnt|hasnt|isnt|doesnt|havent|no|nunca|and|y|but|pero|if|si|when|cuando)\b)"
 RESOLVED_AFTER = re.compile(
     rf"^(?:{_NO_NEGATION}\w+ ){{0,4}}?(?:(?:is|has|have|was|had|finally|completely|totally|all) )*"
     rf"(?:gone|went away|resolved|subsided|disappeared|cleared up|"
+    # a dated event is history, not today's emergency ("had a stroke 2 years ago")
+    rf"(?:\d+|a|an|one|two|three|few|several|couple of) (?:years?|months?) ago|"
+    rf"in (?:19|20)[0-9][0-9]|last year|as a (?:kid|child)|hace (?:\d+|un|unos|varios) (?:anos|meses)|"
+    rf"el ano pasado|"
     rf"(?:ya )?se (?:me |le )?(?:quito|paso|fue)|ya (?:me |le )?(?:quito|paso)|desaparecio)\b"
 )
+# fmt: on
 
 # Key words that a single typo should not hide; and real words one typo away from them.
 # Tokens shorter than this are never read as a typo.
 FUZZY_MIN_LENGTH = 4
-FUZZY_KEYWORDS = frozenset(
-    "breathe breathing breath seizure seizures seizing suicidal suicide bleeding unconscious "
-    "unresponsive overdose overdosed swelling swollen convulsion convulsions convulsiones "
-    "convulsionando anaphylaxis anaphylactic respirar fainted fainting vomiting drooping slurred "
-    "slurring numbness weakness choking gasping collapsed temperature newborn infant tongue "
-    "throat stroke hinchando hinchada hinchado garganta desmaye desmayo desmayado inconsciente "
-    "sangrando sangrado sangre sangrar pregnant embarazada shortness epipen fiebre calentura "
-    "cabeza nacido pastillas myself killing passed headache quiero chest blood fever dolor "
-    "pecho mucho short puedo puede pueda morir whole sangra quiere pressure coughing swelled "
-    "blacked severe passing closing matar hincho".split()
-)
-NOT_TYPOS = frozenset(
-    "breast breasts wreath painting painted sizing seized breeding bleeping blending blessing "
-    "smelling spelling dwelling swilling shelling selling strike strode stoke strove stroked "
-    "cooking grasping rasping gaping dropping drooling slurping slurped threat throats sagrado "
-    "infants infancy tongues strokes color colar dolar never fewer lever sever ever billing "
-    "filling willing milling much shot sort shirt sport while whale hole whose hecho techo lecho "
-    "echo chess cheat crest bloom flood brood bloody mouth sending bending lending pending "
-    "tending mending pasted parsed passes killin seven dolares cheats queda quedan pueden door "
-    "doors dolly".split()
-)
+# fmt: off
+FUZZY_KEYWORDS = frozenset((
+    "breathe", "breathing", "breath", "seizure", "seizures", "seizing", "suicidal", "suicide", "bleeding",
+    "unconscious", "unresponsive", "overdose", "overdosed", "swelling", "swollen", "convulsion", "convulsions",
+    "convulsiones", "convulsionando", "anaphylaxis", "anaphylactic", "respirar", "fainted", "fainting", "vomiting",
+    "drooping", "slurred", "slurring", "numbness", "weakness", "choking", "gasping", "collapsed", "temperature",
+    "newborn", "infant", "tongue", "throat", "stroke", "hinchando", "hinchada", "hinchado", "garganta", "desmaye",
+    "desmayo", "desmayado", "inconsciente", "sangrando", "sangrado", "sangre", "sangrar", "pregnant", "embarazada",
+    "shortness", "epipen", "fiebre", "calentura", "cabeza", "nacido", "pastillas", "myself", "killing", "passed",
+    "headache", "quiero", "chest", "blood", "fever", "dolor", "pecho", "mucho", "short", "puedo", "puede", "pueda",
+    "morir", "whole", "sangra", "quiere", "pressure", "coughing", "swelled", "blacked", "severe", "passing", "closing",
+    "matar", "hincho", "cuesta", "sangrarme", "inhaler", "double", "battery", "having", "ending", "attack",
+    "ahogo", "taken",
+))
+NOT_TYPOS = frozenset((
+    "breast", "breasts", "wreath", "painting", "painted", "sizing", "seized", "breeding", "bleeping", "blending",
+    "blessing", "smelling", "spelling", "dwelling", "swilling", "shelling", "selling", "strike", "strode", "stoke",
+    "strove", "stroked", "cooking", "grasping", "rasping", "gaping", "dropping", "drooling", "slurping", "slurped",
+    "threat", "throats", "sagrado", "infants", "infancy", "tongues", "strokes", "color", "colar", "dolar", "never",
+    "fewer", "lever", "sever", "ever", "billing", "filling", "willing", "milling", "much", "shot", "sort", "shirt",
+    "sport", "while", "whale", "hole", "whose", "hecho", "techo", "lecho", "echo", "chess", "cheat", "crest", "bloom",
+    "flood", "brood", "bloody", "mouth", "sending", "bending", "lending", "pending", "tending", "mending", "pasted",
+    "parsed", "passes", "killin", "seven", "dolares", "cheats", "queda", "quedan", "pueden", "door", "doors", "dolly",
+    "cuenta", "cuentas", "batter", "saving", "caving", "paving", "halving", "attach", "token",
+))
+# fmt: on
 
 
 @dataclass(frozen=True)
@@ -568,12 +581,7 @@ def canonical(token: str) -> str:
     pattern word ("well"/"swell", "later"/"water").
     """
     vocabulary = _vocabulary()
-    if (
-        len(token) < FUZZY_MIN_LENGTH
-        or token in vocabulary
-        or token in NOT_TYPOS
-        or not token.isalpha()
-    ):
+    if len(token) < FUZZY_MIN_LENGTH or token in vocabulary or token in NOT_TYPOS or not token.isalpha():
         return token
     index = _fuzzy_index()
     for key in _deletes(token) | {token}:
@@ -607,45 +615,65 @@ class _Text:
 
     def negated(self, first: int, last: int) -> bool:
         before: list[str] = []
-        for token in reversed(self.canon[max(0, first - _WINDOW) : first]):
-            if token == "|" or token in SCOPE_BREAKERS:
+        for word in reversed(self.canon[max(0, first - _WINDOW) : first]):
+            if word == _CLAUSE or word in SCOPE_BREAKERS:
                 break
-            before.append(token)
+            before.append(word)
         before.reverse()
         if before and NEGATED_BEFORE.search(" ".join(before)):
             return True
         after: list[str] = []
-        for token in self.canon[last + 1 : last + 8]:
-            if token == "|":
+        for word in self.canon[last + 1 : last + 8]:
+            if word == _CLAUSE:
                 break
-            after.append(token)
+            after.append(word)
         return bool(after) and RESOLVED_AFTER.match(" ".join(after)) is not None
 
-    def live_matches(self, regex: re.Pattern[str]) -> list[tuple[int, int]]:
-        found = []
+    def matches(self, regex: re.Pattern[str]) -> tuple[list[tuple[int, int]], bool]:
+        """Token spans of the asserted matches, and whether any match was negated."""
+        live, denied = [], False
         for match in regex.finditer(self.string):
             first, last = self.span(match.start(), match.end())
-            if not self.negated(first, last):
-                found.append((first, last))
-        return found
+            if self.negated(first, last):
+                denied = True
+            else:
+                live.append((first, last))
+        return live, denied
+
+
+@dataclass(frozen=True)
+class Scan:
+    flags: tuple[RedFlag, ...]  # asserted: the message is urgent
+    negated: tuple[str, ...]  # concepts mentioned but negated or resolved ("no chest pain")
+
+
+def scan(text: str) -> Scan:
+    """The red flags a message asserts, and the concepts it mentions only to deny."""
+    parsed = _Text(tokens(text))
+    if not parsed.canon:
+        return Scan((), ())
+    flags: list[RedFlag] = []
+    negated: list[str] = []
+    for concept, regex in CONCEPTS:
+        live, denied = parsed.matches(regex)
+        if live:
+            flags.append(RedFlag(concept, parsed.phrase(*live[0])))
+        elif denied:
+            negated.append(concept)
+    for concept, first_regex, second_regex, distance in TOGETHER:
+        firsts, _ = parsed.matches(first_regex)
+        seconds, _ = parsed.matches(second_regex)
+        pair = _nearby(firsts, seconds, distance)
+        if pair is not None and all(f.concept != concept for f in flags):
+            (a_first, a_last), (b_first, b_last) = pair
+            phrase = f"{parsed.phrase(a_first, a_last)} … {parsed.phrase(b_first, b_last)}"
+            flags.append(RedFlag(concept, phrase))
+    return Scan(tuple(flags), tuple(negated))
 
 
 def find_red_flags(text: str) -> tuple[RedFlag, ...]:
     """Every red-flag concept the message asserts, once each, in the order of the concept list."""
-    parsed = _Text(tokens(text))
-    if not parsed.canon:
-        return ()
-    flags: list[RedFlag] = []
-    for concept, regex in CONCEPTS:
-        live = parsed.live_matches(regex)
-        if live:
-            flags.append(RedFlag(concept, parsed.phrase(*live[0])))
-    for concept, first_regex, second_regex, distance in TOGETHER:
-        pair = _nearby(parsed.live_matches(first_regex), parsed.live_matches(second_regex), distance)
-        if pair is not None and all(f.concept != concept for f in flags):
-            (a_first, a_last), (b_first, b_last) = pair
-            flags.append(RedFlag(concept, f"{parsed.phrase(a_first, a_last)} … {parsed.phrase(b_first, b_last)}"))
-    return tuple(flags)
+    return scan(text).flags
 
 
 def _nearby(

@@ -33,6 +33,7 @@ class RecordedRequest:
     headers: dict[str, str]  # lower-cased names
     body: bytes
     route: str
+    at: float = field(default_factory=time.monotonic)  # when the fake received it
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -482,7 +483,7 @@ class FakeTwilioAPI(FakeProvider):
                 "messaging_service_sid": service,
                 "body": form.get("Body", [""])[0],
                 "status": "accepted" if service else "queued",
-                "num_segments": "1",
+                "num_segments": str(_gsm_segments(form.get("Body", [""])[0])),
                 "num_media": str(len(form.get("MediaUrl", []))),
                 "direction": "outbound-api",
                 "api_version": "2010-04-01",
@@ -509,6 +510,11 @@ class FakeTwilioAPI(FakeProvider):
     def contract_error(self, message: str) -> Reply:
         body = {"code": 21000, "message": f"fake Twilio API: {message}", "status": 400}
         return Reply(status=400, json_body=body)
+
+
+def _gsm_segments(body: str) -> int:
+    """Twilio's count for a plain GSM-7 body: one segment up to 160 characters, else 153 each."""
+    return 1 if len(body) <= 160 else -(-len(body) // 153)
 
 
 _TWILIO_FIELDS = {"To", "From", "MessagingServiceSid", "Body", "MediaUrl", "StatusCallback"}

@@ -44,6 +44,7 @@ function connect() {
   const scheme = window.location.protocol === "https:" ? "wss" : "ws";
   socket = new WebSocket(`${scheme}://${window.location.host}/ws/staff/`);
   socket.addEventListener("open", () => {
+    document.body.dataset.live = "connected";
     retryDelay = 1000;
     banner(false);
     presenceFor = currentConversationId();
@@ -60,6 +61,7 @@ function connect() {
     onEvent(event);
   });
   socket.addEventListener("close", (e) => {
+    document.body.dataset.live = "down";
     if (e.code === 4401 || e.code === 4408) { goToLogin(); return; }
     wasDown = true;
     banner(true);
