@@ -38,3 +38,18 @@ class PortalLink(models.Model):
     used_at = models.DateTimeField(null=True, blank=True)
     failed_checks = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField()
+
+
+class BreakGlassGrant(models.Model):
+    """Time-boxed access for a staff member to one patient's clinical conversations, given with a
+    reason; audited and announced to the practice's managers."""
+
+    practice = models.ForeignKey("practices.Practice", on_delete=models.CASCADE, related_name="+")
+    staff = models.ForeignKey("practices.StaffMember", on_delete=models.CASCADE, related_name="+")
+    patient = models.ForeignKey("patients.Patient", on_delete=models.CASCADE, related_name="+")
+    reason = models.CharField(max_length=300)
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["staff", "patient", "expires_at"], name="breakglass_active_idx")]
