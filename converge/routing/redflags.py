@@ -5,8 +5,11 @@ apostrophes, runs of a letter cut to two), split into tokens with clause boundar
 tokens one typo away from a key medical word are read as that word. Each concept is a set of
 regular expressions over those tokens; a match is dropped when a negation cue governs it in the
 same clause ("no chest pain", "denies shortness of breath", "sin dolor de pecho") or when the
-clause says it is over ("the chest pain is gone"). Anything else fires: a false alarm costs a
-nurse a glance, a miss can cost a life.
+clause says it is over or long past ("the chest pain is gone", "had a stroke 2 years ago").
+Anything else fires: a false alarm costs a nurse a glance, a miss can cost a life.
+
+`scan` also reports the concepts a message mentions only to deny, so the model cannot re-assert
+them. The phrase tables are data: extend them when staff corrections show a missed phrasing.
 """
 
 from __future__ import annotations

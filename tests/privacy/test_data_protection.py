@@ -101,3 +101,12 @@ def test_files_are_encrypted_at_rest_and_keys_rotate(practice, sms_channel, monk
         crypto.reset_keys()
     with pytest.raises(ValueError):
         storage.read_decrypted("../../etc/passwd")
+
+
+def test_readme_permission_table_matches_the_code():
+    from pathlib import Path
+
+    from converge.practices.permissions import matrix_markdown
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert matrix_markdown() in readme
