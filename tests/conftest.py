@@ -33,18 +33,29 @@ def _clean_simulator_outbox(request: pytest.FixtureRequest) -> Iterator[None]:
     shutil.rmtree(settings.DATA_DIR / "simulator", ignore_errors=True)
 
 
+ALWAYS_OPEN = {str(day): [["00:00", "23:59:59.999999"]] for day in range(7)}
+
+
 @pytest.fixture
 def practice(db: Any) -> Any:
     from converge.practices.services import practice_create
 
-    return practice_create(name="Sunrise Family Clinic", slug="sunrise")
+    practice = practice_create(name="Sunrise Family Clinic", slug="sunrise")
+    # Open around the clock, so tests are not answered with "we're closed" depending on when
+    # they run; after-hours behaviour is tested with its own hours and a frozen clock.
+    practice.business_hours = ALWAYS_OPEN
+    practice.save(update_fields=["business_hours"])
+    return practice
 
 
 @pytest.fixture
 def other_practice(db: Any) -> Any:
     from converge.practices.services import practice_create
 
-    return practice_create(name="Harbor Pediatrics", slug="harbor")
+    practice = practice_create(name="Harbor Pediatrics", slug="harbor")
+    practice.business_hours = ALWAYS_OPEN
+    practice.save(update_fields=["business_hours"])
+    return practice
 
 
 @pytest.fixture

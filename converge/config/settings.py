@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "converge.conversations",
     "converge.scheduling",
     "converge.reminders",
+    "converge.routing",
     "converge.privacy",
     "converge.portal",
     "converge.replies",

@@ -25,6 +25,7 @@ JOB_MODULES = (
     "converge.conversations.jobs",
     "converge.reminders.jobs",
     "converge.privacy.jobs",
+    "converge.routing.jobs",
     "converge.connectors.email_ingest",
     "converge.connectors.webchat_availability",
     "converge.connectors.jobs",

@@ -44,6 +44,7 @@ def staff_create(
     role: str = Role.FRONT_DESK,
     team_slugs: tuple[str, ...] = (),
     validate: bool = True,
+    phone: str = "",
 ) -> StaffMember:
     email = email.strip().lower()
     user_model = get_user_model()
@@ -56,7 +57,9 @@ def staff_create(
         else:
             user.set_unusable_password()
         user.save()
-        staff = StaffMember.objects.create(practice=practice, user=user, display_name=display_name, role=role)
+        staff = StaffMember.objects.create(
+            practice=practice, user=user, display_name=display_name, role=role, phone=phone
+        )
         if team_slugs:
             staff.teams.set(Team.objects.filter(practice=practice, slug__in=team_slugs))
         audit_record(

@@ -1,11 +1,346 @@
-"""Routing: which team (and, later, whom) a conversation belongs to."""
+"""Routing: classify each patient message, decide team, priority and response target, assign,
+handle urgent messages (alert, safety reply, escalation) and after-hours replies."""
 
 from __future__ import annotations
 
-from converge.conversations.models import Conversation, Message
+import logging
+from datetime import datetime, timedelta
+
+from django.db import transaction
+
+from converge.audit.services import audit_record
+from converge.connectors.types import ChannelKind
+from converge.conversations.models import Conversation, ConversationEvent, Message, Priority
+from converge.core import clock, events
+from converge.practices.models import Practice, StaffMember, Team
+from converge.routing.models import (
+    AssignmentMode,
+    Correction,
+    RoutingRule,
+    RoutingSettings,
+    TeamAssignment,
+    UrgentAlert,
+)
+
+log = logging.getLogger(__name__)
+
+# Which category wins when a conversation's messages disagree: the more clinical one.
+SEVERITY = {"": 0, "administrative": 1, "scheduling": 2, "refill": 3, "clinical": 4, "urgent": 5}
+DEFAULT_RULES = {
+    "administrative": ("front-desk", Priority.NORMAL, 240),
+    "scheduling": ("scheduling", Priority.NORMAL, 240),
+    "refill": ("nursing", Priority.NORMAL, 24 * 60),
+    "clinical": ("nursing", Priority.HIGH, 120),
+    "urgent": ("nursing", Priority.URGENT, 15),
+}
+SKIP_KINDS = frozenset({"auto_reply", "reaction", "unsupported"})
+
+
+def routing_settings(practice_id: int) -> RoutingSettings:
+    settings, _ = RoutingSettings.objects.get_or_create(practice_id=practice_id)
+    return settings
+
+
+def rules_for(practice_id: int) -> dict[str, RoutingRule]:
+    rules = {r.category: r for r in RoutingRule.objects.filter(practice_id=practice_id).select_related("team")}
+    missing = [c for c in DEFAULT_RULES if c not in rules]
+    if missing:
+        teams = {t.slug: t for t in Team.objects.filter(practice_id=practice_id)}
+        for category in missing:
+            slug, priority, minutes = DEFAULT_RULES[category]
+            rules[category], _ = RoutingRule.objects.get_or_create(
+                practice_id=practice_id,
+                category=category,
+                defaults={"team": teams.get(slug), "priority": priority, "response_minutes": minutes},
+            )
+    return rules
+
+
+def rule_update(
+    *, practice_id: int, category: str, actor: object, team: Team | None, priority: int, response_minutes: int
+) -> RoutingRule:
+    if category not in DEFAULT_RULES:
+        raise ValueError(f"category: must be one of {', '.join(DEFAULT_RULES)}")
+    if team is not None and team.practice_id != practice_id:
+        raise ValueError("team: not found")
+    if priority not in Priority.values:
+        raise ValueError("priority: must be 0-3")
+    if not 1 <= response_minutes <= 7 * 24 * 60:
+        raise ValueError("response_minutes: between 1 minute and 7 days")
+    rule = rules_for(practice_id)[category]
+    with transaction.atomic():
+        rule.team, rule.priority, rule.response_minutes = team, priority, response_minutes
+        rule.save(update_fields=["team", "priority", "response_minutes"])
+        audit_record(
+            practice_id=practice_id,
+            actor=actor,
+            action="routing.rule",
+            obj=rule,
+            detail={"category": category, "team": team.pk if team else None, "priority": priority},
+        )
+    return rule
+
+
+def _is_reminder_reply(message: Message) -> bool:
+    from converge.reminders.models import PatientPrompt
+
+    return PatientPrompt.objects.filter(
+        patient_id=message.patient_id, answered_at__isnull=True, expires_at__gt=clock.now()
+    ).exists()
 
 
 def route_inbound(*, conversation: Conversation, message: Message) -> None:
-    """Decide the conversation's team for a new patient message. Caller saves the conversation."""
-    if conversation.team_id is None:
-        conversation.team_id = conversation.practice.default_team_id if conversation.practice_id else None
+    """Classify the message and route its conversation. The caller saves the conversation."""
+    if message.kind in SKIP_KINDS or not message.body.strip():
+        if conversation.team_id is None:
+            conversation.team_id = conversation.practice.default_team_id
+        return
+    from converge.routing.classifier import classify
+
+    result = classify(message.body, is_reply_to_reminder=_is_reminder_reply(message))
+    message.metadata = {**message.metadata, "classification": result.as_dict()}
+    Message.objects.filter(pk=message.pk).update(metadata=message.metadata)
+    rules = rules_for(conversation.practice_id)
+    category = result.category
+    if SEVERITY.get(category, 0) >= SEVERITY.get(conversation.category, 0) or not conversation.category:
+        rule = rules[category]
+        previous_team = conversation.team_id
+        conversation.category = category
+        if rule.team_id is not None:
+            conversation.team_id = rule.team_id
+        conversation.priority = max(conversation.priority, rule.priority)
+        if previous_team != conversation.team_id and conversation.assignee_id is not None:
+            conversation.assignee_id = None  # the new team decides who answers
+        if conversation.team_id is not None:
+            _auto_assign(conversation)
+    elif conversation.team_id is None:
+        conversation.team_id = conversation.practice.default_team_id
+    if result.urgent:
+        _urgent(conversation, message)
+    else:
+        _after_hours(conversation, message)
+
+
+def _online_staff_ids(practice_id: int) -> set[int]:
+    from converge.connectors.models import StaffPresence
+    from converge.connectors.webchat_availability import PRESENCE_TTL
+
+    return set(
+        StaffPresence.objects.filter(practice_id=practice_id, last_seen_at__gte=clock.now() - PRESENCE_TTL).values_list(
+            "staff_id", flat=True
+        )
+    )
+
+
+def _auto_assign(conversation: Conversation) -> None:
+    if conversation.assignee_id is not None:
+        return
+    setting = TeamAssignment.objects.filter(team_id=conversation.team_id).first()
+    if setting is None or setting.mode == AssignmentMode.MANUAL:
+        return
+    online = _online_staff_ids(conversation.practice_id)
+    members = list(StaffMember.objects.filter(teams=conversation.team_id, is_active=True, pk__in=online).order_by("pk"))
+    if not members:
+        return
+    from django.db.models import Count, Q
+
+    loads = dict(
+        Conversation.objects.filter(assignee__in=members)
+        .exclude(status="resolved")
+        .values_list("assignee")
+        .annotate(n=Count("id", filter=Q(status__in=["open", "pending"])))
+    )
+    available = [m for m in members if loads.get(m.pk, 0) < setting.capacity]
+    if not available:
+        return
+    if setting.mode == AssignmentMode.LEAST_LOADED:
+        chosen = min(available, key=lambda m: (loads.get(m.pk, 0), m.pk))
+    else:
+        after = [m for m in available if setting.last_assigned_id is None or m.pk > setting.last_assigned_id]
+        chosen = (after or available)[0]
+    conversation.assignee_id = chosen.pk
+    TeamAssignment.objects.filter(pk=setting.pk).update(last_assigned=chosen)
+    ConversationEvent.objects.create(
+        practice_id=conversation.practice_id,
+        conversation=conversation,
+        kind="assigned",
+        text=f"Assigned to {chosen.display_name} automatically",
+        created_at=clock.now(),
+    )
+
+
+def _auto_reply(conversation: Conversation, message: Message, body: str, tag: str) -> None:
+    from converge.conversations.services import ServiceError, message_queue
+
+    if message.channel.kind == ChannelKind.PORTAL:
+        pass  # the portal shows the reply like any other secure message
+    try:
+        message_queue(
+            conversation=conversation,
+            channel=message.channel,
+            body=body,
+            sender=None,
+            is_automatic=True,
+            metadata={"auto_reply": tag},
+        )
+    except ServiceError:
+        log.info("automatic %s reply not sent conversation=%s", tag, conversation.pk)
+
+
+def _recent_auto_reply(conversation: Conversation, tag: str, since: datetime) -> bool:
+    return Message.objects.filter(conversation=conversation, metadata__auto_reply=tag, created_at__gte=since).exists()
+
+
+def reply_language(conversation: Conversation, message: Message) -> str:
+    """The patient's language when we know them; otherwise the language they wrote in."""
+    from converge.routing.texts import guess_language
+
+    patient = conversation.patient
+    if patient.is_verified:
+        return "es" if patient.language == "es" else "en"
+    guessed = guess_language(message.body)
+    if guessed != patient.language:
+        patient.language = guessed
+        patient.save(update_fields=["language", "updated_at"])
+    return guessed
+
+
+def _urgent(conversation: Conversation, message: Message) -> None:
+    from converge.routing.texts import SAFETY
+
+    now = clock.now()
+    conversation.priority = Priority.URGENT
+    UrgentAlert.objects.create(
+        practice_id=conversation.practice_id, conversation=conversation, message=message, created_at=now
+    )
+    ConversationEvent.objects.create(
+        practice_id=conversation.practice_id,
+        conversation=conversation,
+        kind="urgent",
+        text="Flagged urgent: " + ", ".join(message.metadata["classification"]["reasons"][:3]),
+        created_at=now,
+    )
+    events.publish_on_commit(
+        [events.practice_group(conversation.practice_id)],
+        {"type": "conversation.urgent", "conversation_id": conversation.pk},
+    )
+    if routing_settings(conversation.practice_id).safety_reply and not _recent_auto_reply(
+        conversation, "safety", now - timedelta(hours=1)
+    ):
+        language = reply_language(conversation, message)
+        _auto_reply(conversation, message, SAFETY[language].format(practice=conversation.practice.name), "safety")
+
+
+def _after_hours(conversation: Conversation, message: Message) -> None:
+    from converge.connectors.webchat_availability import next_opening, practice_open_now
+    from converge.routing.texts import AFTER_HOURS, when_text
+
+    practice: Practice = conversation.practice
+    now = clock.now()
+    if not routing_settings(practice.pk).after_hours_reply or practice_open_now(practice, now):
+        return
+    if message.metadata.get("reply_id") or _is_reminder_reply(message):
+        return  # answers to our own questions are handled without a person
+    opening = next_opening(practice, now)
+    if opening is None or _recent_auto_reply(conversation, "after_hours", now - timedelta(hours=12)):
+        return
+    language = reply_language(conversation, message)
+    text = AFTER_HOURS[language].format(
+        practice=practice.name, when=when_text(opening, now.astimezone(opening.tzinfo), language)
+    )
+    _auto_reply(conversation, message, text, "after_hours")
+
+
+def urgent_acknowledge(*, conversation: Conversation, staff: StaffMember) -> int:
+    now = clock.now()
+    count = UrgentAlert.objects.filter(conversation=conversation, acknowledged_at__isnull=True).update(
+        acknowledged_at=now, acknowledged_by=staff
+    )
+    if count:
+        audit_record(
+            practice_id=conversation.practice_id,
+            actor=staff,
+            action="urgent.acknowledge",
+            obj=conversation,
+            patient_id=conversation.patient_id,
+        )
+    return count
+
+
+def urgent_escalate_due() -> int:
+    """Message the on-call staff member about urgent alerts nobody acknowledged in time."""
+    from converge.connectors.registry import sender_for
+    from converge.connectors.types import OutboundMessage, SendError
+    from converge.patients.addresses import InvalidAddress, normalize_phone
+    from converge.routing.texts import ON_CALL
+
+    now = clock.now()
+    escalated = 0
+    for alert in UrgentAlert.objects.filter(acknowledged_at__isnull=True, escalated_at__isnull=True).select_related(
+        "conversation__practice"
+    ):
+        settings = routing_settings(alert.practice_id)
+        if now - alert.created_at < timedelta(minutes=settings.urgent_ack_minutes):
+            continue
+        if settings.on_call is None or settings.on_call_channel is None or not settings.on_call.phone:
+            UrgentAlert.objects.filter(pk=alert.pk).update(escalation_error="no on-call person or channel configured")
+            continue
+        minutes = int((now - alert.created_at).total_seconds() // 60)
+        text = ON_CALL.format(practice=alert.conversation.practice.name, minutes=minutes)
+        try:
+            address = normalize_phone(settings.on_call.phone)
+            sender_for(settings.on_call_channel).send(
+                OutboundMessage(idempotency_key=f"urgent-{alert.pk}", to_address=address, body=text)
+            )
+        except (SendError, InvalidAddress) as exc:
+            UrgentAlert.objects.filter(pk=alert.pk).update(escalation_error=str(exc)[:300])
+            continue
+        UrgentAlert.objects.filter(pk=alert.pk).update(escalated_at=now, escalation_error="")
+        audit_record(
+            practice_id=alert.practice_id,
+            actor=None,
+            action="urgent.escalate",
+            obj=alert.conversation,
+            patient_id=alert.conversation.patient_id,
+            detail={"on_call": settings.on_call.pk, "minutes": minutes},
+        )
+        escalated += 1
+    return escalated
+
+
+def message_recategorise(*, message: Message, category: str, staff: StaffMember) -> Correction:
+    if category not in DEFAULT_RULES:
+        raise ValueError(f"category: must be one of {', '.join(DEFAULT_RULES)}")
+    old = (message.metadata.get("classification") or {}).get("category", "")
+    with transaction.atomic():
+        correction = Correction.objects.create(
+            practice_id=message.practice_id,
+            message=message,
+            old_category=old,
+            new_category=category,
+            staff=staff,
+            created_at=clock.now(),
+        )
+        metadata = {**message.metadata, "corrected_category": category}
+        Message.objects.filter(pk=message.pk).update(metadata=metadata)
+        conversation = message.conversation
+        rule = rules_for(message.practice_id)[category]
+        conversation.category = category
+        if rule.team_id is not None:
+            conversation.team_id = rule.team_id
+        conversation.priority = rule.priority
+        conversation.updated_at = clock.now()
+        conversation.save(update_fields=["category", "team", "priority", "updated_at"])
+        audit_record(
+            practice_id=message.practice_id,
+            actor=staff,
+            action="routing.correct",
+            obj=message,
+            patient_id=message.patient_id,
+            detail={"from": old, "to": category},
+        )
+        events.publish_on_commit(
+            [events.practice_group(message.practice_id)],
+            {"type": "conversation.updated", "conversation_id": conversation.pk},
+        )
+    return correction

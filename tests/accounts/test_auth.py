@@ -20,17 +20,14 @@ def sign_in(client: Client, staff, password: str = PASSWORD):
     return client.post("/login/", {"email": staff.user.email, "password": password})
 
 
-def test_passwords_are_hashed_with_argon2_in_production_settings():
-    from django.conf import settings
+def test_passwords_are_hashed_with_argon2_in_production_settings(settings):
+    from django.contrib.auth.hashers import make_password
 
     from converge.config import settings as production
 
     assert production.PASSWORD_HASHERS[0].endswith("Argon2PasswordHasher")
-    from django.contrib.auth.hashers import make_password
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(settings, "PASSWORD_HASHERS", production.PASSWORD_HASHERS)
-        assert identify_hasher(make_password("x" * 12)).algorithm == "argon2"
+    settings.PASSWORD_HASHERS = production.PASSWORD_HASHERS  # the fixture resets Django's hasher cache
+    assert identify_hasher(make_password("x" * 12)).algorithm == "argon2"
 
 
 def test_lockout_after_repeated_failures(staff):

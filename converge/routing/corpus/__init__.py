@@ -1,0 +1,1 @@
+"""The labelled triage corpus (train.csv, test.csv), its templates and generator: see PROVENANCE.md."""

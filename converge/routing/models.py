@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from django.db import models
+
+from converge.core.models import TenantModel
+
+
+class RoutingRule(TenantModel):
+    """Where a category of patient message goes, at what priority, answered within how long."""
+
+    category = models.CharField(max_length=20)
+    team = models.ForeignKey("practices.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    priority = models.SmallIntegerField(default=1)  # conversations.Priority
+    response_minutes = models.PositiveIntegerField(default=240)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["practice", "category"], name="routing_rule_per_category")]
+
+
+class AssignmentMode(models.TextChoices):
+    MANUAL = "manual", "Staff claim conversations"
+    ROUND_ROBIN = "round_robin", "Round robin among online members"
+    LEAST_LOADED = "least_loaded", "Least loaded online member"
+
+
+class TeamAssignment(TenantModel):
+    team = models.OneToOneField("practices.Team", on_delete=models.CASCADE, related_name="assignment")
+    mode = models.CharField(max_length=15, choices=AssignmentMode.choices, default=AssignmentMode.MANUAL)
+    capacity = models.PositiveIntegerField(default=10)  # open conversations per person
+    last_assigned = models.ForeignKey(
+        "practices.StaffMember", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+
+class RoutingSettings(models.Model):
+    practice = models.OneToOneField("practices.Practice", on_delete=models.CASCADE, related_name="routing")
+    urgent_ack_minutes = models.PositiveIntegerField(default=5)
+    on_call = models.ForeignKey(
+        "practices.StaffMember", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    on_call_channel = models.ForeignKey(
+        "connectors.Channel", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    safety_reply = models.BooleanField(default=True)
+    after_hours_reply = models.BooleanField(default=True)
+
+
+class UrgentAlert(TenantModel):
+    conversation = models.ForeignKey("conversations.Conversation", on_delete=models.CASCADE, related_name="+")
+    message = models.ForeignKey("conversations.Message", on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField()
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        "practices.StaffMember", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    escalation_error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["created_at"], name="urgent_open_idx", condition=models.Q(acknowledged_at__isnull=True)
+            )
+        ]
+
+
+class Correction(TenantModel):
+    """A staff member re-categorised a message: kept as training data."""
+
+    message = models.ForeignKey("conversations.Message", on_delete=models.CASCADE, related_name="+")
+    old_category = models.CharField(max_length=20)
+    new_category = models.CharField(max_length=20)
+    staff = models.ForeignKey("practices.StaffMember", null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField()

@@ -1,0 +1,54 @@
+"""Automatic replies from routing, in the patient's language. No PHI, no clinical advice beyond
+pointing to emergency services."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+SAFETY = {
+    "en": (
+        "If this is an emergency, call 911 or go to the nearest emergency room now. "
+        "We have alerted our clinical team and will contact you as soon as possible. — {practice}"
+    ),
+    "es": (
+        "Si es una emergencia, llame al 911 o vaya a la sala de emergencias más cercana ahora. "
+        "Hemos avisado a nuestro equipo clínico y le contactaremos lo antes posible. — {practice}"
+    ),
+}
+AFTER_HOURS = {
+    "en": "Thanks for your message. {practice} is closed now; we will answer {when}. If this is an emergency, call 911.",
+    "es": "Gracias por su mensaje. {practice} está cerrado ahora; le responderemos {when}. Si es una emergencia, llame al 911.",
+}
+ON_CALL = (
+    "Converge: an urgent patient message at {practice} has waited {minutes} min without acknowledgement. "
+    "Please open the inbox now."
+)
+DAYS_EN = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+DAYS_ES = ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo")
+
+
+def when_text(opening: datetime, now: datetime, language: str) -> str:
+    hour = opening.strftime("%I:%M %p").lstrip("0") if language != "es" else f"{opening.hour}:{opening.minute:02d}"
+    if opening.date() == now.date():
+        return f"hoy a las {hour}" if language == "es" else f"today at {hour}"
+    if (opening.date() - now.date()).days == 1:
+        return f"mañana a las {hour}" if language == "es" else f"tomorrow at {hour}"
+    day = (DAYS_ES if language == "es" else DAYS_EN)[opening.weekday()]
+    return f"el {day} a las {hour}" if language == "es" else f"on {day} at {hour}"
+
+
+_SPANISH = frozenset(
+    ["de", "la", "el", "que", "y", "en", "los", "las", "por", "para", "con", "una", "un", "mi", "me", "tengo", "tiene", "es", "está", "estoy", "muy", "pero", "cita", "hola", "gracias", "no", "puedo", "dolor", "usted", "necesito", "quiero", "favor", "hoy", "mañana", "ayer"]
+)
+_ENGLISH = frozenset(
+    ["the", "and", "my", "is", "i", "to", "a", "of", "in", "it", "have", "has", "am", "are", "was", "for", "with", "you", "can", "please", "not", "no", "pain", "need", "want", "today", "tomorrow", "yesterday", "hi", "thanks"]
+)
+
+
+def guess_language(text: str) -> str:
+    """ "es" or "en" from common function words: enough to answer an unknown sender in the
+    language they wrote in."""
+    words = [w.strip(".,;:!?¿¡()\"'").lower() for w in text.split()]
+    spanish = sum(w in _SPANISH for w in words)
+    english = sum(w in _ENGLISH for w in words)
+    return "es" if spanish > english else "en"
