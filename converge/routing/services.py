@@ -135,6 +135,8 @@ def _online_staff_ids(practice_id: int) -> set[int]:
 def _auto_assign(conversation: Conversation) -> None:
     if conversation.assignee_id is not None:
         return
+    if conversation.team_id is None:
+        return
     setting = TeamAssignment.objects.filter(team_id=conversation.team_id).first()
     if setting is None or setting.mode == AssignmentMode.MANUAL:
         return

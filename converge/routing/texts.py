@@ -16,8 +16,10 @@ SAFETY = {
     ),
 }
 AFTER_HOURS = {
-    "en": "Thanks for your message. {practice} is closed now; we will answer {when}. If this is an emergency, call 911.",
-    "es": "Gracias por su mensaje. {practice} está cerrado ahora; le responderemos {when}. Si es una emergencia, llame al 911.",
+    "en": "Thanks for your message. {practice} is closed now; we will answer {when}. "
+    "If this is an emergency, call 911.",
+    "es": "Gracias por su mensaje. {practice} está cerrado ahora; le responderemos {when}. "
+    "Si es una emergencia, llame al 911.",
 }
 ON_CALL = (
     "Converge: an urgent patient message at {practice} has waited {minutes} min without acknowledgement. "
@@ -38,11 +40,18 @@ def when_text(opening: datetime, now: datetime, language: str) -> str:
 
 
 _SPANISH = frozenset(
-    ["de", "la", "el", "que", "y", "en", "los", "las", "por", "para", "con", "una", "un", "mi", "me", "tengo", "tiene", "es", "está", "estoy", "muy", "pero", "cita", "hola", "gracias", "no", "puedo", "dolor", "usted", "necesito", "quiero", "favor", "hoy", "mañana", "ayer"]
-)
+    {
+        "de", "la", "el", "que", "y", "en", "los", "las", "por", "para", "con", "una", "un", "mi", "me", "tengo",
+        "tiene", "es", "está", "estoy", "muy", "pero", "cita", "hola", "gracias", "no", "puedo", "dolor", "usted",
+        "necesito", "quiero", "favor", "hoy", "mañana", "ayer",
+    }
+)  # fmt: skip
 _ENGLISH = frozenset(
-    ["the", "and", "my", "is", "i", "to", "a", "of", "in", "it", "have", "has", "am", "are", "was", "for", "with", "you", "can", "please", "not", "no", "pain", "need", "want", "today", "tomorrow", "yesterday", "hi", "thanks"]
-)
+    {
+        "the", "and", "my", "is", "i", "to", "a", "of", "in", "it", "have", "has", "am", "are", "was", "for", "with",
+        "you", "can", "please", "not", "no", "pain", "need", "want", "today", "tomorrow", "yesterday", "hi", "thanks",
+    }
+)  # fmt: skip
 
 
 def guess_language(text: str) -> str:

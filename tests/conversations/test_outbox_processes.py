@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -150,8 +151,10 @@ def wait_all_sent(total: int, procs: list[Proc], timeout: float, on_poll: Callab
 def assert_each_sent_exactly_once(messages: list[Message], channel_key: str) -> None:
     expected = {f"sim-{m.idempotency_key}" for m in messages}
     ids = outbox_ids(channel_key)
-    assert len(ids) == len(messages), "the simulator received a message twice (or missed one)"
-    assert len(set(ids)) == len(ids)
+    twice = sorted(i for i, n in Counter(ids).items() if n > 1)
+    missing = sorted(expected - set(ids))
+    assert not twice, f"the simulator received {len(twice)} messages more than once: {twice}"
+    assert not missing, f"{len(missing)} messages never reached the simulator: {missing}"
     assert set(ids) == expected
     statuses = set(outbound().values_list("status", flat=True))
     assert statuses == {DeliveryStatus.SENT}
