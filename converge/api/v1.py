@@ -62,6 +62,10 @@ from converge.api.scheduling import router as scheduling_router  # noqa: E402
 
 api.add_router("/", scheduling_router)
 
+from converge.api.routing import router as routing_router  # noqa: E402
+
+api.add_router("/", routing_router)
+
 
 @api.exception_handler(ServiceError)
 def service_error(request: HttpRequest, exc: ServiceError):  # type: ignore[no-untyped-def]

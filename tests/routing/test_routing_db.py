@@ -143,3 +143,24 @@ def test_export_corrections(sms_channel, staff, tmp_path, capsys):
     out = tmp_path / "corrections.csv"
     assert main(["router", "export-corrections", "--practice", "sunrise", str(out)]) == 0
     assert out.read_text().splitlines() == ["text,label", "What time do you open?,scheduling"]
+
+
+def test_rules_api(api_token, practice, staff_client):
+    from django.test import Client
+
+    client = Client(headers={"Authorization": f"Bearer {api_token}"})
+    rules = client.get("/api/v1/routing/rules").json()
+    assert [r["category"] for r in rules] == ["administrative", "scheduling", "refill", "clinical", "urgent"]
+    nursing = Team.objects.get(practice=practice, slug="nursing")
+    response = client.put(
+        "/api/v1/routing/rules/administrative",
+        data={"team_id": nursing.pk, "priority": 2, "response_minutes": 60},
+        content_type="application/json",
+    )
+    assert response.status_code == 200 and response.json()["team_id"] == nursing.pk
+    assert (
+        client.put(
+            "/api/v1/routing/rules/bogus", data={"priority": 1, "response_minutes": 5}, content_type="application/json"
+        ).status_code
+        == 400
+    )

@@ -1,0 +1,85 @@
+"""Routing rules and message re-categorisation."""
+
+from __future__ import annotations
+
+from django.http import Http404, HttpRequest
+from ninja import Router, Schema
+from pydantic import Field
+
+from converge.api.auth import principal_of
+from converge.api.schemas import Error
+from converge.conversations.models import Message
+from converge.conversations.services import ServiceError
+from converge.practices.models import Team
+from converge.practices.permissions import Perm, can
+from converge.routing.services import message_recategorise, rule_update, rules_for
+
+router = Router(tags=["routing"])
+
+
+class RuleOut(Schema):
+    category: str
+    team_id: int | None
+    priority: int
+    response_minutes: int
+
+
+class RuleIn(Schema):
+    team_id: int | None = None
+    priority: int = Field(ge=0, le=3)
+    response_minutes: int = Field(ge=1, le=7 * 24 * 60)
+
+
+class CategoryIn(Schema):
+    category: str
+
+
+def _out(rule) -> RuleOut:  # type: ignore[no-untyped-def]
+    return RuleOut(
+        category=rule.category, team_id=rule.team_id, priority=rule.priority, response_minutes=rule.response_minutes
+    )
+
+
+@router.get("/routing/rules", response={200: list[RuleOut]})
+def list_rules(request: HttpRequest):  # type: ignore[no-untyped-def]
+    rules = rules_for(principal_of(request).practice_id)
+    return [_out(rules[c]) for c in ("administrative", "scheduling", "refill", "clinical", "urgent")]
+
+
+@router.put("/routing/rules/{category}", response={200: RuleOut, 400: Error, 403: Error})
+def update_rule(request: HttpRequest, category: str, payload: RuleIn):  # type: ignore[no-untyped-def]
+    principal = principal_of(request)
+    if principal.staff is not None and not can(principal.staff, Perm.MANAGE_SETTINGS):
+        return 403, Error(detail="only managers and administrators can change routing")
+    team = None
+    if payload.team_id is not None:
+        team = Team.objects.filter(practice_id=principal.practice_id, pk=payload.team_id).first()
+        if team is None:
+            raise ServiceError("team_id: no such team")
+    try:
+        rule = rule_update(
+            practice_id=principal.practice_id,
+            category=category,
+            actor=principal.actor,
+            team=team,
+            priority=payload.priority,
+            response_minutes=payload.response_minutes,
+        )
+    except ValueError as exc:
+        raise ServiceError(str(exc)) from None
+    return _out(rule)
+
+
+@router.post("/messages/{message_id}/category", response={200: dict, 400: Error, 404: Error})
+def recategorise(request: HttpRequest, message_id: int, payload: CategoryIn):  # type: ignore[no-untyped-def]
+    principal = principal_of(request)
+    message = Message.objects.filter(practice_id=principal.practice_id, pk=message_id, direction="in").first()
+    if message is None:
+        raise Http404("message not found")
+    if principal.staff is None:
+        raise ServiceError("corrections are made by staff members")
+    try:
+        message_recategorise(message=message, category=payload.category, staff=principal.staff)
+    except ValueError as exc:
+        raise ServiceError(str(exc)) from None
+    return {"message_id": message.pk, "category": payload.category}
