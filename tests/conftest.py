@@ -18,13 +18,36 @@ requires_redis = pytest.mark.skipif(
 )
 
 
+def clear_cache() -> None:
+    """Empty this test run's cache. On Redis only our own key prefix: other test processes
+    (xdist workers) share the database."""
+    from django.conf import settings
+    from django.core.cache import cache
+
+    config = settings.CACHES["default"]
+    if config["BACKEND"].endswith("RedisCache"):
+        client = cache._cache.get_client()  # type: ignore[attr-defined]
+        for key in client.scan_iter(match=f"{config['KEY_PREFIX']}:*"):
+            client.delete(key)
+    else:
+        cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _reset_clock() -> Iterator[None]:
+    """A test that moves converge.core.clock must not move it for the tests after it."""
+    yield
+    from converge.core import clock
+
+    clock._frozen = None
+    clock._offset = clock.timedelta(0)
+
+
 @pytest.fixture(autouse=True)
 def _clean_simulator_outbox(request: pytest.FixtureRequest) -> Iterator[None]:
     django_test = "django_db_setup" in request.fixturenames
     if django_test:
-        from django.core.cache import cache
-
-        cache.clear()  # rate-limit counters must not leak from one test into the next
+        clear_cache()  # rate-limit counters must not leak from one test into the next
     yield
     if not django_test:
         return

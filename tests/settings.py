@@ -8,6 +8,8 @@ os.environ["CONVERGE_DATA_DIR"] = os.environ.get("CONVERGE_TEST_DATA_DIR") or te
 os.environ["DATABASE_URL"] = os.environ.get("CONVERGE_TEST_DATABASE_URL", "")
 os.environ["REDIS_URL"] = os.environ.get("CONVERGE_TEST_REDIS_URL", "")
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-0123456789")
+# Each test run gets its own Redis key space (rate-limit counters, channel groups).
+os.environ.setdefault("CONVERGE_REDIS_PREFIX", f"converge-test-{os.getpid()}")
 
 from converge.config.settings import *  # noqa: F403
 from converge.config.settings import DATA_DIR, DATABASES

@@ -10,9 +10,11 @@ from pydantic import Field
 
 from converge.api.auth import principal_of
 from converge.api.schemas import Error
+from converge.conversations.figures import inbox_figures
 from converge.conversations.services import ServiceError
 from converge.patients.models import Patient
 from converge.practices.models import Location, Practice
+from converge.practices.permissions import Perm, can
 from converge.reminders.figures import weekly_figures
 from converge.reminders.models import Reminder
 from converge.reminders.waitlist import waitlist_add
@@ -245,7 +247,20 @@ def add_to_waitlist(request: HttpRequest, payload: WaitlistIn):  # type: ignore[
     return Status(201, WaitlistOut(id=entry.pk, patient_id=entry.patient_id, status=entry.status))
 
 
-@router.get("/figures/appointments", response={200: list[dict]})
+@router.get("/figures/appointments", response={200: list[dict], 403: Error})
 def appointment_figures(request: HttpRequest, weeks: int = Query(8, ge=1, le=52)):  # type: ignore[no-untyped-def,type-arg]
-    practice = Practice.objects.get(pk=principal_of(request).practice_id)
+    principal = principal_of(request)
+    if principal.staff is not None and not can(principal.staff, Perm.VIEW_FIGURES):
+        return Status(403, Error(detail="only practice managers and administrators can see figures"))
+    practice = Practice.objects.get(pk=principal.practice_id)
     return [w.as_dict() for w in weekly_figures(practice=practice, weeks=weeks)]
+
+
+@router.get("/figures/inbox", response={200: list[dict], 403: Error})
+def inbox_figures_get(request: HttpRequest, weeks: int = Query(8, ge=1, le=52)):  # type: ignore[no-untyped-def,type-arg]
+    """Median first-response time and open conversations by team, by week."""
+    principal = principal_of(request)
+    if principal.staff is not None and not can(principal.staff, Perm.VIEW_FIGURES):
+        return Status(403, Error(detail="only practice managers and administrators can see figures"))
+    practice = Practice.objects.get(pk=principal.practice_id)
+    return [w.as_dict() for w in inbox_figures(practice=practice, weeks=weeks)]

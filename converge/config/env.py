@@ -97,8 +97,9 @@ def database_config(directory: Path) -> dict[str, object]:
             "PASSWORD": parsed.password or "",
             "HOST": parsed.hostname or "",
             "PORT": str(parsed.port or ""),
-            "CONN_MAX_AGE": 60,
-            "CONN_HEALTH_CHECKS": True,
+            # Under ASGI every request may run on another thread: persistent connections would
+            # pile up (one per thread) and exhaust the server, so connections are per request.
+            "CONN_MAX_AGE": 0,
         }
     raise ConfigError(f"DATABASE_URL: unsupported scheme {parsed.scheme!r} (use postgresql:// or sqlite://)")
 

@@ -19,6 +19,7 @@ from converge.conversations.models import (
     Conversation,
     ConversationEvent,
     ConversationRead,
+    ConversationStatus,
     Direction,
     Mention,
     Message,
@@ -154,10 +155,10 @@ def inbox_counts(*, principal: Principal, team_ids: list[int]) -> InboxCounts:
         .annotate(n=Count("id"))
         .values("n")
     )
-    row = (
-        Conversation.objects.filter(practice_id=principal.practice_id)
-        .exclude(status="resolved")
-        .aggregate(**aggregates, resolved=Max(Coalesce(Subquery(resolved), 0)))
+    # `status IN (...)` rather than `status != 'resolved'`, so the status index finds the rows.
+    unresolved = [s for s in ConversationStatus.values if s != ConversationStatus.RESOLVED]
+    row = Conversation.objects.filter(practice_id=principal.practice_id, status__in=unresolved).aggregate(
+        **aggregates, resolved=Max(Coalesce(Subquery(resolved), 0))
     )
     if row["resolved"] is None:
         # No unresolved rows, so the aggregate had nothing to carry the subquery on.

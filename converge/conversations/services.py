@@ -119,7 +119,9 @@ def message_queue(
     elif contact is None:
         contact = contact_point_for(conversation, channel)
     elif (
-        contact.patient_id != conversation.patient_id or contact.kind != channel.kind or contact.opted_out_at is not None
+        contact.patient_id != conversation.patient_id
+        or contact.kind != channel.kind
+        or contact.opted_out_at is not None
     ):
         raise ServiceError(f"that {channel.kind} address cannot be used for this patient")
     if refusal := queue_refusal(channel=channel, contact=contact, kind=kind, metadata=metadata):
@@ -154,7 +156,10 @@ def message_queue(
                 actor=sender,
                 action="phi.override",
                 patient_id=conversation.patient_id,
-                detail={"reason": phi_override_reason.strip()[:300], "found": sorted({f.kind for f in decision.scan.findings})},
+                detail={
+                    "reason": phi_override_reason.strip()[:300],
+                    "found": sorted({f.kind for f in decision.scan.findings}),
+                },
             )
     now = clock.now()
     with transaction.atomic():

@@ -14,12 +14,14 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from converge.core.principal import client_ip
 
-# (path prefix, requests per minute per client address)
-LIMITS: tuple[tuple[str, int], ...] = (
-    ("/webhooks/", 1200),
-    ("/portal/", 60),
-    ("/login/", 30),
-    ("/widget/", 120),
+# (path prefix, requests per minute per client address, only these methods or None for all)
+LIMITS: tuple[tuple[str, int, frozenset[str] | None], ...] = (
+    # Providers post from a handful of addresses, so this only stops floods (signatures stop fakes).
+    ("/webhooks/", 30000, None),
+    # Guessing happens by posting; reading the pages is not limited.
+    ("/portal/", 30, frozenset({"POST"})),
+    ("/login/", 30, frozenset({"POST"})),
+    ("/widget/", 120, None),
 )
 
 
@@ -39,8 +41,8 @@ class ThrottleMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        for prefix, limit in LIMITS:
-            if request.path.startswith(prefix):
+        for prefix, limit, methods in LIMITS:
+            if request.path.startswith(prefix) and (methods is None or request.method in methods):
                 if not allow(f"{prefix}:{client_ip(request)}", limit):
                     response = JsonResponse({"detail": "too many requests; slow down"}, status=429)
                     response["Retry-After"] = "60"

@@ -3,6 +3,7 @@ and self. Presence ("Maria is viewing/typing") rides on the practice group."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -11,6 +12,8 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from converge.connectors.webchat_availability import staff_presence_join, staff_presence_leave
 from converge.core import events
 from converge.dashboard.idle import session_is_idle
+
+log = logging.getLogger(__name__)
 
 
 class StaffConsumer(AsyncJsonWebsocketConsumer):
@@ -45,6 +48,14 @@ class StaffConsumer(AsyncJsonWebsocketConsumer):
         if staff is None or not staff.is_active:
             return None
         if session is not None and session_is_idle(session, staff.practice.idle_timeout_minutes):
+            return None
+        # A session that still owes its second factor (or must enrol one) gets no live data.
+        from converge.accounts import services as account_services
+        from converge.accounts.flow import MFA_PENDING
+
+        if session is not None and session.get(MFA_PENDING):
+            return None
+        if account_services.mfa_required(staff) and account_services.mfa_device(staff) is None:
             return None
         return (
             staff.pk,
@@ -97,4 +108,9 @@ class StaffConsumer(AsyncJsonWebsocketConsumer):
             # The account was disabled (or signed out everywhere): this socket ends too.
             await self.close(code=4401)
             return
-        await self.send_json(message["event"])
+        try:
+            await self.send_json(message["event"])
+        except RuntimeError:
+            # The browser went away between the group send and our disconnect handler; the
+            # event is only a notification, so there is nothing to deliver it to.
+            log.debug("event for a closed staff socket dropped")

@@ -39,6 +39,7 @@ urlpatterns = [
     path("patients/<int:patient_id>/link", patients.patient_link, name="patient-link"),
     path("contacts/<int:contact_id>", patients.contact_update, name="contact-update"),
     # Settings
+    path("settings/", misc.settings_index, name="settings"),
     path("settings/replies/", replies.replies_settings, name="replies-settings"),
     path("settings/replies/<int:response_id>/", replies.reply_edit, name="reply-edit"),
     path("settings/replies/<int:response_id>/delete", replies.reply_delete, name="reply-delete"),

@@ -62,7 +62,12 @@ def break_glass(*, staff: StaffMember, patient: Patient, reason: str, minutes: i
     duration = min(timedelta(minutes=max(1, minutes)), MAX_BREAK_GLASS)
     with transaction.atomic():
         grant = BreakGlassGrant.objects.create(
-            practice_id=staff.practice_id, staff=staff, patient=patient, reason=reason[:300], expires_at=now + duration, created_at=now
+            practice_id=staff.practice_id,
+            staff=staff,
+            patient=patient,
+            reason=reason[:300],
+            expires_at=now + duration,
+            created_at=now,
         )
         audit_record(
             practice_id=staff.practice_id,

@@ -46,7 +46,9 @@ def purge_messages() -> int:
                     action="retention.purge_messages",
                     detail={"automatic": automatic, "days": days, "rows": count},
                 )
-            for relative in paths:
+            # Files are shared by identical content: only remove those nothing else points at.
+            still_used = set(Attachment.objects.filter(storage_path__in=paths).values_list("storage_path", flat=True))
+            for relative in set(paths) - still_used:
                 (Path(settings.MEDIA_ROOT) / relative).unlink(missing_ok=True)
             total += count
     return total

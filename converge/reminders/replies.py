@@ -26,7 +26,8 @@ from converge.scheduling.services import BookingError, appointment_reschedule, a
 def handle_reply(conversation: Conversation, message: Message) -> None:
     now = clock.now()
     prompt = (
-        PatientPrompt.objects.select_for_update()
+        # of=("self",): PostgreSQL refuses FOR UPDATE on the nullable side of the outer joins below.
+        PatientPrompt.objects.select_for_update(of=("self",))
         .filter(patient_id=message.patient_id, answered_at__isnull=True, expires_at__gt=now)
         .select_related(
             "appointment", "appointment__location", "appointment__appointment_type", "appointment__provider"

@@ -124,8 +124,8 @@ def reminders_plan_missing(*, horizon: timedelta = timedelta(days=60), batch: in
     last_id = 0
     ops = connection.ops
     table = Reminder._meta.db_table
-    insert = (  # noqa: S608 -- the table name comes from the model, values are parameters
-        f"INSERT INTO {table} (practice_id, appointment_id, kind, due_at, status, skipped_reason, channel_kind,"
+    insert = (
+        f"INSERT INTO {table} (practice_id, appointment_id, kind, due_at, status, skipped_reason, channel_kind,"  # noqa: S608
         " tried_kinds, planned_for_start, created_at) VALUES (%s, %s, %s, %s, %s, %s, '', '[]', %s, %s)"
         " ON CONFLICT (appointment_id, kind) DO NOTHING"
     )

@@ -69,6 +69,54 @@ def waitlist_add(
     return entry
 
 
+class WaitlistError(ValueError):
+    """Shown to staff as is."""
+
+
+def waitlist_remove(*, entry: WaitlistEntry, actor: Any) -> WaitlistEntry:
+    """Take a patient off the waitlist. Offers they still hold are withdrawn, so a late "yes"
+    is answered as taken rather than booking someone who asked to come off."""
+    now = clock.now()
+    with transaction.atomic():
+        current = WaitlistEntry.objects.select_for_update().get(pk=entry.pk, practice_id=entry.practice_id)
+        if current.status == WaitlistEntry.Status.REMOVED:
+            return current
+        if current.status != WaitlistEntry.Status.ACTIVE:
+            raise WaitlistError(f"this entry is already {current.get_status_display().lower()}")
+        current.status = WaitlistEntry.Status.REMOVED
+        current.save(update_fields=["status"])
+        held = SlotOfferRecipient.objects.filter(entry=current, status=SlotOfferRecipient.Status.OFFERED)
+        PatientPrompt.objects.filter(slot_offer__in=held, answered_at__isnull=True).update(answered_at=now)
+        held.update(status=SlotOfferRecipient.Status.TOO_LATE, answered_at=now)
+        audit_record(
+            practice_id=current.practice_id,
+            actor=actor,
+            action="waitlist.remove",
+            obj=current,
+            patient_id=current.patient_id,
+        )
+    entry.status = current.status
+    return current
+
+
+def waitlist_active(*, practice_id: int, limit: int = 300) -> list[WaitlistEntry]:
+    return list(
+        WaitlistEntry.objects.filter(practice_id=practice_id, status=WaitlistEntry.Status.ACTIVE)
+        .select_related("patient", "provider", "appointment_type")
+        .order_by("created_at", "id")[:limit]
+    )
+
+
+def slot_offers_open(*, practice_id: int, limit: int = 100) -> list[SlotOffer]:
+    """Open offers with their recipients (prefetched), soonest slot first."""
+    return list(
+        SlotOffer.objects.filter(practice_id=practice_id, status=SlotOffer.Status.OPEN)
+        .select_related("provider", "appointment_type", "location")
+        .prefetch_related("recipients__entry__patient")
+        .order_by("start", "id")[:limit]
+    )
+
+
 def slot_freed(
     appointment: Appointment, *, start: datetime | None = None, end: datetime | None = None
 ) -> SlotOffer | None:
@@ -118,7 +166,7 @@ def waitlist_send_batches(*, limit: int = 50) -> int:
     sent = 0
     with transaction.atomic():
         offers = list(
-            SlotOffer.objects.select_for_update(skip_locked=True)
+            SlotOffer.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(status=SlotOffer.Status.OPEN, next_batch_at__lte=now)
             .select_related("provider", "location", "provider__practice")[:limit]
         )

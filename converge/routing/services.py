@@ -91,7 +91,8 @@ def _is_reminder_reply(message: Message) -> bool:
 
 def route_inbound(*, conversation: Conversation, message: Message) -> None:
     """Classify the message and route its conversation. The caller saves the conversation."""
-    if message.kind in SKIP_KINDS or not message.body.strip():
+    # Carrier keywords (STOP, HELP, ...) are answered by the opt-out handling, not triaged.
+    if message.kind in SKIP_KINDS or not message.body.strip() or message.metadata.get("keyword"):
         if conversation.team_id is None:
             conversation.team_id = conversation.practice.default_team_id
         return

@@ -7,6 +7,7 @@ changes nothing: rows are compared before they are written.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -116,10 +117,8 @@ def _patient(practice: Practice, record: PatientRecord, actor: Any) -> Patient:
     if record.phone:
         addresses.append(("sms", record.phone))
     if record.email:
-        try:
+        with contextlib.suppress(InvalidAddress):
             addresses.append(("email", normalize_email(record.email)))
-        except InvalidAddress:
-            pass
     for kind, address in addresses:
         if not ContactPoint.objects.filter(practice=practice, kind=kind, address=address).exists():
             ContactPoint.objects.create(

@@ -198,4 +198,6 @@ def test_compose_parse_round_trip_property(body: str, subject: str) -> None:
     msg = compose_email(message, from_address="f@clinic.example", from_name="C", domain="clinic.example")
     parsed = parse_email(msg.as_bytes())
     assert parsed.text == normalize_text(body)
-    assert parsed.subject == (str(msg["Subject"]) if subject.strip() else "Message from C")
+    expected = str(msg["Subject"]) if subject.strip() else "Message from C"
+    # Header folding and RFC 2047 encoded words may change runs of whitespace, nothing else.
+    assert " ".join(parsed.subject.split()) == " ".join(expected.split())

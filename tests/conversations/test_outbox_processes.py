@@ -21,11 +21,11 @@ import pytest
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count
+from django.utils import timezone
 
 from converge.connectors.simulator import read_outbox
 from converge.connectors.types import DeliveryStatus
 from converge.conversations.models import Direction, Message
-from converge.core import clock
 from tests.conftest import requires_postgres
 from tests.helpers import receive
 
@@ -103,9 +103,18 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., Proc]]:
         proc.popen.wait(timeout=10)
 
 
+def patient_message(channel: Any) -> Message:
+    """A patient's message, giving a conversation and contact point to reply to. Routing may have
+    queued an automatic reply to it (after hours, safety); these tests count only their own rows."""
+    message = receive(channel, "+15552017788", "Thanks, see you Tuesday").message
+    outbound().delete()
+    return message
+
+
 def queue_bulk(received_message: Message, count: int) -> list[Message]:
-    """`count` due outbound messages in the outbox, inserted in one transaction."""
-    now = clock.now()
+    """`count` due outbound messages in the outbox, inserted in one transaction. Due by the real
+    clock, which is the workers' clock (not `converge.core.clock`, which a test may have moved)."""
+    now = timezone.now()
     rows = [
         Message(
             practice_id=received_message.practice_id,
@@ -164,7 +173,7 @@ def assert_each_sent_exactly_once(messages: list[Message], channel_key: str) -> 
 
 @requires_postgres
 def test_two_worker_processes_share_2000_messages_without_double_claims(sms_channel, spawn):
-    inbound = receive(sms_channel, "+15552017788", "please call me").message
+    inbound = patient_message(sms_channel)
     # 1 ms of provider latency per send keeps each claimed batch in flight long enough to see
     # both workers holding a batch at the same time.
     worker_env = {"CONVERGE_SIMULATOR_DELAY_MS": "1", "CONVERGE_OUTBOX_BATCH_SIZE": "50"}
@@ -195,7 +204,7 @@ def test_two_worker_processes_share_2000_messages_without_double_claims(sms_chan
 
 
 def test_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(sms_channel, spawn):
-    inbound = receive(sms_channel, "+15552017788", "please call me").message
+    inbound = patient_message(sms_channel)
     total = 30
     messages = queue_bulk(inbound, total)
     # Slow sends (the simulator has accepted the message and sleeps before answering) and a short
@@ -215,7 +224,9 @@ def test_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(sms_chann
         if first.popen.poll() is not None:
             pytest.fail(f"worker-1 exited early:\n{first.output()}")
         if time.monotonic() > deadline:
-            pytest.fail(f"worker-1 never reached a mid-batch state:\n{first.output()}")
+            counts = dict(outbound().values_list("status").annotate(n=Count("id")))
+            lines = len(outbox_ids(sms_channel.key))
+            pytest.fail(f"worker-1 never reached a mid-batch state ({lines} sent, {counts}):\n{first.output()}")
         if len(outbox_ids(sms_channel.key)) >= 8:
             os.kill(first.pid, signal.SIGSTOP)
             in_flight = {

@@ -8,8 +8,9 @@ import subprocess
 import sys
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
+
+from tests.conftest import clear_cache
 
 pytestmark = pytest.mark.django_db
 
@@ -38,14 +39,15 @@ def test_no_inline_script_in_staff_pages(staff_client, sms_channel):
 
 
 def test_webhook_flood_is_throttled(db, settings):
-    cache.clear()
+    clear_cache()
     from converge.core import throttle
 
     client = Client()
-    limit = dict(throttle.LIMITS)["/portal/"]
-    codes = [client.get("/portal/t/nope").status_code for _ in range(limit + 3)]
-    assert codes[0] == 404 and codes[-1] == 429
-    cache.clear()
+    limit = {prefix: n for prefix, n, _methods in throttle.LIMITS}["/portal/"]
+    codes = [client.post("/portal/t/nope", {"year": "1"}).status_code for _ in range(limit + 3)]
+    assert codes[0] == 400 and codes[-1] == 429
+    assert client.get("/portal/t/nope").status_code == 404  # reading is not limited
+    clear_cache()
 
 
 def test_check_deploy_is_clean_with_production_settings(tmp_path):

@@ -1,15 +1,22 @@
 """The staff WebSocket (/ws/staff/) in process, through the real ASGI application: who may
 connect, and which events reach whom. Runs on whichever channel layer the settings configure
-(in-memory, or Redis when CONVERGE_TEST_REDIS_URL is set)."""
+(in-memory, or Redis when CONVERGE_TEST_REDIS_URL is set).
+
+Each test body is a coroutine run on a fresh event loop in a thread of its own (`in_own_loop`), not
+by pytest-asyncio on the main thread: Playwright's sync API, used by the browser tests in the same
+session, leaves an event loop running there."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import time
 import uuid
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
@@ -17,12 +24,13 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.db import connections
 from django.test import Client
 
+from converge.accounts.flow import MFA_PENDING
 from converge.config.asgi import application
 from converge.connectors.services import simulator_channel_create
 from converge.dashboard.idle import LAST_ACTIVITY_KEY
 from tests.helpers import make_staff, receive
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 ORIGIN = b"http://127.0.0.1:8000"
 
@@ -37,12 +45,23 @@ def _private_channel_layer(settings: Any) -> None:
         settings.CHANNEL_LAYERS = {**layers, "default": default}
 
 
-@pytest_asyncio.fixture(autouse=True)
-async def _close_sync_thread_connections() -> Any:
-    """The consumer's and these tests' sync code run on asgiref's one sync thread; its database
-    connection must close before the test database is flushed or dropped."""
-    yield
-    await sync_to_async(connections.close_all)()
+def in_own_loop(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
+    """Run an async test on its own event loop and thread. The consumer's and the test's sync code
+    run on asgiref's one sync thread; its database connections are closed at the end, before the
+    test database is flushed."""
+
+    @functools.wraps(test)
+    def run(*args: Any, **kwargs: Any) -> None:
+        async def main() -> None:
+            try:
+                await test(*args, **kwargs)
+            finally:
+                await sync_to_async(connections.close_all)()
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(asyncio.run, main()).result(timeout=60)
+
+    return run
 
 
 def session_cookie(user: Any) -> str:
@@ -73,24 +92,51 @@ async def next_event(communicator: WebsocketCommunicator) -> dict[str, Any]:
     return event
 
 
+async def events_until_received(communicator: WebsocketCommunicator, message: Any) -> list[dict[str, Any]]:
+    """Events up to the `message.received` for `message` (routing may publish others first, such
+    as an automatic reply being queued)."""
+    seen = []
+    while True:
+        event = await next_event(communicator)
+        seen.append(event)
+        if event.get("type") == "message.received" and event.get("message_id") == message.pk:
+            assert event == {
+                "type": "message.received",
+                "conversation_id": message.conversation_id,
+                "message_id": message.pk,
+            }
+            return seen
+
+
+async def drain(communicator: WebsocketCommunicator, quiet: float = 0.3) -> list[dict[str, Any]]:
+    events = []
+    while not await communicator.receive_nothing(timeout=quiet):
+        events.append(await next_event(communicator))
+    return events
+
+
+@in_own_loop
 async def test_anonymous_connection_is_refused(db: Any) -> None:
     communicator, connected, code = await connect(None)
     assert not connected
     assert code == 4401
 
 
+@in_own_loop
 async def test_unknown_session_is_refused(db: Any) -> None:
     communicator, connected, code = await connect("not-a-session-key")
     assert not connected
     assert code == 4401
 
 
+@in_own_loop
 async def test_foreign_origin_is_refused(staff: Any) -> None:
     key = await sync_to_async(session_cookie)(staff.user)
     communicator, connected, _code = await connect(key, origin=b"https://evil.example")
     assert not connected
 
 
+@in_own_loop
 async def test_disabled_staff_member_is_refused(staff: Any) -> None:
     key = await sync_to_async(session_cookie)(staff.user)
     staff.is_active = False
@@ -100,6 +146,7 @@ async def test_disabled_staff_member_is_refused(staff: Any) -> None:
     assert code == 4401
 
 
+@in_own_loop
 async def test_idle_session_is_refused(staff: Any) -> None:
     def idle_session() -> str:
         key = session_cookie(staff.user)
@@ -114,6 +161,26 @@ async def test_idle_session_is_refused(staff: Any) -> None:
     assert code == 4401
 
 
+@in_own_loop
+async def test_session_still_owing_its_second_factor_is_refused(staff: Any) -> None:
+    """The login page signs the user in before the second factor and marks the session
+    `mfa_pending`; HTTP pages then allow only the verify step (MfaMiddleware). The WebSocket
+    must not be a way around it."""
+
+    def password_only_session() -> str:
+        key = session_cookie(staff.user)
+        session = SessionStore(session_key=key)
+        session[MFA_PENDING] = True
+        session.save()
+        return key
+
+    key = await sync_to_async(password_only_session)()
+    communicator, connected, code = await connect(key)
+    assert not connected
+    assert code == 4401
+
+
+@in_own_loop
 async def test_staff_receive_their_practices_messages_and_never_another_practices(
     practice: Any, other_practice: Any, staff: Any
 ) -> None:
@@ -123,30 +190,23 @@ async def test_staff_receive_their_practices_messages_and_never_another_practice
     mine = await connect_staff(staff)
     other = await connect_staff(other_staff)
     try:
-        theirs_received = await sync_to_async(receive)(theirs, "+15552017788", "harbor patient")
-        event = await next_event(other)
-        assert event == {
-            "type": "message.received",
-            "conversation_id": theirs_received.message.conversation_id,
-            "message_id": theirs_received.message.pk,
-        }
+        theirs_received = (await sync_to_async(receive)(theirs, "+15552017788", "harbor patient")).message
+        seen_by_other = await events_until_received(other, theirs_received)
+        assert {e.get("conversation_id") for e in seen_by_other} == {theirs_received.conversation_id}
 
-        ours_received = await sync_to_async(receive)(ours, "+15552017799", "sunrise patient")
-        # Events on one connection arrive in order: had the other practice's event reached us,
-        # it would come first.
-        event = await next_event(mine)
-        assert event == {
-            "type": "message.received",
-            "conversation_id": ours_received.message.conversation_id,
-            "message_id": ours_received.message.pk,
-        }
-        assert await mine.receive_nothing(timeout=0.3)
-        assert await other.receive_nothing(timeout=0.3)
+        ours_received = (await sync_to_async(receive)(ours, "+15552017799", "sunrise patient")).message
+        # Events on one connection arrive in order: had anything about the other practice's
+        # message reached us, it would come before our own message's events.
+        seen_by_mine = await events_until_received(mine, ours_received)
+        assert {e.get("conversation_id") for e in seen_by_mine} == {ours_received.conversation_id}
+        assert await drain(mine) == []
+        assert [e for e in await drain(other) if e.get("conversation_id") != theirs_received.conversation_id] == []
     finally:
         await mine.disconnect()
         await other.disconnect()
 
 
+@in_own_loop
 async def test_presence_is_relayed_to_colleagues_of_the_same_practice_only(
     practice: Any, other_practice: Any, staff: Any, nurse: Any
 ) -> None:

@@ -40,7 +40,7 @@ def test_audit_page_is_for_managers_and_filters(practice, sms_channel, staff):
 
 
 def test_retention_purges_old_messages(practice, sms_channel):
-    old = receive(sms_channel, "+15552017788", "old news").message
+    old = receive(sms_channel, "+15552017788", "Do you take Aetna?").message
     settings = privacy_settings(practice.pk)
     settings.message_retention_days = 30
     settings.save()

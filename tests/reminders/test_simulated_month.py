@@ -6,6 +6,7 @@ time it was planned for, and each send time is checked against the rules."""
 
 from __future__ import annotations
 
+import contextlib
 import random
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -68,7 +69,7 @@ def month(clinic):
                     continue
                 hour, minute = divmod(9 * 60 + slot * 30 if slot < 6 else 13 * 60 + (slot - 6) * 20, 60)
                 start = datetime.combine(day, time(hour, minute), tzinfo=NY)
-                try:
+                with contextlib.suppress(BookingError):
                     appointments.append(
                         appointment_book(
                             patient=rng.choice(patients),
@@ -77,8 +78,6 @@ def month(clinic):
                             appointment_type=clinic.visit,
                         )
                     )
-                except BookingError:
-                    pass
     return patients, appointments
 
 

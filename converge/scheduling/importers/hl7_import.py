@@ -193,7 +193,8 @@ def parse_message(message: str) -> Any:
     _msh_fields(message)
     try:
         return hl7.parse(message)
-    except (hl7.ParseException, ValueError, IndexError, KeyError, TypeError) as exc:
+    # The library asserts on separator sets it cannot plan for (e.g. a frame byte among them).
+    except (hl7.ParseException, ValueError, IndexError, KeyError, TypeError, AssertionError) as exc:
         raise ValueError("not a parsable HL7 message") from exc
 
 

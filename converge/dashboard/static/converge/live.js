@@ -149,8 +149,16 @@ function refresh(region) {
     if (request.after) request.after();
     if (again.delete(region)) refresh(region);
   };
+  // Each region is its own request source: htmx queues requests per source element and keeps
+  // only the last queued one, so sharing one source would silently drop regions.
   window.htmx
-    .ajax("GET", request.url, { target: request.target, swap: request.swap || "innerHTML", select: request.select, headers: PASSIVE })
+    .ajax("GET", request.url, {
+      source: request.target,
+      target: request.target,
+      swap: request.swap || "innerHTML",
+      select: request.select,
+      headers: PASSIVE,
+    })
     .then(done, done);
 }
 
@@ -160,9 +168,10 @@ function build(region) {
   if (region === "counts") {
     const views = document.querySelector("#views-pane .views-root");
     if (!views) return null;
-    const team = views.dataset.team ? `&team=${views.dataset.team}` : "";
-    const view = (query || "view=all").split("&")[0];
-    return { url: `/inbox/counts?${view}${team}`, target: "#views-pane" };
+    // The list being shown decides which view is marked current (it may have changed since
+    // the menu was rendered).
+    const fallback = `view=${views.dataset.view || "all"}${views.dataset.team ? `&team=${views.dataset.team}` : ""}`;
+    return { url: `/inbox/counts?${query || fallback}`, target: "#views-pane" };
   }
   if (region === "list") {
     if (!query || !document.getElementById("conversation-list")) return null;
@@ -186,14 +195,23 @@ function build(region) {
   }
   if (region === "header") {
     const header = document.getElementById("thread-header");
+    if (!header) return null;
     // Do not pull a menu out from under someone using it; try again shortly.
-    if (!header || header.contains(document.activeElement) || header.querySelector("details[open]")) {
+    const active = document.activeElement;
+    const choosing = header.contains(active) && ["SELECT", "INPUT"].includes(active.tagName);
+    if (choosing || header.querySelector("details[open]")) {
       setTimeout(() => schedule(["header"]), 3000);
       return null;
     }
+    const focusId = header.contains(active) ? active.id : "";
     const conversation = document.getElementById("conversation");
     const viewQuery = encodeURIComponent(conversation?.dataset.viewQuery || "view=all");
-    return { url: `/c/${id}/header?view_query=${viewQuery}`, target: "#thread-header" };
+    return {
+      url: `/c/${id}/header?view_query=${viewQuery}`,
+      target: "#thread-header",
+      // Keep keyboard focus where it was (the button just pressed, say).
+      after: () => { if (focusId) document.getElementById(focusId)?.focus(); },
+    };
   }
   if (region === "channels") {
     const select = document.getElementById("reply-channel");

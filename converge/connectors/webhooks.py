@@ -1,0 +1,214 @@
+"""WhatsApp Cloud API and Twilio webhooks: verify the signature, parse and validate the whole
+request, then hand each event to the inbound pipeline. Nothing is stored from a request that
+fails a check: a bad signature is 401 (missing) or 403 (wrong), a bad body 400.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Iterable
+from dataclasses import replace
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
+
+from converge.connectors import twilio_sms, whatsapp
+from converge.connectors.models import Channel, Provider
+from converge.connectors.types import InboundEvent, InboundMessage, MalformedPayload, SignatureError
+from converge.conversations.inbound import message_receive, message_status_apply
+from converge.patients.addresses import InvalidAddress, normalize_address
+
+log = logging.getLogger(__name__)
+
+WHATSAPP_SIGNATURE_HEADER = "X-Hub-Signature-256"
+TWILIO_SIGNATURE_HEADER = "X-Twilio-Signature"
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+_MAX_ID = 200  # Message.provider_message_id / Attachment.provider_media_id
+_MAX_URL = 1000  # Attachment.source_url
+
+
+def _channel(key: str, provider: str) -> Channel | None:
+    return Channel.objects.select_related("practice").filter(key=key, provider=provider, enabled=True).first()
+
+
+def _unknown() -> JsonResponse:
+    return JsonResponse({"detail": "unknown channel"}, status=404)
+
+
+def _denied(channel: Channel, provider: str, header: str | None) -> JsonResponse:
+    log.warning("%s webhook: bad signature channel=%s present=%s", provider, channel.pk, bool(header))
+    if not header:
+        return JsonResponse({"detail": "missing signature"}, status=401)
+    return JsonResponse({"detail": "bad signature"}, status=403)
+
+
+def _check_message(channel: Channel, message: InboundMessage, where: str) -> None:
+    """What message_receive would refuse, or the database could not hold: refused up front so a
+    bad item fails the whole request before anything is stored."""
+    if len(message.provider_message_id) > _MAX_ID:
+        raise MalformedPayload(f"{where}: message id longer than {_MAX_ID} characters")
+    try:
+        normalize_address(channel.kind, message.sender_address)
+    except InvalidAddress as exc:
+        raise MalformedPayload(f"{where}: sender: {exc}") from None
+    for attachment in message.attachments:
+        if len(attachment.provider_media_id or "") > _MAX_ID or len(attachment.url or "") > _MAX_URL:
+            raise MalformedPayload(f"{where}: media reference too long")
+
+
+# --- WhatsApp Cloud API ------------------------------------------------------------------------
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def whatsapp_webhook(request: HttpRequest, key: str) -> HttpResponse:
+    channel = _channel(key, Provider.META)
+    if channel is None:
+        return _unknown()
+    credentials = channel.credentials()
+    if request.method == "GET":
+        try:
+            challenge = whatsapp.verify_subscription(request.GET, str(credentials.get("verify_token", "")))
+        except SignatureError:
+            log.warning("whatsapp webhook: verification refused channel=%s", channel.pk)
+            return HttpResponse("verification failed", status=403, content_type="text/plain")
+        return HttpResponse(challenge, content_type="text/plain")
+
+    app_secret = str(credentials.get("app_secret", ""))
+    header = request.headers.get(WHATSAPP_SIGNATURE_HEADER)
+    try:
+        whatsapp.verify_signature(request.body, header, app_secret)
+    except SignatureError:
+        return _denied(channel, "whatsapp", header)
+    same_app = _SameApp(channel, app_secret)
+    try:
+        routed = _whatsapp_route(channel, same_app, whatsapp.parse_notification(request.body))
+    except MalformedPayload as exc:
+        log.info("whatsapp webhook: malformed channel=%s", channel.pk)
+        return JsonResponse({"detail": str(exc)}, status=400)
+    return JsonResponse(_store(routed, same_app))
+
+
+class _SameApp:
+    """The other WhatsApp channels set up with this app secret, looked up once, when needed."""
+
+    def __init__(self, channel: Channel, app_secret: str) -> None:
+        self.channel, self.app_secret = channel, app_secret
+        self._by_number: dict[str, Channel] | None = None
+
+    def by_number(self) -> dict[str, Channel]:
+        if self._by_number is None:
+            self._by_number = {}
+            others = Channel.objects.select_related("practice").filter(provider=Provider.META, enabled=True)
+            for other in others.exclude(pk=self.channel.pk):
+                secret = str(other.credentials().get("app_secret", ""))
+                if secret and hmac.compare_digest(secret.encode(), self.app_secret.encode()):
+                    self._by_number[str(other.settings.get("phone_number_id", ""))] = other
+        return self._by_number
+
+
+def _whatsapp_route(
+    channel: Channel, same_app: _SameApp, events: list[InboundEvent]
+) -> list[tuple[Channel | None, InboundEvent]]:
+    """Pair each event with the channel it belongs to. One Meta app's webhook serves every number
+    of the app, so a message for another number set up here (with the same app secret) goes to
+    that number's channel; one for a number not set up here is acknowledged and left alone."""
+    own_number = str(channel.settings.get("phone_number_id", ""))
+    routed: list[tuple[Channel | None, InboundEvent]] = []
+    for i, event in enumerate(events):
+        target: Channel | None = channel
+        if isinstance(event, InboundMessage):
+            number = str(event.metadata.get("phone_number_id", ""))
+            if number and number != own_number:
+                target = same_app.by_number().get(number)
+            if target is not None:
+                _check_message(target, event, f"messages[{i}]")
+            if event.kind == "reaction" and not event.reply_to_provider_id:
+                # Thread the reaction under the message it reacts to.
+                event = replace(event, reply_to_provider_id=event.metadata.get("message_id") or None)
+        elif len(event.provider_message_id) > _MAX_ID:
+            raise MalformedPayload(f"statuses[{i}]: message id longer than {_MAX_ID} characters")
+        routed.append((target, event))
+    return routed
+
+
+def _store(routed: Iterable[tuple[Channel | None, InboundEvent]], same_app: _SameApp) -> dict[str, int]:
+    counts = {"stored": 0, "duplicates": 0, "statuses": 0, "ignored": 0}
+    for target, event in routed:
+        if target is None:
+            counts["ignored"] += 1
+        elif isinstance(event, InboundMessage):
+            created = message_receive(channel=target, inbound=event).created
+            counts["stored" if created else "duplicates"] += 1
+        elif message_status_apply(channel=target, update=event) is not None:
+            counts["statuses"] += 1
+        else:
+            # A status names no phone number id: it may be about another number's message.
+            for other in same_app.by_number().values():
+                if message_status_apply(channel=other, update=event) is not None:
+                    counts["statuses"] += 1
+                    break
+    if counts["ignored"]:
+        log.warning("whatsapp webhook: %s messages for numbers not set up here", counts["ignored"])
+    return counts
+
+
+# --- Twilio ------------------------------------------------------------------------------------
+
+
+def public_url(request: HttpRequest) -> str:
+    """The URL Twilio requested, as configured (PUBLIC_BASE_URL): never rebuilt from the Host
+    header, which a proxy rewrites and a client can forge."""
+    query = request.META.get("QUERY_STRING", "")
+    return settings.PUBLIC_BASE_URL.rstrip("/") + request.path_info + (f"?{query}" if query else "")
+
+
+def _twilio_verified(request: HttpRequest, channel: Channel) -> HttpResponse | None:
+    body = request.body  # read before request.POST so the raw bytes stay available
+    header = request.headers.get(TWILIO_SIGNATURE_HEADER)
+    token = str(channel.credentials().get("auth_token", ""))
+    try:
+        twilio_sms.validate_signature(public_url(request), request.POST, header, token, raw_body=body)
+    except SignatureError:
+        return _denied(channel, "twilio", header)
+    return None
+
+
+@csrf_exempt
+@require_POST
+def twilio_inbound(request: HttpRequest, key: str) -> HttpResponse:
+    channel = _channel(key, Provider.TWILIO)
+    if channel is None:
+        return _unknown()
+    if (denied := _twilio_verified(request, channel)) is not None:
+        return denied
+    try:
+        inbound = twilio_sms.parse_inbound(request.POST)
+        _check_message(channel, inbound, "message")
+    except MalformedPayload as exc:
+        log.info("twilio webhook: malformed channel=%s", channel.pk)
+        return JsonResponse({"detail": str(exc)}, status=400)
+    message_receive(channel=channel, inbound=inbound)
+    # Empty TwiML: Twilio sends no automatic reply; answers go through the outbox.
+    return HttpResponse(EMPTY_TWIML, content_type="text/xml")
+
+
+@csrf_exempt
+@require_POST
+def twilio_status(request: HttpRequest, key: str) -> HttpResponse:
+    channel = _channel(key, Provider.TWILIO)
+    if channel is None:
+        return _unknown()
+    if (denied := _twilio_verified(request, channel)) is not None:
+        return denied
+    try:
+        update = twilio_sms.parse_status(request.POST)
+        if len(update.provider_message_id) > _MAX_ID:
+            raise MalformedPayload("MessageSid is too long")
+    except MalformedPayload as exc:
+        return JsonResponse({"detail": str(exc)}, status=400)
+    message_status_apply(channel=channel, update=update)
+    return HttpResponse(status=204)

@@ -1,0 +1,89 @@
+"""Reads that compose a staff screen from several domains (patient panel, patient page). Each is
+scoped to the principal's practice and audited as a read of the patient's record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Count, Prefetch, Q
+from django.http import Http404
+
+from converge.audit.services import audit_record
+from converge.conversations.models import Conversation
+from converge.core import clock
+from converge.core.principal import Principal
+from converge.patients.models import ContactPoint, Patient
+from converge.practices.models import StaffMember, Team
+from converge.scheduling.models import Appointment
+
+
+@dataclass(frozen=True)
+class PatientPanel:
+    patient: Patient
+    contacts: list[ContactPoint]
+    upcoming: list[Appointment]
+    past: list[Appointment]
+    conversations: list[Conversation]
+
+
+def patient_panel(*, principal: Principal, patient_id: int, exclude_conversation_id: int | None = None) -> PatientPanel:
+    patient = (
+        Patient.objects.filter(practice_id=principal.practice_id, pk=patient_id).select_related("merged_into").first()
+    )
+    if patient is None:
+        raise Http404("patient not found")
+    now = clock.now()
+    contacts = list(
+        ContactPoint.objects.filter(practice_id=principal.practice_id, patient=patient).order_by("kind", "id")
+    )
+    # display_name reads the prefetched contact points.
+    patient._prefetched_objects_cache = {"contact_points": contacts}  # type: ignore[attr-defined]
+    appointments = Appointment.objects.filter(practice_id=principal.practice_id, patient=patient).select_related(
+        "provider", "appointment_type", "location"
+    )
+    upcoming = list(appointments.filter(start__gte=now).order_by("start")[:5])
+    past = list(appointments.filter(start__lt=now).order_by("-start")[:5])
+    conversations = Conversation.objects.filter(practice_id=principal.practice_id, patient=patient)
+    if exclude_conversation_id is not None:
+        conversations = conversations.exclude(pk=exclude_conversation_id)
+    audit_record(
+        practice_id=principal.practice_id,
+        actor=principal.actor,
+        action="patient.read",
+        obj=patient,
+        patient_id=patient.pk,
+        ip=principal.ip,
+    )
+    return PatientPanel(
+        patient=patient,
+        contacts=contacts,
+        upcoming=upcoming,
+        past=past,
+        conversations=list(conversations.annotate(message_count=Count("messages")).order_by("-last_message_at")[:10]),
+    )
+
+
+def patient_directory(*, principal: Principal, limit: int = 50) -> list[Patient]:
+    """The most recently changed patients, for the patients page before anyone searches."""
+    return list(
+        Patient.objects.filter(practice_id=principal.practice_id, merged_into__isnull=True)
+        .exclude(Q(first_name="") & Q(last_name=""))
+        .prefetch_related(Prefetch("contact_points", queryset=ContactPoint.objects.order_by("id")))
+        .order_by("-updated_at", "-id")[:limit]
+    )
+
+
+def unknown_senders(*, principal: Principal, limit: int = 20) -> list[Patient]:
+    return list(
+        Patient.objects.filter(practice_id=principal.practice_id, merged_into__isnull=True, is_verified=False)
+        .prefetch_related(Prefetch("contact_points", queryset=ContactPoint.objects.order_by("id")))
+        .order_by("-created_at", "-id")[:limit]
+    )
+
+
+def staff_choices(*, practice_id: int) -> list[StaffMember]:
+    return list(StaffMember.objects.filter(practice_id=practice_id, is_active=True).order_by("display_name"))
+
+
+def team_choices(*, practice_id: int) -> list[Team]:
+    return list(Team.objects.filter(practice_id=practice_id).order_by("name"))

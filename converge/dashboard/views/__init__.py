@@ -1,0 +1,1 @@
+"""Staff pages. Thin: parse the request, call a selector or service, render."""

@@ -1,0 +1,257 @@
+"""The three-pane inbox: views with counts, the conversation list, the open conversation (thread,
+composer, patient panel). Full pages for a first load or a plain link; htmx partials for
+everything after, so a live update never touches the composer or the reader's scroll position."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from converge.conversations import services
+from converge.conversations.models import Conversation, Priority
+from converge.conversations.selectors import (
+    ConversationFilter,
+    conversation_get,
+    inbox_counts,
+    inbox_page,
+    reply_channel_options,
+    thread_page,
+)
+from converge.core import clock
+from converge.core.principal import Principal
+from converge.dashboard.presenters import label_rows, label_thread
+from converge.dashboard.selectors import patient_panel, staff_choices, team_choices
+from converge.dashboard.views.common import int_or_none, is_htmx, principal_of, staff_required
+
+VIEW_LABELS = {
+    "mine": "Mine",
+    "unassigned": "Unassigned",
+    "urgent": "Urgent",
+    "all": "All open",
+    "snoozed": "Snoozed",
+    "resolved": "Resolved",
+}
+CATEGORIES = ("administrative", "scheduling", "refill", "clinical", "urgent", "other")
+PAGE_SIZE = 50
+
+
+def _filters(request: HttpRequest) -> ConversationFilter:
+    view = request.GET.get("view", "all")
+    if view not in VIEW_LABELS:
+        view = "all"
+    return ConversationFilter(
+        view=view,
+        team_id=int_or_none(request.GET.get("team")),
+        before=_decode_cursor(request.GET.get("before", "")),
+    )
+
+
+def _encode_cursor(conversation: Conversation) -> str:
+    raw = f"{conversation.last_message_at.isoformat()}|{conversation.pk}"
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, int] | None:
+    if not cursor:
+        return None
+    try:
+        at, pk = base64.urlsafe_b64decode(cursor.encode()).decode().rsplit("|", 1)
+        return datetime.fromisoformat(at), int(pk)
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return None
+
+
+def _view_query(filters: ConversationFilter) -> str:
+    query = f"view={filters.view}"
+    if filters.team_id is not None:
+        query += f"&team={filters.team_id}"
+    return query
+
+
+def _list_context(principal: Principal, filters: ConversationFilter, *, limit: int = PAGE_SIZE) -> dict[str, Any]:
+    conversations = inbox_page(principal=principal, filters=filters, limit=limit)
+    label_rows(conversations)
+    teams = team_choices(practice_id=principal.practice_id)
+    team = next((t for t in teams if t.pk == filters.team_id), None)
+    title = team.name if team is not None else VIEW_LABELS[filters.view]
+    return {
+        "conversations": conversations,
+        "filters": filters,
+        "view_query": _view_query(filters),
+        "list_title": title,
+        "next_cursor": _encode_cursor(conversations[-1]) if len(conversations) == limit else "",
+        "appending": filters.before is not None,
+        "bulk_staff": staff_choices(practice_id=principal.practice_id),
+    }
+
+
+def _counts_context(principal: Principal, filters: ConversationFilter) -> dict[str, Any]:
+    teams = team_choices(practice_id=principal.practice_id)
+    counts = inbox_counts(principal=principal, team_ids=[t.pk for t in teams])
+    return {
+        "views": [(key, label, counts.views[key]) for key, label in VIEW_LABELS.items()],
+        "team_counts": [(t, counts.teams[t.pk]) for t in teams],
+        "filters": filters,
+    }
+
+
+def _conversation_context(
+    principal: Principal, conversation: Conversation, filters: ConversationFilter
+) -> dict[str, Any]:
+    staff = principal.staff
+    page = thread_page(conversation=conversation)
+    label_thread(page.items)
+    options, default_channel_id = reply_channel_options(conversation=conversation)
+    panel = patient_panel(
+        principal=principal, patient_id=conversation.patient_id, exclude_conversation_id=conversation.pk
+    )
+    if staff is not None:
+        services.conversation_mark_read(conversation=conversation, staff=staff)
+    return {
+        "conversation": conversation,
+        "patient": panel.patient,
+        "page": page,
+        "channel_options": options,
+        "default_channel_id": default_channel_id,
+        "staff_members": staff_choices(practice_id=principal.practice_id),
+        "teams": team_choices(practice_id=principal.practice_id),
+        "priorities": Priority.choices,
+        "categories": CATEGORIES,
+        "panel": panel,
+        "view_query": _view_query(filters),
+        **_snooze_context(conversation),
+    }
+
+
+@staff_required
+@require_GET
+def inbox(request: HttpRequest, conversation_id: int | None = None) -> HttpResponse:
+    """The whole screen: on `/` with no conversation open, on `/c/<id>/` with one. An htmx
+    request for `/c/<id>/` gets just the conversation pane."""
+    principal = principal_of(request)
+    filters = _filters(request)
+    conversation = None
+    if conversation_id is not None:
+        conversation = conversation_get(principal=principal, conversation_id=conversation_id)
+    if conversation is not None and is_htmx(request):
+        return render(request, "dashboard/_conversation.html", _conversation_context(principal, conversation, filters))
+    context: dict[str, Any] = {"open_conversation": conversation}
+    context.update(_counts_context(principal, filters))
+    context.update(_list_context(principal, filters))
+    if conversation is not None:
+        context.update(_conversation_context(principal, conversation, filters))
+    return render(request, "dashboard/inbox.html", context)
+
+
+@staff_required
+@require_GET
+def inbox_list(request: HttpRequest) -> HttpResponse:
+    """The list pane; with `before` (the "load more" cursor) only the next rows."""
+    principal = principal_of(request)
+    limit = min(max(int_or_none(request.GET.get("limit")) or PAGE_SIZE, 1), 500)
+    context = _list_context(principal, _filters(request), limit=limit)
+    template = "dashboard/_rows.html" if context["appending"] else "dashboard/_list.html"
+    return render(request, template, context)
+
+
+def _snooze_context(conversation: Conversation) -> dict[str, Any]:
+    """Snooze presets in the practice's local time (a datetime-local value carries no zone)."""
+    local = clock.now().astimezone(ZoneInfo(conversation.practice.time_zone)).replace(second=0, microsecond=0)
+    morning = local.replace(hour=8, minute=0)
+    tomorrow = morning + timedelta(days=1)
+    monday = morning + timedelta(days=7 - local.weekday())
+    fmt = "%Y-%m-%dT%H:%M"
+    presets = [
+        ("In 1 hour", (local + timedelta(hours=1)).strftime(fmt)),
+        ("In 3 hours", (local + timedelta(hours=3)).strftime(fmt)),
+        ("Tomorrow 8 AM", tomorrow.strftime(fmt)),
+        ("Monday 8 AM", monday.strftime(fmt)),
+    ]
+    return {"snooze_presets": presets, "snooze_min": local.strftime(fmt)}
+
+
+@staff_required
+@require_GET
+def inbox_counts_partial(request: HttpRequest) -> HttpResponse:
+    principal = principal_of(request)
+    return render(request, "dashboard/_views.html", _counts_context(principal, _filters(request)))
+
+
+@staff_required
+@require_GET
+def conversation_thread(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    """The thread's items: newest 200, `before=<message id>` for earlier ones, or
+    `from=<message id>` to re-read everything the reader has loaded (a live refresh)."""
+    principal = principal_of(request)
+    conversation = conversation_get(principal=principal, conversation_id=conversation_id)
+    before_id = int_or_none(request.GET.get("before"))
+    page = thread_page(conversation=conversation, before_id=before_id, from_id=int_or_none(request.GET.get("from")))
+    label_thread(page.items)
+    if principal.staff is not None and before_id is None:
+        services.conversation_mark_read(conversation=conversation, staff=principal.staff)
+    return render(
+        request,
+        "dashboard/_thread_items.html",
+        {"conversation": conversation, "page": page, "earlier": before_id is not None},
+    )
+
+
+@staff_required
+@require_GET
+def conversation_header(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    principal = principal_of(request)
+    conversation = conversation_get(principal=principal, conversation_id=conversation_id, audit=False)
+    return render(
+        request,
+        "dashboard/_thread_header.html",
+        {
+            "conversation": conversation,
+            "patient": conversation.patient,
+            "staff_members": staff_choices(practice_id=principal.practice_id),
+            "teams": team_choices(practice_id=principal.practice_id),
+            "priorities": Priority.choices,
+            "categories": CATEGORIES,
+            "view_query": request.GET.get("view_query", "view=all"),
+            **_snooze_context(conversation),
+        },
+    )
+
+
+@staff_required
+@require_GET
+def conversation_composer_channels(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    """The channel picker alone, re-read when the patient writes (the WhatsApp window opens) or
+    an address changes, without touching the text being typed."""
+    principal = principal_of(request)
+    conversation = conversation_get(principal=principal, conversation_id=conversation_id, audit=False)
+    options, default_channel_id = reply_channel_options(conversation=conversation)
+    selected = int_or_none(request.GET.get("selected"))
+    if selected is not None and any(o.channel.pk == selected and o.available for o in options):
+        default_channel_id = selected
+    return render(
+        request,
+        "dashboard/_channel_picker.html",
+        {"conversation": conversation, "channel_options": options, "default_channel_id": default_channel_id},
+    )
+
+
+@staff_required
+@require_GET
+def conversation_patient(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    principal = principal_of(request)
+    conversation = conversation_get(principal=principal, conversation_id=conversation_id, audit=False)
+    panel = patient_panel(
+        principal=principal, patient_id=conversation.patient_id, exclude_conversation_id=conversation.pk
+    )
+    return render(
+        request,
+        "dashboard/_patient_panel.html",
+        {"conversation": conversation, "patient": panel.patient, "panel": panel},
+    )

@@ -1,0 +1,192 @@
+"""The staff calendar: day and week grids per provider, and booking, moving and status changes.
+
+Every step works as a plain page: the panels (an appointment, the booking form, free times) are
+GET parameters of the calendar URL, and actions are form posts that redirect back. htmx only
+swaps the panel in place (the same view renders just the panel for it). Writes go through the
+scheduling services; a refused action re-renders the page with the reason and a 4xx status.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, timedelta
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from django.contrib import messages as flash
+from django.db.models import Model
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from converge.core.principal import Principal
+from converge.dashboard.views.common import int_or_none, is_htmx, principal_of, staff_of, staff_required
+from converge.patients.models import Patient
+from converge.scheduling import calendar_page as cal
+from converge.scheduling.access import may_open
+from converge.scheduling.models import Appointment, AppointmentStatus, AppointmentType
+from converge.scheduling.services import BookingError, appointment_book, appointment_move, appointment_set_status
+
+
+def forbidden(request: HttpRequest, what: str) -> HttpResponse:
+    return render(request, "scheduling/forbidden.html", {"what": what}, status=403)
+
+
+M = TypeVar("M", bound=Model)
+
+
+def get_or_404(model: type[M], principal: Principal, pk: int | None) -> M:
+    """An object of the caller's practice, or a 404 (another practice's id looks missing)."""
+    obj = model._default_manager.filter(practice_id=principal.practice_id, pk=pk).first() if pk else None
+    if obj is None:
+        raise Http404("not found")
+    return obj
+
+
+def _render(
+    request: HttpRequest,
+    *,
+    panel: str = "",
+    appointment_id: int | None = None,
+    error: str = "",
+    status: int = 200,
+) -> HttpResponse:
+    principal = principal_of(request)
+    practice = staff_of(request).practice
+    providers = cal.providers_of(practice.pk)
+    data = request.POST if request.method == "POST" else request.GET
+    state = cal.read_state(data, practice, providers)
+    appointment_id = appointment_id or int_or_none(data.get("appointment"))
+    panel = panel or data.get("panel", "") or ("appointment" if appointment_id else "")
+    context: dict[str, Any] = {
+        "state": state,
+        "providers": providers,
+        "panel": panel,
+        "error": error,
+        "legend": cal.LEGEND,
+        "close_url": state.url(),
+        "book_url": state.url(panel="book"),
+    }
+    if panel == "appointment":
+        context.update(cal.appointment_panel(data, principal, practice, appointment_id))
+    elif panel == "book":
+        context.update(cal.book_panel(data, principal, practice, state))
+    if is_htmx(request) and request.headers.get("HX-Target") in ("cal-panel", "book-results"):
+        return render(request, "scheduling/_panel.html", context, status=status)
+    built, by_id = cal.grid_for(practice, state, providers)
+    today = cal.today_in(practice)
+    step = timedelta(days=7 if state.view == "week" else 1)
+    week = cal.week_of(state.day)
+    context.update(
+        grid=built,
+        columns=cal.columns(built, by_id, state, providers, today),
+        today=today,
+        week_start=week[0],
+        week_end=week[-1],
+        tz_short=cal.zone_label(state.day, practice),
+        prev_url=replace(state, day=state.day - step).url(),
+        next_url=replace(state, day=state.day + step).url(),
+        today_url=replace(state, day=today).url(),
+        day_url=replace(state, view="day").url(),
+        week_url=replace(state, view="week").url(),
+        count=len(by_id),
+    )
+    return render(request, "scheduling/calendar.html", context, status=status)
+
+
+@staff_required
+@require_GET
+def calendar_page(request: HttpRequest) -> HttpResponse:
+    if not may_open(staff_of(request), "calendar"):
+        return forbidden(request, "the calendar")
+    return _render(request)
+
+
+def _redirect_to(request: HttpRequest, day: date, appointment_id: int) -> HttpResponse:
+    practice = staff_of(request).practice
+    state = cal.read_state(request.POST, practice, cal.providers_of(practice.pk))
+    return redirect(replace(state, day=day).url(appointment=appointment_id))
+
+
+@staff_required
+@require_POST
+def calendar_book(request: HttpRequest) -> HttpResponse:
+    staff = staff_of(request)
+    if not may_open(staff, "calendar"):
+        return forbidden(request, "booking")
+    principal = principal_of(request)
+    zone = ZoneInfo(staff.practice.time_zone)
+    try:
+        patient_id = int_or_none(request.POST.get("patient"))
+        if patient_id is None:
+            raise BookingError("choose a patient first")
+        patient = get_or_404(Patient, principal, patient_id)
+        kind = get_or_404(AppointmentType, principal, int_or_none(request.POST.get("type")))
+        provider, start = cal.parse_slot(request.POST.get("slot", ""), principal)
+        appointment = appointment_book(
+            patient=patient, provider=provider, start=start, appointment_type=kind, actor=staff, source="staff"
+        )
+    except BookingError as exc:
+        status = 409 if "available" in str(exc) else 400
+        return _render(request, panel="book", error=cal.problem_text(exc), status=status)
+    flash.success(request, f"Booked for {cal.when_text(appointment.start, zone)}.")
+    return _redirect_to(request, appointment.start.astimezone(zone).date(), appointment.pk)
+
+
+@staff_required
+@require_POST
+def calendar_move(request: HttpRequest, appointment_id: int) -> HttpResponse:
+    staff = staff_of(request)
+    if not may_open(staff, "calendar"):
+        return forbidden(request, "moving appointments")
+    principal = principal_of(request)
+    appointment = get_or_404(Appointment, principal, appointment_id)
+    zone = ZoneInfo(staff.practice.time_zone)
+    try:
+        provider, start = cal.parse_slot(request.POST.get("slot", ""), principal)
+        appointment_move(
+            appointment=appointment,
+            start=start,
+            provider=provider if provider.pk != appointment.provider_id else None,
+            actor=staff,
+        )
+    except BookingError as exc:
+        status = 409 if "available" in str(exc) else 400
+        return _render(
+            request, panel="appointment", appointment_id=appointment_id, error=cal.problem_text(exc), status=status
+        )
+    flash.success(request, f"Moved to {cal.when_text(start, zone)}.")
+    return _redirect_to(request, start.astimezone(zone).date(), appointment_id)
+
+
+STATUS_NOTES = {
+    AppointmentStatus.CONFIRMED: "Appointment confirmed.",
+    AppointmentStatus.CHECKED_IN: "Checked in.",
+    AppointmentStatus.COMPLETED: "Marked completed.",
+    AppointmentStatus.NO_SHOW: "Marked as a no-show; a follow-up was added to the queue.",
+    AppointmentStatus.CANCELLED: "Appointment cancelled.",
+}
+
+
+@staff_required
+@require_POST
+def calendar_status(request: HttpRequest, appointment_id: int) -> HttpResponse:
+    staff = staff_of(request)
+    if not may_open(staff, "calendar"):
+        return forbidden(request, "changing appointments")
+    principal = principal_of(request)
+    appointment = get_or_404(Appointment, principal, appointment_id)
+    status = request.POST.get("status", "")
+    try:
+        if status not in STATUS_NOTES:
+            raise BookingError("that is not a change staff can make here")
+        appointment_set_status(
+            appointment=appointment, status=status, actor=staff, reason=request.POST.get("reason", "")[:100]
+        )
+    except BookingError as exc:
+        return _render(
+            request, panel="appointment", appointment_id=appointment_id, error=cal.problem_text(exc), status=400
+        )
+    flash.success(request, STATUS_NOTES[AppointmentStatus(status)])
+    zone = ZoneInfo(staff.practice.time_zone)
+    return _redirect_to(request, appointment.start.astimezone(zone).date(), appointment_id)
