@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.http import Http404, HttpRequest
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 from pydantic import Field
 
 from converge.api.auth import principal_of
@@ -50,7 +50,7 @@ def list_rules(request: HttpRequest):  # type: ignore[no-untyped-def]
 def update_rule(request: HttpRequest, category: str, payload: RuleIn):  # type: ignore[no-untyped-def]
     principal = principal_of(request)
     if principal.staff is not None and not can(principal.staff, Perm.MANAGE_SETTINGS):
-        return 403, Error(detail="only managers and administrators can change routing")
+        return Status(403, Error(detail="only managers and administrators can change routing"))
     team = None
     if payload.team_id is not None:
         team = Team.objects.filter(practice_id=principal.practice_id, pk=payload.team_id).first()
@@ -83,3 +83,28 @@ def recategorise(request: HttpRequest, message_id: int, payload: CategoryIn):  #
     except ValueError as exc:
         raise ServiceError(str(exc)) from None
     return {"message_id": message.pk, "category": payload.category}
+
+
+class BreakGlassIn(Schema):
+    reason: str = Field(min_length=10, max_length=300)
+    minutes: int = Field(default=30, ge=1, le=240)
+
+
+@router.post("/patients/{patient_id}/break-glass", response={201: dict, 400: Error, 404: Error}, tags=["privacy"])
+def break_glass_grant(request: HttpRequest, patient_id: int, payload: BreakGlassIn):  # type: ignore[no-untyped-def]
+    """Time-boxed emergency access to a patient's clinical conversations (audited; managers are
+    notified)."""
+    from converge.patients.models import Patient
+    from converge.privacy.access import break_glass
+
+    principal = principal_of(request)
+    patient = Patient.objects.filter(practice_id=principal.practice_id, pk=patient_id).first()
+    if patient is None:
+        raise Http404("patient not found")
+    if principal.staff is None:
+        raise ServiceError("emergency access is for staff members")
+    try:
+        grant = break_glass(staff=principal.staff, patient=patient, reason=payload.reason, minutes=payload.minutes)
+    except ValueError as exc:
+        raise ServiceError(str(exc)) from None
+    return Status(201, {"grant_id": grant.pk, "expires_at": grant.expires_at.isoformat()})

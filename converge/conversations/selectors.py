@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Max, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import Http404
@@ -29,6 +30,7 @@ from converge.core import clock
 from converge.core.principal import Principal
 from converge.patients.models import ContactPoint
 from converge.practices.models import StaffMember
+from converge.privacy import access
 
 INBOX_VIEWS = ("all", "mine", "unassigned", "urgent", "snoozed", "resolved")
 
@@ -42,8 +44,22 @@ class ConversationFilter:
     before: tuple[datetime, int] | None = None
 
 
+class ClinicalRestricted(PermissionDenied):
+    """A clinical conversation under the practice's clinical confidentiality: readable by
+    clinical roles, or with break-glass access (POST /api/v1/patients/{id}/break-glass)."""
+
+    def __init__(self, patient_id: int) -> None:
+        super().__init__("clinical conversation: clinical staff only (emergency access needs a reason)")
+        self.patient_id = patient_id
+
+
+def scoped(principal: Principal) -> QuerySet[Conversation]:
+    """The conversations this principal may see: its practice's, minus clinical ones it may not read."""
+    return access.visible(Conversation.objects.filter(practice_id=principal.practice_id), principal)
+
+
 def conversation_list(*, principal: Principal, filters: ConversationFilter, limit: int = 50) -> list[Conversation]:
-    qs: QuerySet[Conversation] = Conversation.objects.filter(practice_id=principal.practice_id)
+    qs: QuerySet[Conversation] = scoped(principal)
     if filters.view == "mine" and principal.staff is not None:
         qs = qs.filter(assignee=principal.staff).exclude(status__in=["resolved", "snoozed"])
     elif filters.view == "unassigned":
@@ -76,6 +92,8 @@ def conversation_get(*, principal: Principal, conversation_id: int, audit: bool 
     )
     if conversation is None:
         raise Http404("conversation not found")
+    if not access.may_read(conversation, principal):
+        raise ClinicalRestricted(conversation.patient_id)
     if audit:
         audit_record(
             practice_id=principal.practice_id,
@@ -149,20 +167,18 @@ def inbox_counts(*, principal: Principal, team_ids: list[int]) -> InboxCounts:
     # only unresolved rows; the resolved count comes from the status index in an uncorrelated
     # subquery (evaluated once) riding along in the same query.
     resolved = (
-        Conversation.objects.filter(practice_id=principal.practice_id, status="resolved")
-        .order_by()
-        .values("practice_id")
-        .annotate(n=Count("id"))
-        .values("n")
+        scoped(principal).filter(status="resolved").order_by().values("practice_id").annotate(n=Count("id")).values("n")
     )
     # `status IN (...)` rather than `status != 'resolved'`, so the status index finds the rows.
     unresolved = [s for s in ConversationStatus.values if s != ConversationStatus.RESOLVED]
-    row = Conversation.objects.filter(practice_id=principal.practice_id, status__in=unresolved).aggregate(
-        **aggregates, resolved=Max(Coalesce(Subquery(resolved), 0))
+    row = (
+        scoped(principal)
+        .filter(status__in=unresolved)
+        .aggregate(**aggregates, resolved=Max(Coalesce(Subquery(resolved), 0)))
     )
     if row["resolved"] is None:
         # No unresolved rows, so the aggregate had nothing to carry the subquery on.
-        row["resolved"] = Conversation.objects.filter(practice_id=principal.practice_id, status="resolved").count()
+        row["resolved"] = scoped(principal).filter(status="resolved").count()
     views = {view: int(row[view] or 0) for view in ("mine", "unassigned", "urgent", "all", "snoozed", "resolved")}
     return InboxCounts(views=views, teams={t: int(row[f"team_{t}"] or 0) for t in team_ids})
 
@@ -177,7 +193,7 @@ def inbox_page(
     preview, direction and channel, the channel kinds used, and whether the member has unread
     patient messages in it. A fixed number of queries, whatever the page size."""
     staff_id = principal.staff.pk if principal.staff is not None else None
-    qs = Conversation.objects.filter(_view_q(filters.view, staff_id), practice_id=principal.practice_id)
+    qs = scoped(principal).filter(_view_q(filters.view, staff_id))
     if filters.team_id is not None:
         qs = qs.filter(team_id=filters.team_id)
     if filters.before is not None:

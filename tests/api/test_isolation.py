@@ -93,6 +93,7 @@ def test_every_endpoint_refuses_another_practices_objects(practice, sms_channel,
                 "address": "+15551112222",
                 "opted_out": True,
                 "category": "clinical",
+                "reason": "just looking around here",
             }
         )
         if method == "GET":
