@@ -40,6 +40,7 @@ urlpatterns = [
     path("portal/", include("converge.portal.urls")),
     path("", include("converge.accounts.urls")),
     path("", include("converge.audit.urls")),
+    path("", include("converge.privacy.urls")),
     path("", include("converge.scheduling.urls")),
     path("", include("converge.dashboard.urls")),
 ]

@@ -24,3 +24,10 @@ def waitlist_batches() -> None:
 @periodic("reminders.plan_missing", every=timedelta(minutes=5))
 def plan_missing() -> None:
     reminders_plan_missing()
+
+
+@periodic("appointments.auto_no_show", every=timedelta(minutes=5))
+def auto_no_show() -> None:
+    from converge.reminders.lifecycle import no_shows_mark_due
+
+    no_shows_mark_due()

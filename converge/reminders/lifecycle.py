@@ -80,3 +80,25 @@ def _send_outreach(appointment: Appointment, body: str) -> None:
         )
     except ServiceError:
         log.info("outreach not sent appointment=%s", appointment.pk)
+
+
+def no_shows_mark_due() -> int:
+    """Visits still booked or confirmed past start + grace, at practices that opted in."""
+    from datetime import timedelta
+
+    from converge.reminders.models import ReminderPolicy
+    from converge.scheduling.services import appointment_set_status
+
+    now = clock.now()
+    marked = 0
+    for policy in ReminderPolicy.objects.filter(auto_no_show=True):
+        due = Appointment.objects.filter(
+            practice_id=policy.practice_id,
+            status__in=[AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED],
+            start__lt=now - timedelta(minutes=policy.no_show_grace_minutes),
+            start__gte=now - timedelta(days=2),
+        ).select_related("patient", "patient__practice")
+        for appointment in due:
+            appointment_set_status(appointment=appointment, status=AppointmentStatus.NO_SHOW, reason="not checked in")
+            marked += 1
+    return marked

@@ -26,6 +26,9 @@ class ReminderPolicy(models.Model):
     # Channel kinds tried in order after the patient's preferred channel.
     fallback_order = models.JSONField(default=default_fallback)
     no_show_grace_minutes = models.PositiveIntegerField(default=30)
+    # Mark visits not checked in by start + grace as no-shows automatically. Off by default:
+    # a practice that does not use check-in would see every visit marked.
+    auto_no_show = models.BooleanField(default=False)
     waitlist_batch_size = models.PositiveIntegerField(default=3)
     waitlist_hold_minutes = models.PositiveIntegerField(default=30)
     # A freed slot is not offered when it starts sooner than this.

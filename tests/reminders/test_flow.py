@@ -278,3 +278,20 @@ def test_bulk_planning_covers_visits_without_reminders_and_is_idempotent(clinic,
         assert reminders_plan_missing() == 10
         assert reminders_plan_missing() == 0
     assert Reminder.objects.count() == 10
+
+
+def test_auto_no_show_after_grace_when_opted_in(clinic, patient):
+    from converge.reminders.lifecycle import no_shows_mark_due
+    from converge.reminders.services import policy_for
+
+    with clock.frozen(MONDAY_9AM):
+        appointment = book(clinic, patient)
+    with clock.frozen(appointment.start + timedelta(minutes=45)):
+        assert no_shows_mark_due() == 0  # off by default
+        policy = policy_for(clinic.practice)
+        policy.auto_no_show = True
+        policy.save()
+        assert no_shows_mark_due() == 1
+    appointment.refresh_from_db()
+    assert appointment.status == "no_show"
+    assert FollowUpItem.objects.filter(appointment=appointment, kind="no_show").exists()

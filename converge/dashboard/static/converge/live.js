@@ -108,6 +108,11 @@ function onEvent(event) {
       if (event.conversation_id === open && event.into) window.location.assign(`/c/${event.into}/`);
       else schedule(["counts", "list"]);
       return;
+    case "conversation.urgent":
+      schedule(["counts", "list"]);
+      if (mine) schedule(["header", "thread"]);
+      urgentAlert(event.conversation_id);
+      return;
     case "mention":
       schedule(["badge"]);
       toast("A colleague mentioned you in a note.");
@@ -265,4 +270,28 @@ function renderPresence() {
     parts.push(`${v.name} is ${typing ? "typing…" : "viewing"}`);
   }
   el.textContent = parts.join(" · "); // names as text, never markup
+}
+
+// Urgent patient messages: a visible alert for everyone, and a short tone for clinical staff
+// (the people who must act), generated with Web Audio so no sound file is needed.
+function urgentAlert(conversationId) {
+  toast("Urgent patient message — open the Urgent view.");
+  document.title = "(!) " + document.title.replace(/^\(!\) /, "");
+  if (document.body.dataset.clinical !== "1") return;
+  try {
+    const audio = new (window.AudioContext || window.webkitAudioContext)();
+    [0, 0.35].forEach((offset) => {
+      const tone = audio.createOscillator();
+      const gain = audio.createGain();
+      tone.frequency.value = 880;
+      gain.gain.setValueAtTime(0.2, audio.currentTime + offset);
+      gain.gain.exponentialRampToValueAtTime(0.001, audio.currentTime + offset + 0.3);
+      tone.connect(gain).connect(audio.destination);
+      tone.start(audio.currentTime + offset);
+      tone.stop(audio.currentTime + offset + 0.3);
+    });
+  } catch (_) {
+    /* browsers may refuse sound before the first click; the visual alert stands */
+  }
+  document.dispatchEvent(new CustomEvent("converge:urgent", { detail: { conversationId } }));
 }
