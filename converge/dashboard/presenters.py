@@ -53,9 +53,20 @@ def label_thread(items: Iterable[Any]) -> None:
         previous = local.date()
 
 
-def label_rows(conversations: Iterable[Any]) -> None:
+def label_rows(conversations: Iterable[Any], response_minutes: dict[str, int] | None = None) -> None:
+    """Display labels; with the practice's response targets, also whether each waiting
+    conversation is past its target (`overdue`)."""
     tz = timezone.get_current_timezone()
+    now = clock.now()
+    targets = response_minutes or {}
     for c in conversations:
+        target = targets.get(c.category or "administrative")
+        c.overdue = bool(
+            c.waiting_since
+            and c.status != "resolved"
+            and target
+            and (now - c.waiting_since).total_seconds() > target * 60
+        )
         c.when_label = short_label(c.last_message_at, tz)
         c.iso = c.last_message_at.isoformat()
         c.waiting_label = short_label(c.waiting_since, tz) if c.waiting_since else ""

@@ -164,3 +164,10 @@ def test_rules_api(api_token, practice, staff_client):
         ).status_code
         == 400
     )
+
+
+def test_overdue_conversations_are_marked_in_the_inbox(practice, sms_channel, staff_client):
+    message = receive(sms_channel, "+15552017788", "Do you take Aetna?").message
+    assert "Overdue" not in staff_client.get("/").content.decode()
+    with clock.frozen(message.created_at + timedelta(hours=5)):  # administrative target: 4 hours
+        assert "Overdue" in staff_client.get("/").content.decode()
