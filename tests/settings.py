@@ -9,7 +9,9 @@ os.environ["DATABASE_URL"] = os.environ.get("CONVERGE_TEST_DATABASE_URL", "")
 os.environ["REDIS_URL"] = os.environ.get("CONVERGE_TEST_REDIS_URL", "")
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-0123456789")
 # Each test run gets its own Redis key space (rate-limit counters, channel groups).
-os.environ.setdefault("CONVERGE_REDIS_PREFIX", f"converge-test-{os.getpid()}")
+# Set, not defaulted: xdist workers inherit the controller's environment, and two workers must
+# not share (and clear) each other's keys. Servers started by a test inherit this worker's value.
+os.environ["CONVERGE_REDIS_PREFIX"] = f"converge-test-{os.getpid()}-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 
 from converge.config.settings import *  # noqa: F403
 from converge.config.settings import DATA_DIR, DATABASES
