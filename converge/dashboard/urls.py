@@ -23,6 +23,7 @@ urlpatterns = [
     path("c/<int:conversation_id>/triage", actions.conversation_triage, name="conversation-triage"),
     path("c/<int:conversation_id>/replies/render", replies.reply_render, name="reply-render"),
     path("m/<int:message_id>/retry", actions.message_retry, name="message-retry"),
+    path("m/<int:message_id>/category", actions.message_category, name="message-category"),
     # Canned responses and mentions for the composer
     path("replies/suggest", replies.replies_suggest, name="replies-suggest"),
     path("mentions/handles", misc.mention_handles, name="mention-handles"),

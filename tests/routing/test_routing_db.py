@@ -171,3 +171,17 @@ def test_overdue_conversations_are_marked_in_the_inbox(practice, sms_channel, st
     assert "Overdue" not in staff_client.get("/").content.decode()
     with clock.frozen(message.created_at + timedelta(hours=5)):  # administrative target: 4 hours
         assert "Overdue" in staff_client.get("/").content.decode()
+
+
+def test_thread_shows_triage_reasons_and_corrects_in_one_click(practice, sms_channel, staff):
+    from django.test import Client
+
+    message = receive(sms_channel, "+15552017788", "I need a refill of my lisinopril please").message
+    client = Client()
+    client.force_login(staff.user)
+    page = client.get(f"/c/{message.conversation_id}/").content.decode()
+    assert "Triage:" in page and "because" in page
+    assert client.post(f"/m/{message.pk}/category", {"category": "clinical"}).status_code in (204, 302)
+    message.conversation.refresh_from_db()
+    assert message.conversation.category == "clinical"
+    assert client.post(f"/m/{message.pk}/category", {"category": "nonsense"}).status_code in (302, 400)

@@ -97,3 +97,8 @@ def mention_badge(context: template.Context) -> dict[str, Any]:
     user = context.get("user")
     staff = getattr(user, "staff", None) if user is not None and user.is_authenticated else None
     return {"unread": mentions_unread_count(staff=staff) if staff is not None else 0}
+
+
+@register.filter
+def split(value: str) -> list[str]:
+    return value.split()

@@ -146,6 +146,23 @@ def message_retry(request: HttpRequest, message_id: int) -> HttpResponse:
 
 @staff_required
 @require_POST
+def message_category(request: HttpRequest, message_id: int) -> HttpResponse:
+    """One-click correction of a message's triage category (audited, kept as training data)."""
+    from converge.routing.services import message_recategorise
+
+    principal = principal_of(request)
+    message = Message.objects.filter(practice_id=principal.practice_id, pk=message_id, direction="in").first()
+    if message is None:
+        raise Http404("message not found")
+    try:
+        message_recategorise(message=message, category=request.POST.get("category", ""), staff=staff_of(request))
+    except ValueError as exc:
+        return refused(request, _back(message.conversation_id), str(exc))
+    return done(request, _back(message.conversation_id), conversation_id=message.conversation_id)
+
+
+@staff_required
+@require_POST
 def conversations_bulk(request: HttpRequest) -> HttpResponse:
     """Assign or resolve the conversations ticked in the list."""
     principal = principal_of(request)
