@@ -113,6 +113,10 @@ function onEvent(event) {
       if (mine) schedule(["header", "thread"]);
       urgentAlert(event.conversation_id);
       return;
+    case "privacy.break_glass":
+      // Sent to managers only: someone took emergency access to a patient's clinical record.
+      toast("A colleague used emergency access to a clinical record. Details are in the audit log.");
+      return;
     case "mention":
       schedule(["badge"]);
       toast("A colleague mentioned you in a note.");
