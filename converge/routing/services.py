@@ -235,7 +235,7 @@ def _urgent(conversation: Conversation, message: Message) -> None:
 
 
 def _after_hours(conversation: Conversation, message: Message) -> None:
-    from converge.connectors.webchat_availability import next_opening, practice_open_now
+    from converge.practices.hours import next_opening, practice_open_now
     from converge.routing.texts import AFTER_HOURS, when_text
 
     practice: Practice = conversation.practice

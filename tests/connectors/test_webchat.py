@@ -24,15 +24,14 @@ from converge.connectors.webchat import (
     webchat_visitor_start,
 )
 from converge.connectors.webchat_availability import (
-    next_opening,
     practice_availability,
-    practice_open_now,
     staff_presence_drop,
     staff_presence_touch,
 )
 from converge.conversations.models import Message
 from converge.core import clock
 from converge.patients.models import ContactPoint, Patient
+from converge.practices.hours import next_opening, practice_open_now
 from converge.practices.models import Role, default_business_hours
 from converge.practices.services import practice_create
 from tests.helpers import make_staff
