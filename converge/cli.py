@@ -28,11 +28,57 @@ class CommandError(Exception):
     """A user-facing failure: printed as one line, exit code 2."""
 
 
+def _positive(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {raw!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     _setup()
+    if args.workers > 1:
+        from django.conf import settings
+
+        if not settings.REDIS_URL:
+            raise CommandError("--workers: several web processes need REDIS_URL (WebSocket events cross processes)")
     _migrate()
-    _serve(args.host, args.port, with_worker=not args.no_worker)
+    if args.workers > 1:
+        _serve_processes(args.host, args.port, args.workers, with_worker=not args.no_worker)
+    else:
+        _serve(args.host, args.port, with_worker=not args.no_worker)
     return 0
+
+
+def _serve_processes(host: str, port: int, workers: int, *, with_worker: bool) -> None:
+    """Several web processes on one socket (uvicorn's supervisor) and the worker as a process."""
+    import subprocess
+
+    import uvicorn
+
+    worker = None
+    if with_worker:
+        code = "from converge.cli import main; raise SystemExit(main(['worker']))"
+        worker = subprocess.Popen([sys.executable, "-c", code])
+    print(f"Converge is running at http://{host}:{port}/  ({workers} web processes; Ctrl+C to stop)", flush=True)
+    try:
+        uvicorn.run(
+            "converge.config.asgi:application",
+            host=host,
+            port=port,
+            workers=workers,
+            lifespan="off",
+            log_level=os.environ.get("LOG_LEVEL", "info").lower(),
+            access_log=False,
+            ws="websockets",
+        )
+    finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(timeout=30)
 
 
 def _serve(host: str, port: int, *, with_worker: bool) -> None:
@@ -228,10 +274,16 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--port", type=int, default=8000)
         if name == "serve":
             p.add_argument("--no-worker", action="store_true", help="do not run the worker in this process")
+            p.add_argument(
+                "--workers",
+                type=_positive,
+                default=1,
+                help="web processes (more than one needs REDIS_URL; the worker then runs as its own process)",
+            )
         else:
             p.add_argument("--no-serve", action="store_true", help="only create the demo data")
 
-    p = add("worker", cmd_worker, "run the worker loop alone (outbox, periodic jobs)")
+    p = add("worker", cmd_worker, "run the worker loop alone (inbound queue, outbox, periodic jobs)")
     p.add_argument("--idle", type=float, default=0.5, help="seconds to wait when there is nothing to do")
 
     p = add("createadmin", cmd_createadmin, "create an administrator (and the practice if needed)")

@@ -31,6 +31,9 @@ def clear_cache() -> None:
             client.delete(key)
     else:
         cache.clear()
+    from converge.connectors.webhook_channels import forget_webhook_channels
+
+    forget_webhook_channels()  # process-local: a rolled-back channel must not outlive its test
 
 
 @pytest.fixture(autouse=True)

@@ -18,6 +18,13 @@ def env_str(name: str, default: str = "") -> str:
     return os.environ.get(name, default).strip()
 
 
+def env_choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    value = env_str(name, default).lower() or default
+    if value not in choices:
+        raise ConfigError(f"{name}: expected one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
 def env_bool(name: str, default: bool = False) -> bool:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
@@ -98,10 +105,19 @@ def database_config(directory: Path) -> dict[str, object]:
             "HOST": parsed.hostname or "",
             "PORT": str(parsed.port or ""),
             # Under ASGI every request may run on another thread: persistent connections would
-            # pile up (one per thread) and exhaust the server, so connections are per request.
+            # pile up (one per thread) and exhaust the server. A pool per process hands each
+            # request a warm connection instead of a new one (a new PostgreSQL backend is a fork).
             "CONN_MAX_AGE": 0,
+            **_pool_options(),
         }
     raise ConfigError(f"DATABASE_URL: unsupported scheme {parsed.scheme!r} (use postgresql:// or sqlite://)")
+
+
+def _pool_options() -> dict[str, object]:
+    size = env_int("DATABASE_POOL_SIZE", 8)
+    if size == 0:
+        return {}
+    return {"OPTIONS": {"pool": {"min_size": 1, "max_size": size, "timeout": 30}}}
 
 
 def sqlite_config(path: Path) -> dict[str, object]:

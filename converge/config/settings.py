@@ -158,6 +158,11 @@ OUTBOX_MAX_ATTEMPTS = env.env_int("CONVERGE_OUTBOX_MAX_ATTEMPTS", 8, minimum=1)
 OUTBOX_LEASE_SECONDS = env.env_int("CONVERGE_OUTBOX_LEASE_SECONDS", 120, minimum=5)
 OUTBOX_BATCH_SIZE = env.env_int("CONVERGE_OUTBOX_BATCH_SIZE", 50, minimum=1)
 
+# Inbound webhooks: "worker" answers once the messages are stored for the pipeline and the worker
+# runs it; "request" runs the pipeline before answering (see conversations.inbound_queue).
+INBOUND_PROCESSING = env.env_choice("CONVERGE_INBOUND_PROCESSING", ("worker", "request"), "worker")
+INBOUND_BATCH_SIZE = env.env_int("CONVERGE_INBOUND_BATCH_SIZE", 100, minimum=1)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

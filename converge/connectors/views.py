@@ -8,24 +8,21 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from converge.connectors.models import Channel, Provider
+from converge.connectors.models import Provider
 from converge.connectors.registry import simulator_for
 from converge.connectors.simulator import SIGNATURE_HEADER
 from converge.connectors.types import MalformedPayload, SignatureError
-from converge.conversations.inbound import message_receive
+from converge.connectors.webhook_channels import webhook_channel
+from converge.conversations.inbound_queue import inbound_take
 from converge.patients.addresses import InvalidAddress, normalize_address
 
 log = logging.getLogger(__name__)
 
 
-def _channel(key: str, provider: str) -> Channel | None:
-    return Channel.objects.select_related("practice").filter(key=key, provider=provider, enabled=True).first()
-
-
 @csrf_exempt
 @require_POST
 def simulator_webhook(request: HttpRequest, key: str) -> HttpResponse:
-    channel = _channel(key, Provider.SIMULATOR)
+    channel = webhook_channel(key, Provider.SIMULATOR)
     if channel is None:
         return JsonResponse({"detail": "unknown channel"}, status=404)
     connector = simulator_for(channel)
@@ -44,7 +41,4 @@ def simulator_webhook(request: HttpRequest, key: str) -> HttpResponse:
                 raise MalformedPayload(f"messages[{i}].from: {exc}") from None
     except MalformedPayload as exc:
         return JsonResponse({"detail": str(exc)}, status=400)
-    created = 0
-    for item in inbound:
-        created += message_receive(channel=channel, inbound=item).created
-    return JsonResponse({"stored": created, "duplicates": len(inbound) - created})
+    return JsonResponse(inbound_take(channel=channel, messages=inbound))

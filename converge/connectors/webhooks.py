@@ -18,7 +18,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 from converge.connectors import twilio_sms, whatsapp
 from converge.connectors.models import Channel, Provider
 from converge.connectors.types import InboundEvent, InboundMessage, MalformedPayload, SignatureError
-from converge.conversations.inbound import message_receive, message_status_apply
+from converge.connectors.webhook_channels import webhook_channel
+from converge.conversations.inbound import message_status_apply
+from converge.conversations.inbound_queue import inbound_take, processes_in_request
 from converge.patients.addresses import InvalidAddress, normalize_address
 
 log = logging.getLogger(__name__)
@@ -28,10 +30,6 @@ TWILIO_SIGNATURE_HEADER = "X-Twilio-Signature"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 _MAX_ID = 200  # Message.provider_message_id / Attachment.provider_media_id
 _MAX_URL = 1000  # Attachment.source_url
-
-
-def _channel(key: str, provider: str) -> Channel | None:
-    return Channel.objects.select_related("practice").filter(key=key, provider=provider, enabled=True).first()
 
 
 def _unknown() -> JsonResponse:
@@ -65,7 +63,7 @@ def _check_message(channel: Channel, message: InboundMessage, where: str) -> Non
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def whatsapp_webhook(request: HttpRequest, key: str) -> HttpResponse:
-    channel = _channel(key, Provider.META)
+    channel = webhook_channel(key, Provider.META)
     if channel is None:
         return _unknown()
     credentials = channel.credentials()
@@ -136,13 +134,13 @@ def _whatsapp_route(
 
 
 def _store(routed: Iterable[tuple[Channel | None, InboundEvent]], same_app: _SameApp) -> dict[str, int]:
-    counts = {"stored": 0, "duplicates": 0, "statuses": 0, "ignored": 0}
+    counts = {"statuses": 0, "ignored": 0}
+    messages: dict[int, tuple[Channel, list[InboundMessage]]] = {}
     for target, event in routed:
         if target is None:
             counts["ignored"] += 1
         elif isinstance(event, InboundMessage):
-            created = message_receive(channel=target, inbound=event).created
-            counts["stored" if created else "duplicates"] += 1
+            messages.setdefault(target.pk, (target, []))[1].append(event)
         elif message_status_apply(channel=target, update=event) is not None:
             counts["statuses"] += 1
         else:
@@ -151,6 +149,11 @@ def _store(routed: Iterable[tuple[Channel | None, InboundEvent]], same_app: _Sam
                 if message_status_apply(channel=other, update=event) is not None:
                     counts["statuses"] += 1
                     break
+    for key in ("stored", "duplicates") if processes_in_request() else ("accepted",):
+        counts[key] = 0
+    for target, batch in messages.values():
+        for key, n in inbound_take(channel=target, messages=batch).items():
+            counts[key] = counts.get(key, 0) + n
     if counts["ignored"]:
         log.warning("whatsapp webhook: %s messages for numbers not set up here", counts["ignored"])
     return counts
@@ -180,7 +183,7 @@ def _twilio_verified(request: HttpRequest, channel: Channel) -> HttpResponse | N
 @csrf_exempt
 @require_POST
 def twilio_inbound(request: HttpRequest, key: str) -> HttpResponse:
-    channel = _channel(key, Provider.TWILIO)
+    channel = webhook_channel(key, Provider.TWILIO)
     if channel is None:
         return _unknown()
     if (denied := _twilio_verified(request, channel)) is not None:
@@ -191,7 +194,7 @@ def twilio_inbound(request: HttpRequest, key: str) -> HttpResponse:
     except MalformedPayload as exc:
         log.info("twilio webhook: malformed channel=%s", channel.pk)
         return JsonResponse({"detail": str(exc)}, status=400)
-    message_receive(channel=channel, inbound=inbound)
+    inbound_take(channel=channel, messages=[inbound])
     # Empty TwiML: Twilio sends no automatic reply; answers go through the outbox.
     return HttpResponse(EMPTY_TWIML, content_type="text/xml")
 
@@ -199,7 +202,7 @@ def twilio_inbound(request: HttpRequest, key: str) -> HttpResponse:
 @csrf_exempt
 @require_POST
 def twilio_status(request: HttpRequest, key: str) -> HttpResponse:
-    channel = _channel(key, Provider.TWILIO)
+    channel = webhook_channel(key, Provider.TWILIO)
     if channel is None:
         return _unknown()
     if (denied := _twilio_verified(request, channel)) is not None:

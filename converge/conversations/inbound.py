@@ -41,14 +41,19 @@ class Received:
 
 
 def message_receive(
-    *, channel: Channel, inbound: InboundMessage, conversation_hint: Conversation | None = None
+    *,
+    channel: Channel,
+    inbound: InboundMessage,
+    conversation_hint: Conversation | None = None,
+    received_at: datetime | None = None,
 ) -> Received:
     """Store one patient message: identify the sender, thread it, route it, audit it, and tell
     staff browsers after commit. A redelivery of the same provider id is a no-op.
 
     `conversation_hint` is the conversation the message says it answers (an email's reply token or
     Message-ID); it is used only when it is the identified sender's own conversation. Messages of
-    kind `auto_reply` are stored and shown but not routed, handed to hooks or counted as waiting."""
+    kind `auto_reply` are stored and shown but not routed, handed to hooks or counted as waiting.
+    `received_at` is when a webhook accepted it (conversations.inbound_queue), if earlier."""
     existing = _find(channel, inbound.provider_message_id)
     if existing is not None:
         return Received(existing, created=False)
@@ -59,7 +64,8 @@ def message_receive(
     for _attempt in range(3):
         try:
             with transaction.atomic():
-                return Received(_receive(channel, inbound, address, conversation_hint), created=True)
+                message = _receive(channel, inbound, address, conversation_hint, received_at)
+                return Received(message, created=True)
         except IntegrityError:
             # A concurrent delivery of the same message (or the same new sender) won the race.
             existing = _find(channel, inbound.provider_message_id)
@@ -72,8 +78,10 @@ def _find(channel: Channel, provider_message_id: str) -> Message | None:
     return Message.objects.filter(channel=channel, provider_message_id=provider_message_id).first()
 
 
-def _receive(channel: Channel, inbound: InboundMessage, address: str, hint: Conversation | None) -> Message:
-    now = clock.now()
+def _receive(
+    channel: Channel, inbound: InboundMessage, address: str, hint: Conversation | None, received_at: datetime | None
+) -> Message:
+    now = received_at or clock.now()
     practice = channel.practice
     automatic = inbound.kind == AUTO_REPLY_KIND
     contact = contact_point_for_sender(practice=practice, kind=channel.kind, address=address)

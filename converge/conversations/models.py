@@ -211,3 +211,24 @@ class Mention(TenantModel):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["note", "staff"], name="mention_unique_staff")]
         indexes = [models.Index(fields=["staff", "read_at", "-created_at"], name="mention_inbox_idx")]
+
+
+class InboundEvent(TenantModel):
+    """A patient message a webhook accepted and the inbound pipeline has not stored yet.
+
+    Webhooks answer once this row is committed (one INSERT), so a burst never waits on routing;
+    the worker turns each row into a Message with `message_receive` and deletes it. A row that
+    fails is retried with backoff and never dropped."""
+
+    channel = models.ForeignKey("connectors.Channel", on_delete=models.CASCADE, related_name="+")
+    payload = models.JSONField()  # the parsed InboundMessage (see conversations.inbound_queue)
+    received_at = models.DateTimeField()
+    next_attempt_at = models.DateTimeField()
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["next_attempt_at", "id"], name="inbound_event_due_idx")]
+
+    def __str__(self) -> str:
+        return f"inbound-event:{self.pk}"

@@ -1,0 +1,47 @@
+"""The enabled channel a webhook URL names, read from the database at most every few seconds.
+
+A provider posts every message to the same URL, and reading the channel (with its practice) was a
+third of the work of accepting one. A change saved in this process clears the cache at once; other
+processes see it within TTL_SECONDS, so a channel disabled elsewhere may accept a few seconds more
+of (still signature-checked) messages.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from typing import Any
+
+from django.db.models.signals import post_delete, post_save
+
+from converge.connectors.models import Channel
+
+TTL_SECONDS = 5.0
+_MAX_ENTRIES = 10_000  # unknown keys from scanners are cached too; never let them grow memory
+
+_cache: dict[tuple[str, str], tuple[float, Channel | None]] = {}
+_lock = threading.Lock()
+
+
+def webhook_channel(key: str, provider: str) -> Channel | None:
+    now = time.monotonic()
+    hit = _cache.get((key, provider))
+    if hit is None or hit[0] <= now:
+        channel = Channel.objects.select_related("practice").filter(key=key, provider=provider, enabled=True).first()
+        hit = (now + TTL_SECONDS, channel)
+        with _lock:
+            if len(_cache) >= _MAX_ENTRIES:
+                _cache.clear()
+            _cache[(key, provider)] = hit
+    # A copy per request: model instances are mutable and requests run on several threads.
+    return copy.deepcopy(hit[1])
+
+
+def forget_webhook_channels(**_kwargs: Any) -> None:
+    with _lock:
+        _cache.clear()
+
+
+post_save.connect(forget_webhook_channels, sender=Channel, dispatch_uid="webhook-channel-cache-save")
+post_delete.connect(forget_webhook_channels, sender=Channel, dispatch_uid="webhook-channel-cache-delete")

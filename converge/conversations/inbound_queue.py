@@ -1,0 +1,210 @@
+"""Inbound messages accepted by webhooks, waiting for the inbound pipeline.
+
+A webhook verifies and validates the whole request, then `inbound_accept` stores its messages as
+InboundEvent rows in one INSERT and the webhook answers. The worker claims due rows with a lease
+(SKIP LOCKED on PostgreSQL), runs each through `message_receive` and deletes it, so a provider's
+burst is acknowledged at the speed of an INSERT and processed as fast as the workers go. A row
+whose processing fails stays, with its error, and is retried with backoff: nothing is dropped.
+
+With INBOUND_PROCESSING = "request" the webhook processes its own rows before answering (and the
+worker only takes them over if that request dies), for small installs and tests that want the
+message in the inbox when the webhook returns.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from converge.connectors.models import Channel
+from converge.connectors.types import InboundAttachment, InboundMessage
+from converge.conversations.inbound import message_receive
+from converge.conversations.models import InboundEvent
+from converge.conversations.outbox import backoff_delay
+from converge.core import clock
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=2)
+# In request mode the worker leaves a row alone this long: the request is processing it.
+REQUEST_GRACE = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Processed:
+    stored: int
+    duplicates: int
+    failed: int
+
+
+def processes_in_request() -> bool:
+    return settings.INBOUND_PROCESSING == "request"
+
+
+def inbound_accept(*, channel: Channel, messages: Sequence[InboundMessage]) -> list[InboundEvent]:
+    """Store validated messages for the pipeline, in one INSERT, and wake the worker."""
+    if not messages:
+        return []
+    now = clock.now()
+    due = now + REQUEST_GRACE if processes_in_request() else now
+    rows = [
+        InboundEvent(
+            practice_id=channel.practice_id,
+            channel=channel,
+            payload=to_payload(message),
+            received_at=now,
+            next_attempt_at=due,
+        )
+        for message in messages
+    ]
+    with transaction.atomic():
+        created = InboundEvent.objects.bulk_create(rows)
+        if not processes_in_request():
+            from converge.core.worker import wake_worker
+
+            transaction.on_commit(wake_worker)
+    return created
+
+
+def inbound_take(*, channel: Channel, messages: Sequence[InboundMessage]) -> dict[str, int]:
+    """What a webhook does with validated messages: accept them and, in request mode, run them
+    through the pipeline. Returns the counts the webhook answers with."""
+    events = inbound_accept(channel=channel, messages=messages)
+    if not processes_in_request():
+        return {"accepted": len(events)}
+    done = inbound_process(events)
+    counts = {"stored": done.stored, "duplicates": done.duplicates}
+    if done.failed:
+        counts["deferred"] = done.failed  # kept; the worker retries them
+    return counts
+
+
+def inbound_process(events: Sequence[InboundEvent]) -> Processed:
+    """Run accepted messages through the pipeline, each in its own transaction, in order."""
+    stored = duplicates = failed = 0
+    for event in events:
+        try:
+            received = message_receive(
+                channel=event.channel, inbound=from_payload(event.payload), received_at=event.received_at
+            )
+        except Exception as exc:  # any failure: keep the row, retry later
+            failed += 1
+            _record_failure(event, exc)
+            continue
+        InboundEvent.objects.filter(pk=event.pk).delete()
+        if received.created:
+            stored += 1
+        else:
+            duplicates += 1
+    return Processed(stored, duplicates, failed)
+
+
+def inbound_process_due(*, limit: int | None = None) -> int:
+    """The worker's step: claim due rows and process them; returns how many were claimed."""
+    events = _claim(limit or settings.INBOUND_BATCH_SIZE)
+    if events:
+        inbound_process(events)
+    return len(events)
+
+
+def _claim(limit: int) -> list[InboundEvent]:
+    now = clock.now()
+    with transaction.atomic():
+        ids = list(
+            InboundEvent.objects.filter(next_attempt_at__lte=now)
+            .order_by("next_attempt_at", "id")
+            .select_for_update(skip_locked=True)
+            .values_list("id", flat=True)[:limit]
+        )
+        if not ids:
+            return []
+        # The lease: other workers see these rows as not due until it runs out, so the rows of a
+        # worker that died are taken up again then.
+        InboundEvent.objects.filter(id__in=ids).update(next_attempt_at=now + LEASE)
+    return list(InboundEvent.objects.filter(id__in=ids).select_related("channel__practice").order_by("id"))
+
+
+def _record_failure(event: InboundEvent, exc: Exception) -> None:
+    # Ids and the exception type only: the message text is PHI.
+    log.error(
+        "inbound event %s failed (attempt %s): %s", event.pk, event.attempts + 1, type(exc).__name__, exc_info=False
+    )
+    attempts = event.attempts + 1
+    InboundEvent.objects.filter(pk=event.pk).update(
+        attempts=attempts,
+        next_attempt_at=clock.now() + timedelta(seconds=backoff_delay(attempts)),
+        last_error=f"{type(exc).__name__}"[:300],
+    )
+
+
+# --- payload -----------------------------------------------------------------------------------
+
+
+def to_payload(message: InboundMessage) -> dict[str, Any]:
+    return _without_nul(
+        {
+            "provider_message_id": message.provider_message_id,
+            "sender_address": message.sender_address,
+            "body": message.body,
+            "sent_at": message.sent_at.isoformat() if message.sent_at else None,
+            "sender_name": message.sender_name,
+            "kind": message.kind,
+            "reply_to_provider_id": message.reply_to_provider_id,
+            "metadata": message.metadata,
+            "attachments": [
+                {
+                    "content_type": a.content_type,
+                    "filename": a.filename,
+                    "size": a.size,
+                    "content": base64.b64encode(a.content).decode() if a.content is not None else None,
+                    "provider_media_id": a.provider_media_id,
+                    "url": a.url,
+                    "sha256": a.sha256,
+                }
+                for a in message.attachments
+            ],
+        }
+    )
+
+
+def _without_nul(value: Any) -> Any:
+    """PostgreSQL cannot store NUL in text or jsonb, and no patient meant to send one."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
+
+
+def from_payload(payload: dict[str, Any]) -> InboundMessage:
+    return InboundMessage(
+        provider_message_id=payload["provider_message_id"],
+        sender_address=payload["sender_address"],
+        body=payload["body"],
+        sent_at=datetime.fromisoformat(payload["sent_at"]) if payload.get("sent_at") else None,
+        sender_name=payload.get("sender_name", ""),
+        kind=payload.get("kind", "text"),
+        reply_to_provider_id=payload.get("reply_to_provider_id"),
+        metadata=payload.get("metadata") or {},
+        attachments=tuple(
+            InboundAttachment(
+                content_type=a["content_type"],
+                filename=a.get("filename", ""),
+                size=a.get("size"),
+                content=base64.b64decode(a["content"]) if a.get("content") is not None else None,
+                provider_media_id=a.get("provider_media_id"),
+                url=a.get("url"),
+                sha256=a.get("sha256"),
+            )
+            for a in payload.get("attachments", ())
+        ),
+    )
