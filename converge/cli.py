@@ -61,7 +61,8 @@ def _serve_processes(host: str, port: int, workers: int, *, with_worker: bool) -
 
     worker = None
     if with_worker:
-        code = "from converge.cli import main; raise SystemExit(main(['worker']))"
+        # Niced: under a burst, answering webhooks and staff comes first; the queue waits safely.
+        code = "from converge.cli import main; raise SystemExit(main(['worker', '--nice', '19']))"
         worker = subprocess.Popen([sys.executable, "-c", code])
     print(f"Converge is running at http://{host}:{port}/  ({workers} web processes; Ctrl+C to stop)", flush=True)
     try:
@@ -121,6 +122,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     _setup()
     from converge.core.worker import run_worker
+
+    if args.nice:
+        os.nice(args.nice)
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -285,6 +289,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("worker", cmd_worker, "run the worker loop alone (inbound queue, outbox, periodic jobs)")
     p.add_argument("--idle", type=float, default=0.5, help="seconds to wait when there is nothing to do")
+    p.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        choices=range(20),
+        metavar="0-19",
+        help="lower this process's CPU priority, so web processes on the same machine come first",
+    )
 
     p = add("createadmin", cmd_createadmin, "create an administrator (and the practice if needed)")
     p.add_argument("--practice", required=True)

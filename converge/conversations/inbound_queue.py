@@ -49,7 +49,8 @@ def processes_in_request() -> bool:
 
 
 def inbound_accept(*, channel: Channel, messages: Sequence[InboundMessage]) -> list[InboundEvent]:
-    """Store validated messages for the pipeline, in one INSERT, and wake the worker."""
+    """Store validated messages for the pipeline, in one INSERT, and wake the worker. All or none:
+    a single statement either way."""
     if not messages:
         return []
     now = clock.now()
@@ -64,12 +65,15 @@ def inbound_accept(*, channel: Channel, messages: Sequence[InboundMessage]) -> l
         )
         for message in messages
     ]
-    with transaction.atomic():
-        created = InboundEvent.objects.bulk_create(rows)
-        if not processes_in_request():
-            from converge.core.worker import wake_worker
+    if len(rows) == 1:
+        rows[0].save(force_insert=True)  # one statement, no transaction around it: the usual case
+        created = rows
+    else:
+        created = InboundEvent.objects.bulk_create(rows)  # one multi-row INSERT
+    if not processes_in_request():
+        from converge.core.worker import wake_worker
 
-            transaction.on_commit(wake_worker)
+        transaction.on_commit(wake_worker)
     return created
 
 
