@@ -31,9 +31,9 @@ def clear_cache() -> None:
             client.delete(key)
     else:
         cache.clear()
-    from converge.connectors.webhook_channels import forget_webhook_channels
+    from converge.core.localcache import clear_local_caches
 
-    forget_webhook_channels()  # process-local: a rolled-back channel must not outlive its test
+    clear_local_caches()  # process-local: rolled-back rows must not outlive their test
 
 
 @pytest.fixture(autouse=True)

@@ -102,9 +102,9 @@ def mfa_device(staff: StaffMember) -> TOTPDevice | None:
 
 
 def mfa_required(staff: StaffMember) -> bool:
-    from converge.privacy.guard import privacy_settings
+    from converge.privacy.guard import cached_privacy_settings
 
-    return staff.role in (privacy_settings(staff.practice_id).mfa_required_roles or [])
+    return staff.role in (cached_privacy_settings(staff.practice_id).mfa_required_roles or [])
 
 
 def mfa_enrollment_start(staff: StaffMember) -> TOTPDevice:

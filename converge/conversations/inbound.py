@@ -26,7 +26,7 @@ from converge.core import clock, events
 from converge.patients.addresses import PHONE_KINDS, InvalidAddress, normalize_address
 from converge.patients.models import ContactPoint, Patient
 from converge.practices.models import Practice
-from converge.routing.services import route_inbound
+from converge.routing.services import classify_inbound, route_inbound
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +84,11 @@ def _receive(
     now = received_at or clock.now()
     practice = channel.practice
     automatic = inbound.kind == AUTO_REPLY_KIND
-    contact = contact_point_for_sender(practice=practice, kind=channel.kind, address=address)
+    contact, new_patient = _sender_contact(practice=practice, kind=channel.kind, address=address, now=now)
     patient = _current(contact.patient)
     conversation = _hinted_conversation(hint, patient=patient, now=now, automatic=automatic)
     if conversation is None:
-        conversation = conversation_for_patient(practice=practice, patient=patient, now=now)
+        conversation = conversation_for_patient(practice=practice, patient=patient, now=now, new_patient=new_patient)
     reply_to = None
     if inbound.reply_to_provider_id:
         reply_to = Message.objects.filter(
@@ -99,7 +99,7 @@ def _receive(
     metadata = dict(inbound.metadata)
     if inbound.sender_name:
         metadata["sender_name"] = inbound.sender_name[:120]
-    message = Message.objects.create(
+    message = Message(
         practice=practice,
         conversation=conversation,
         patient=patient,
@@ -115,6 +115,9 @@ def _receive(
         created_at=now,
         sent_at=inbound.sent_at,
     )
+    if not automatic:
+        classify_inbound(message)  # stored with the message, not in a second write
+    message.save(force_insert=True)
     keyword_handle(channel=channel, contact=contact, conversation=conversation, message=message)  # SMS STOP/START/HELP
     for attachment in inbound.attachments:
         Attachment.objects.create(
@@ -127,7 +130,8 @@ def _receive(
             provider_media_id=attachment.provider_media_id or "",
             source_url=attachment.url or "",
         )
-    ContactPoint.objects.filter(pk=contact.pk).update(last_inbound_at=now)
+    if contact.last_inbound_at != now:
+        ContactPoint.objects.filter(pk=contact.pk).update(last_inbound_at=now)
     conversation.last_message_at = now
     conversation.last_inbound_at = now
     if not automatic:
@@ -205,12 +209,14 @@ def _hinted_conversation(
     return conversation
 
 
-def contact_point_for_sender(*, practice: Practice, kind: str, address: str) -> ContactPoint:
+def _sender_contact(*, practice: Practice, kind: str, address: str, now: datetime) -> tuple[ContactPoint, bool]:
+    """The sender's contact point, created (for a new, unverified patient if the address is not
+    known on a sibling channel) when it is new; and whether the patient is new."""
     contact = (
         ContactPoint.objects.select_related("patient").filter(practice=practice, kind=kind, address=address).first()
     )
     if contact is not None:
-        return contact
+        return contact, False
     patient: Patient | None = None
     verified = False
     if kind in PHONE_KINDS:
@@ -223,15 +229,30 @@ def contact_point_for_sender(*, practice: Practice, kind: str, address: str) -> 
         )
         if sibling is not None:
             patient, verified = _current(sibling.patient), sibling.is_verified
+    new_patient = patient is None
     if patient is None:
         # Never guess: an unknown address becomes its own unverified contact until staff link it.
         patient = Patient.objects.create(practice=practice, is_verified=False)
-    return ContactPoint.objects.create(
-        practice=practice, patient=patient, kind=kind, address=address, is_verified=verified
+    contact = ContactPoint.objects.create(
+        practice=practice, patient=patient, kind=kind, address=address, is_verified=verified, last_inbound_at=now
+    )
+    return contact, new_patient
+
+
+def conversation_for_patient(
+    *, practice: Practice, patient: Patient, now: datetime, new_patient: bool = False
+) -> Conversation:
+    """The patient's unresolved conversation, a recently resolved one reopened, or a new one.
+    A patient created in this transaction has none to look for."""
+    conversation = None if new_patient else _existing_conversation(practice=practice, patient=patient, now=now)
+    if conversation is not None:
+        return conversation
+    return Conversation.objects.create(
+        practice=practice, patient=patient, last_message_at=now, created_at=now, updated_at=now
     )
 
 
-def conversation_for_patient(*, practice: Practice, patient: Patient, now) -> Conversation:  # type: ignore[no-untyped-def]
+def _existing_conversation(*, practice: Practice, patient: Patient, now: datetime) -> Conversation | None:
     conversation = (
         Conversation.objects.select_for_update()
         .filter(practice=practice, patient=patient)
@@ -262,10 +283,7 @@ def conversation_for_patient(*, practice: Practice, patient: Patient, now) -> Co
             text="Reopened by a new patient message",
             created_at=now,
         )
-        return recent
-    return Conversation.objects.create(
-        practice=practice, patient=patient, last_message_at=now, created_at=now, updated_at=now
-    )
+    return recent
 
 
 def message_status_apply(*, channel: Channel, update: StatusUpdate) -> Message | None:

@@ -16,7 +16,7 @@ from converge.core.principal import Principal
 from converge.patients.models import Patient
 from converge.practices.models import Role, StaffMember
 from converge.practices.permissions import Perm, can
-from converge.privacy.guard import privacy_settings
+from converge.privacy.guard import cached_privacy_settings
 from converge.privacy.models import BreakGlassGrant
 
 CLINICAL_CATEGORIES = ("refill", "clinical", "urgent")
@@ -27,7 +27,9 @@ def restricted(principal: Principal) -> bool:
     staff = principal.staff
     if staff is None:
         return False  # practice API tokens are integrations the practice trusts with everything
-    return privacy_settings(principal.practice_id).clinical_confidentiality and not can(staff, Perm.READ_CLINICAL)
+    return cached_privacy_settings(principal.practice_id).clinical_confidentiality and not can(
+        staff, Perm.READ_CLINICAL
+    )
 
 
 def _granted_patients(staff: StaffMember) -> QuerySet[BreakGlassGrant]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from converge.connectors.models import Channel, Tier
+from converge.core.localcache import LocalCache
 from converge.privacy.models import PhiPolicy, PrivacySettings
 from converge.privacy.phi import PhiScan, scan
 
@@ -44,6 +45,14 @@ def privacy_settings(practice_id: int) -> PrivacySettings:
     return settings
 
 
+_settings_cache: LocalCache[PrivacySettings] = LocalCache("privacy-settings", watch=[PrivacySettings])
+
+
+def cached_privacy_settings(practice_id: int) -> PrivacySettings:
+    """Read-only, for hot paths (see converge.core.localcache); writers use privacy_settings."""
+    return _settings_cache.get(practice_id, lambda: privacy_settings(practice_id))
+
+
 def check_outbound(
     *,
     channel: Channel,
@@ -64,7 +73,7 @@ def check_outbound(
         return GuardDecision(convert=True, scan=result)
     if override_reason.strip():
         return GuardDecision(convert=False, scan=result, overridden=True)
-    policy = privacy_settings(channel.practice_id).standard_channel_policy
+    policy = cached_privacy_settings(channel.practice_id).standard_channel_policy
     if policy == PhiPolicy.CONVERT:
         return GuardDecision(convert=True, scan=result)
     raise PhiDetected(result, policy)

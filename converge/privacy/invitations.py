@@ -8,7 +8,7 @@ from datetime import timedelta
 from converge.connectors.models import Tier
 from converge.conversations.models import Conversation, Message
 from converge.core import clock
-from converge.privacy.guard import privacy_settings
+from converge.privacy.guard import cached_privacy_settings
 from converge.privacy.models import PortalLink
 from converge.privacy.phi import scan
 
@@ -32,7 +32,7 @@ CLINICAL_KINDS = frozenset(
 def invite_to_portal(conversation: Conversation, message: Message) -> None:
     if message.channel.tier != Tier.STANDARD or message.kind not in ("text", "image", "document"):
         return
-    settings = privacy_settings(message.practice_id)
+    settings = cached_privacy_settings(message.practice_id)
     if not settings.invite_to_portal_on_clinical:
         return
     clinical = message.metadata.get("category") in ("clinical", "refill", "urgent") or any(

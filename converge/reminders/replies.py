@@ -23,7 +23,21 @@ from converge.scheduling.selectors import availability
 from converge.scheduling.services import BookingError, appointment_reschedule, appointment_set_status
 
 
+def has_open_prompt(message: Message) -> bool:
+    """Whether the patient has an unanswered question of ours (reminder, reschedule, waitlist
+    offer). Asked by routing and by this hook for the same message, so read once per message."""
+    known = message.__dict__.get("_has_open_prompt")
+    if known is None:
+        known = PatientPrompt.objects.filter(
+            patient_id=message.patient_id, answered_at__isnull=True, expires_at__gt=clock.now()
+        ).exists()
+        message.__dict__["_has_open_prompt"] = known
+    return bool(known)
+
+
 def handle_reply(conversation: Conversation, message: Message) -> None:
+    if not has_open_prompt(message):
+        return
     now = clock.now()
     prompt = (
         # of=("self",): PostgreSQL refuses FOR UPDATE on the nullable side of the outer joins below.

@@ -12,6 +12,8 @@ from converge.audit.services import audit_record
 from converge.connectors.types import ChannelKind
 from converge.conversations.models import Conversation, ConversationEvent, Message, Priority
 from converge.core import clock, events
+from converge.core.localcache import LocalCache
+from converge.patients.models import ContactPoint
 from converge.practices.models import Practice, StaffMember, Team
 from converge.routing.models import (
     AssignmentMode,
@@ -39,6 +41,20 @@ SKIP_KINDS = frozenset({"auto_reply", "reaction", "unsupported"})
 def routing_settings(practice_id: int) -> RoutingSettings:
     settings, _ = RoutingSettings.objects.get_or_create(practice_id=practice_id)
     return settings
+
+
+_settings_cache: LocalCache[RoutingSettings] = LocalCache("routing-settings", watch=[RoutingSettings])
+_rules_cache: LocalCache[dict[str, RoutingRule]] = LocalCache("routing-rules", watch=[RoutingRule, Team])
+
+
+def cached_routing_settings(practice_id: int) -> RoutingSettings:
+    """Read-only, for the inbound pipeline (see converge.core.localcache)."""
+    return _settings_cache.get(practice_id, lambda: routing_settings(practice_id))
+
+
+def cached_rules(practice_id: int) -> dict[str, RoutingRule]:
+    """Read-only, for the inbound pipeline (see converge.core.localcache)."""
+    return _rules_cache.get(practice_id, lambda: rules_for(practice_id))
 
 
 def rules_for(practice_id: int) -> dict[str, RoutingRule]:
@@ -82,27 +98,43 @@ def rule_update(
 
 
 def _is_reminder_reply(message: Message) -> bool:
-    from converge.reminders.models import PatientPrompt
+    from converge.reminders.replies import has_open_prompt
 
-    return PatientPrompt.objects.filter(
-        patient_id=message.patient_id, answered_at__isnull=True, expires_at__gt=clock.now()
-    ).exists()
+    return has_open_prompt(message)
 
 
-def route_inbound(*, conversation: Conversation, message: Message) -> None:
-    """Classify the message and route its conversation. The caller saves the conversation."""
+def _needs_triage(message: Message) -> bool:
     # Carrier keywords (STOP, HELP, ...) are answered by the opt-out handling, not triaged.
     if message.kind in SKIP_KINDS or not message.body.strip() or message.metadata.get("keyword"):
-        if conversation.team_id is None:
-            conversation.team_id = conversation.practice.default_team_id
+        return False
+    from converge.connectors.twilio_sms import classify_keyword
+
+    return not (message.channel.kind == ChannelKind.SMS and classify_keyword(message.body))
+
+
+def classify_inbound(message: Message) -> None:
+    """Triage a patient message before it is stored; the result goes into its metadata."""
+    if not _needs_triage(message):
         return
     from converge.routing.classifier import classify
 
     result = classify(message.body, is_reply_to_reminder=_is_reminder_reply(message))
     message.metadata = {**message.metadata, "classification": result.as_dict()}
-    Message.objects.filter(pk=message.pk).update(metadata=message.metadata)
-    rules = rules_for(conversation.practice_id)
-    category = result.category
+
+
+def route_inbound(*, conversation: Conversation, message: Message) -> None:
+    """Route a stored message's conversation by its triage (classify_inbound). The caller saves
+    the conversation."""
+    if not _needs_triage(message):
+        if conversation.team_id is None:
+            conversation.team_id = conversation.practice.default_team_id
+        return
+    if "classification" not in message.metadata:  # stored without triage
+        classify_inbound(message)
+        Message.objects.filter(pk=message.pk).update(metadata=message.metadata)
+    result = message.metadata["classification"]
+    rules = cached_rules(conversation.practice_id)
+    category = result["category"]
     if SEVERITY.get(category, 0) >= SEVERITY.get(conversation.category, 0) or not conversation.category:
         rule = rules[category]
         previous_team = conversation.team_id
@@ -116,7 +148,7 @@ def route_inbound(*, conversation: Conversation, message: Message) -> None:
             _auto_assign(conversation)
     elif conversation.team_id is None:
         conversation.team_id = conversation.practice.default_team_id
-    if result.urgent:
+    if result["urgent"]:
         _urgent(conversation, message)
     else:
         _after_hours(conversation, message)
@@ -175,8 +207,6 @@ def _auto_assign(conversation: Conversation) -> None:
 def _auto_reply(conversation: Conversation, message: Message, body: str, tag: str) -> None:
     from converge.conversations.services import ServiceError, message_queue
 
-    if message.channel.kind == ChannelKind.PORTAL:
-        pass  # the portal shows the reply like any other secure message
     try:
         message_queue(
             conversation=conversation,
@@ -185,9 +215,19 @@ def _auto_reply(conversation: Conversation, message: Message, body: str, tag: st
             sender=None,
             is_automatic=True,
             metadata={"auto_reply": tag},
+            contact=_sender_address(conversation, message),
         )
     except ServiceError:
         log.info("automatic %s reply not sent conversation=%s", tag, conversation.pk)
+
+
+def _sender_address(conversation: Conversation, message: Message) -> ContactPoint | None:
+    """The address the patient just wrote from, when it can take the answer; otherwise None and
+    message_queue looks for one (after an opt-out, or a merge that moved the patient)."""
+    contact = message.contact_point
+    if contact is None or contact.opted_out_at is not None or contact.patient_id != conversation.patient_id:
+        return None
+    return contact if contact.kind == message.channel.kind else None
 
 
 def _recent_auto_reply(conversation: Conversation, tag: str, since: datetime) -> bool:
@@ -227,7 +267,7 @@ def _urgent(conversation: Conversation, message: Message) -> None:
         [events.practice_group(conversation.practice_id)],
         {"type": "conversation.urgent", "conversation_id": conversation.pk},
     )
-    if routing_settings(conversation.practice_id).safety_reply and not _recent_auto_reply(
+    if cached_routing_settings(conversation.practice_id).safety_reply and not _recent_auto_reply(
         conversation, "safety", now - timedelta(hours=1)
     ):
         language = reply_language(conversation, message)
@@ -240,7 +280,7 @@ def _after_hours(conversation: Conversation, message: Message) -> None:
 
     practice: Practice = conversation.practice
     now = clock.now()
-    if not routing_settings(practice.pk).after_hours_reply or practice_open_now(practice, now):
+    if not cached_routing_settings(practice.pk).after_hours_reply or practice_open_now(practice, now):
         return
     if message.metadata.get("reply_id") or _is_reminder_reply(message):
         return  # answers to our own questions are handled without a person

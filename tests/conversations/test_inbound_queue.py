@@ -239,11 +239,11 @@ def test_channel_changes_reach_webhooks_at_once_in_this_process(sms_channel, wor
 
 
 def test_channel_changes_made_elsewhere_reach_webhooks_within_the_ttl(sms_channel, worker_mode, monkeypatch):
-    from converge.connectors import webhook_channels
+    from converge.core import localcache
 
     assert post(sms_channel, "hi", "t1").status_code == 200
     type(sms_channel).objects.filter(pk=sms_channel.pk).update(enabled=False)  # another process: no signal here
     assert post(sms_channel, "hi", "t2").status_code == 200
-    later = time.monotonic() + webhook_channels.TTL_SECONDS + 0.1
-    monkeypatch.setattr(webhook_channels.time, "monotonic", lambda: later)
+    later = time.monotonic() + localcache.TTL_SECONDS + 0.1
+    monkeypatch.setattr(localcache.time, "monotonic", lambda: later)
     assert post(sms_channel, "hi", "t3").status_code == 404
