@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Iterable
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from channels_redis.core import RedisChannelLayer
 from django.db import transaction
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,23 @@ def team_group(team_id: int) -> str:
     return f"team.{team_id}"
 
 
+_publisher: asyncio.AbstractEventLoop | None = None
+_publisher_lock = threading.Lock()
+
+
+def _publisher_loop() -> asyncio.AbstractEventLoop:
+    global _publisher
+    with _publisher_lock:
+        if _publisher is None or not _publisher.is_running():
+            loop = asyncio.new_event_loop()
+            started = threading.Event()
+            loop.call_soon(started.set)
+            threading.Thread(target=loop.run_forever, name="converge-events", daemon=True).start()
+            started.wait(5)
+            _publisher = loop
+        return _publisher
+
+
 def publish_on_commit(groups: Iterable[str], event: dict[str, Any]) -> None:
     targets = list(groups)
     transaction.on_commit(lambda: publish_now(targets, event))
@@ -52,6 +71,11 @@ def publish_now(groups: list[str], event: dict[str, Any]) -> None:
 
     try:
         loop = _server_loop
+        if (loop is None or not loop.is_running()) and isinstance(layer, RedisChannelLayer):
+            # No ASGI server here (a worker process, or a web process under uvicorn --workers):
+            # hand the send to this process's publisher thread instead of starting and stopping
+            # an event loop for every event. The Redis layer keeps a connection pool per loop.
+            loop = _publisher_loop()
         if loop is not None and loop.is_running():
             try:
                 running = asyncio.get_running_loop()

@@ -35,7 +35,8 @@ def invite_to_portal(conversation: Conversation, message: Message) -> None:
     settings = cached_privacy_settings(message.practice_id)
     if not settings.invite_to_portal_on_clinical:
         return
-    clinical = message.metadata.get("category") in ("clinical", "refill", "urgent") or any(
+    category = (message.metadata.get("classification") or {}).get("category")
+    clinical = category in ("clinical", "refill", "urgent") or any(
         f.kind in CLINICAL_KINDS for f in scan(message.body).findings
     )
     if not clinical:

@@ -172,6 +172,20 @@ def test_inbound_clinical_message_gets_portal_invitation(sms_channel):
     assert len(read_outbox(sms_channel.key)) == 1  # one invitation a day
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["My stitches look red and it hurts where they did the procedure", "I need a refill of my blood pressure medicine"],
+)
+def test_message_triaged_clinical_gets_portal_invitation_without_phi_words(sms_channel, text):
+    """The triage category alone is enough: these texts name no drug, symptom or procedure the
+    PHI scanner knows, yet they are clinical questions that belong in the portal."""
+    message = receive(sms_channel, "+15552017798", text).message
+    assert message.metadata["classification"]["category"] in ("clinical", "refill")
+    drain()
+    bodies = [line["body"] for line in read_outbox(sms_channel.key)]
+    assert any("secure" in body.lower() for body in bodies)
+
+
 def test_api_override_and_portal_choice(conversation, api_token, sms_channel):
     set_policy(conversation.practice, PhiPolicy.BLOCK)
     client = Client(headers={"Authorization": f"Bearer {api_token}"})
