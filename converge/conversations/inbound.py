@@ -75,7 +75,10 @@ def message_receive(
 
 
 def _find(channel: Channel, provider_message_id: str) -> Message | None:
-    return Message.objects.filter(channel=channel, provider_message_id=provider_message_id).first()
+    # The id first: a redelivery is rare, and loading every column for the usual miss is not free.
+    found = Message.objects.filter(channel=channel, provider_message_id=provider_message_id).values_list("pk")
+    pk = found.first()
+    return Message.objects.get(pk=pk[0]) if pk is not None else None
 
 
 def _receive(

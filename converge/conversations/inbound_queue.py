@@ -95,14 +95,15 @@ def inbound_process(events: Sequence[InboundEvent]) -> Processed:
     stored = duplicates = failed = 0
     for event in events:
         try:
-            received = message_receive(
-                channel=event.channel, inbound=from_payload(event.payload), received_at=event.received_at
-            )
+            with transaction.atomic():  # the message is stored and the row deleted together
+                received = message_receive(
+                    channel=event.channel, inbound=from_payload(event.payload), received_at=event.received_at
+                )
+                InboundEvent.objects.filter(pk=event.pk).delete()
         except Exception as exc:  # any failure: keep the row, retry later
             failed += 1
             _record_failure(event, exc)
             continue
-        InboundEvent.objects.filter(pk=event.pk).delete()
         if received.created:
             stored += 1
         else:

@@ -45,6 +45,7 @@ def routing_settings(practice_id: int) -> RoutingSettings:
 
 _settings_cache: LocalCache[RoutingSettings] = LocalCache("routing-settings", watch=[RoutingSettings])
 _rules_cache: LocalCache[dict[str, RoutingRule]] = LocalCache("routing-rules", watch=[RoutingRule, Team])
+_assignment_modes: LocalCache[str | None] = LocalCache("assignment-modes", watch=[TeamAssignment])
 
 
 def cached_routing_settings(practice_id: int) -> RoutingSettings:
@@ -170,7 +171,13 @@ def _auto_assign(conversation: Conversation) -> None:
         return
     if conversation.team_id is None:
         return
-    setting = TeamAssignment.objects.filter(team_id=conversation.team_id).first()
+    team_id = conversation.team_id
+    mode = _assignment_modes.get(
+        team_id, lambda: TeamAssignment.objects.filter(team_id=team_id).values_list("mode", flat=True).first()
+    )
+    if mode is None or mode == AssignmentMode.MANUAL:
+        return  # most teams: no read of the round-robin state at all
+    setting = TeamAssignment.objects.filter(team_id=team_id).first()
     if setting is None or setting.mode == AssignmentMode.MANUAL:
         return
     online = _online_staff_ids(conversation.practice_id)
