@@ -9,6 +9,7 @@ import os
 import sys
 import uuid
 from collections.abc import Callable, Sequence
+from typing import Any
 
 
 def _setup() -> None:
@@ -53,6 +54,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _uvicorn_options(host: str, port: int) -> dict[str, Any]:
+    return {
+        "app": "converge.config.asgi:application",
+        "host": host,
+        "port": port,
+        "lifespan": "off",
+        "log_level": os.environ.get("LOG_LEVEL", "info").lower(),
+        "access_log": False,
+        "ws": "websockets",
+    }
+
+
 def _serve_processes(host: str, port: int, workers: int, *, with_worker: bool) -> None:
     """Several web processes on one socket (uvicorn's supervisor) and the worker as a process."""
     import subprocess
@@ -66,16 +79,7 @@ def _serve_processes(host: str, port: int, workers: int, *, with_worker: bool) -
         worker = subprocess.Popen([sys.executable, "-c", code])
     print(f"Converge is running at http://{host}:{port}/  ({workers} web processes; Ctrl+C to stop)", flush=True)
     try:
-        uvicorn.run(
-            "converge.config.asgi:application",
-            host=host,
-            port=port,
-            workers=workers,
-            lifespan="off",
-            log_level=os.environ.get("LOG_LEVEL", "info").lower(),
-            access_log=False,
-            ws="websockets",
-        )
+        uvicorn.run(workers=workers, **_uvicorn_options(host, port))
     finally:
         if worker is not None:
             worker.terminate()
@@ -87,16 +91,7 @@ def _serve(host: str, port: int, *, with_worker: bool) -> None:
 
     from converge.core import events
 
-    config = uvicorn.Config(
-        "converge.config.asgi:application",
-        host=host,
-        port=port,
-        lifespan="off",
-        log_level=os.environ.get("LOG_LEVEL", "info").lower(),
-        access_log=False,
-        ws="websockets",
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn.Config(**_uvicorn_options(host, port)))
     stop = None
     if with_worker:
         from converge.core.worker import start_background_worker

@@ -36,6 +36,8 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
         ({"PUBLIC_BASE_URL": "not a url"}, "PUBLIC_BASE_URL"),
         ({"SECRET_KEY": "short"}, "SECRET_KEY"),
         ({"CONVERGE_OUTBOX_MAX_ATTEMPTS": "lots"}, "CONVERGE_OUTBOX_MAX_ATTEMPTS"),
+        ({"CONVERGE_INBOUND_PROCESSING": "later"}, "CONVERGE_INBOUND_PROCESSING"),
+        ({"DATABASE_POOL_SIZE": "big"}, "DATABASE_POOL_SIZE"),
     ],
 )
 def test_bad_configuration_stops_with_one_line(tmp_path, env, variable):
@@ -44,6 +46,19 @@ def test_bad_configuration_stops_with_one_line(tmp_path, env, variable):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert variable in lines[0]
+
+
+def test_several_web_processes_need_redis(tmp_path):
+    result = run_cli("serve", "--workers", "2", "--port", "0", env={"CONVERGE_DATA_DIR": str(tmp_path)})
+    assert result.returncode == 2
+    assert "--workers" in result.stderr and "REDIS_URL" in result.stderr
+
+
+@pytest.mark.parametrize("value", ["0", "two"])
+def test_workers_must_be_a_positive_number(tmp_path, value):
+    result = run_cli("serve", "--workers", value, env={"CONVERGE_DATA_DIR": str(tmp_path)})
+    assert result.returncode == 2
+    assert "--workers" in result.stderr
 
 
 @pytest.mark.django_db(transaction=True)

@@ -83,6 +83,7 @@ def secret_key(directory: Path) -> str:
 
 
 def database_config(directory: Path) -> dict[str, object]:
+    pool = _pool_options()  # read (and checked) whatever the database, like every variable
     url = env_str("DATABASE_URL")
     if not url:
         return sqlite_config(directory / "converge.sqlite3")
@@ -108,7 +109,7 @@ def database_config(directory: Path) -> dict[str, object]:
             # pile up (one per thread) and exhaust the server. A pool per process hands each
             # request a warm connection instead of a new one (a new PostgreSQL backend is a fork).
             "CONN_MAX_AGE": 0,
-            **_pool_options(),
+            **pool,
         }
     raise ConfigError(f"DATABASE_URL: unsupported scheme {parsed.scheme!r} (use postgresql:// or sqlite://)")
 

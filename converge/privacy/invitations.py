@@ -29,14 +29,20 @@ CLINICAL_KINDS = frozenset(
 )
 
 
+# Short texts are sometimes triaged clinical on little evidence ("And now by text": 0.64); an
+# invitation to the portal on such a guess would be noise.
+INVITE_CONFIDENCE = 0.8
+
+
 def invite_to_portal(conversation: Conversation, message: Message) -> None:
     if message.channel.tier != Tier.STANDARD or message.kind not in ("text", "image", "document"):
         return
     settings = cached_privacy_settings(message.practice_id)
     if not settings.invite_to_portal_on_clinical:
         return
-    category = (message.metadata.get("classification") or {}).get("category")
-    clinical = category in ("clinical", "refill", "urgent") or any(
+    triage = message.metadata.get("classification") or {}
+    confident = float(triage.get("confidence", 0)) >= INVITE_CONFIDENCE
+    clinical = (confident and triage.get("category") in ("clinical", "refill", "urgent")) or any(
         f.kind in CLINICAL_KINDS for f in scan(message.body).findings
     )
     if not clinical:

@@ -12,8 +12,14 @@ HTMX = {"HX-Request": "true"}
 
 @pytest.fixture
 def conversation(sms_channel: Any) -> Any:
+    from converge.privacy.models import PrivacySettings
     from tests.helpers import receive
 
+    # One patient message and nothing automatic after it (tests/privacy covers the invitation a
+    # refill request gets on SMS).
+    PrivacySettings.objects.update_or_create(
+        practice_id=sms_channel.practice_id, defaults={"invite_to_portal_on_clinical": False}
+    )
     return receive(sms_channel, "+15552017788", "Can I get a refill?").message.conversation
 
 

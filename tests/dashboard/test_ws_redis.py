@@ -116,3 +116,59 @@ def test_event_from_a_webhook_on_server_b_reaches_a_websocket_on_server_a(staff,
     for server in (server_a, server_b):
         assert server.popen.poll() is None
         assert "Traceback" not in server.output(), server.output()
+
+
+def test_serve_with_workers_queues_the_webhook_and_its_worker_process_tells_the_browser(staff, sms_channel, spawn):
+    """The production shape on one machine: two web processes on one port, the worker as its own
+    (niced) process, webhooks answered from the inbound queue. The event comes from the worker
+    process, through Redis, to a WebSocket on whichever web process holds it."""
+    port = free_port()
+    server = spawn(
+        "server",
+        "serve",
+        "--workers",
+        "2",
+        "--port",
+        str(port),
+        REDIS_URL=settings.REDIS_URL,
+        CONVERGE_REDIS_PREFIX=f"converge-test-{uuid.uuid4().hex}",
+        CONVERGE_INBOUND_PROCESSING="worker",
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_healthy(server, url)
+    session_id = session_for(staff.user)
+    provider_id = f"SM{uuid.uuid4().hex}"
+    body = json.dumps({"from": "+15552017788", "text": "is the office open Friday?", "id": provider_id}).encode()
+    signature = sign(sms_channel.credentials()["webhook_secret"], body)
+
+    async def scenario() -> dict[str, Any]:
+        async with connect(
+            f"ws://127.0.0.1:{port}/ws/staff/",
+            additional_headers={"Cookie": f"{settings.SESSION_COOKIE_NAME}={session_id}"},
+            origin=url,  # type: ignore[arg-type]
+            open_timeout=10,
+        ) as ws:
+            await asyncio.wait_for(ws.recv(), timeout=5)  # hello
+            async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+                response = await client.post(
+                    f"/webhooks/simulator/{sms_channel.key}",
+                    content=body,
+                    headers={"Content-Type": "application/json", SIGNATURE_HEADER: signature},
+                )
+            assert response.status_code == 200, response.text
+            assert response.json() == {"accepted": 1}
+            async with asyncio.timeout(20):
+                while True:
+                    event = json.loads(await ws.recv())
+                    if event.get("type") == "message.received":
+                        return event
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        event = pool.submit(asyncio.run, scenario()).result(timeout=60)
+
+    message = Message.objects.get(channel=sms_channel, provider_message_id=provider_id)
+    assert event["message_id"] == message.pk
+    assert server.popen.poll() is None
+    server.popen.terminate()  # the supervisor stops its web processes and the worker
+    server.popen.wait(timeout=30)
+    assert "Traceback" not in server.output(), server.output()
