@@ -11,18 +11,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import math
 import re
 import unicodedata
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import httpx
 
+from converge.connectors import provider_http
+from converge.connectors.provider_http import base_type, json_object, read_limited, retry_after, type_allowed
 from converge.connectors.types import (
     DeliveryStatus,
     InboundAttachment,
@@ -369,7 +368,7 @@ class TwilioClient:
         self._from = from_number
         self._service = messaging_service_sid
         self._base = api_base_url.rstrip("/")
-        self._api_origin = _origin(httpx.URL(self._base))
+        self._api_origin = provider_http.origin(httpx.URL(self._base))
         self._http = http if http is not None else httpx.Client()
         self._owns_http = http is None
         self._timeout = timeout
@@ -386,7 +385,7 @@ class TwilioClient:
             status_callback=status_callback,
         )
         path = f"/2010-04-01/Accounts/{self._sid}/Messages.json"
-        data = _json_object(self._request("POST", path, data=form))
+        data = json_object(self._request("POST", path, data=form), "Twilio")
         sid = data.get("sid")
         if not isinstance(sid, str) or not sid:
             # Not retried: Twilio may have accepted the message, and a retry could send it twice.
@@ -404,7 +403,7 @@ class TwilioClient:
 
     def check_credentials(self) -> str:
         """The account's friendly name; raises SendError when the credentials do not work."""
-        data = _json_object(self._request("GET", f"/2010-04-01/Accounts/{self._sid}.json"))
+        data = json_object(self._request("GET", f"/2010-04-01/Accounts/{self._sid}.json"), "Twilio")
         name = data.get("friendly_name")
         if not isinstance(name, str):
             raise PermanentSendError("Twilio returned no account name")
@@ -426,18 +425,18 @@ class TwilioClient:
                 if not response.is_success:
                     response.read()
                     raise _api_error(response)
-                content = _read_limited(response, max_bytes)
+                content = read_limited(response, max_bytes)
                 content_type = response.headers.get("Content-Type", "")
-            if not _type_allowed(content_type, allowed_types):
+            if not type_allowed(content_type, allowed_types):
                 raise PermanentSendError(_NOT_ALLOWED, code="media_type_not_allowed")
-            return content, _base_type(content_type)
+            return content, base_type(content_type)
         raise PermanentSendError("Too many redirects fetching Twilio media")
 
     def _media_url(self, url: str, *, first: bool = False) -> httpx.URL:
         # SSRF guard: the first URL must be Twilio's API; redirects may also go to its CDN.
         try:
             target = httpx.URL(url)
-            origin = _origin(target)
+            origin = provider_http.origin(target)
         except (httpx.InvalidURL, ValueError) as exc:
             raise PermanentSendError(_HOST_REFUSED, code="media_host_not_allowed") from exc
         allowed = origin in (self._api_origin, _TWILIO_API)
@@ -464,7 +463,6 @@ class TwilioClient:
 
 
 _NOT_ALLOWED = "This type of media is not accepted"
-_TOO_LARGE = "The media is larger than this practice accepts"
 _HOST_REFUSED = "Refused to fetch media from a host that is not Twilio's"
 
 
@@ -494,66 +492,5 @@ def _api_error(response: httpx.Response) -> SendError:
         reason = f"The Twilio API answered HTTP {status}"
     code = code or f"http_{status}"
     if code in RETRYABLE_CODES or status == 429 or status >= 500:
-        return RetryableSendError(reason, code=code, retry_after=_retry_after(response))
+        return RetryableSendError(reason, code=code, retry_after=retry_after(response))
     return PermanentSendError(reason, code=code, recipient_opted_out=code == OPT_OUT_CODE)
-
-
-def _json_object(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError as exc:
-        raise PermanentSendError("The Twilio API returned something other than JSON") from exc
-    if not isinstance(body, dict):
-        raise PermanentSendError("The Twilio API returned an unexpected response")
-    return body
-
-
-# The helpers below mirror whatsapp.py's on purpose: connectors do not import each other.
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After", "").strip()
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    return max(0.0, seconds) if math.isfinite(seconds) else None
-
-
-def _read_limited(response: httpx.Response, max_bytes: int) -> bytes:
-    declared = response.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise PermanentSendError(_TOO_LARGE, code="media_too_large")
-    chunks: list[bytes] = []
-    received = 0
-    for chunk in response.iter_bytes():
-        received += len(chunk)
-        if received > max_bytes:
-            raise PermanentSendError(_TOO_LARGE, code="media_too_large")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _type_allowed(content_type: str, allowed_types: Collection[str]) -> bool:
-    base = _base_type(content_type)
-    if "/" not in base:
-        return False
-    allowed = {t.strip().lower() for t in allowed_types}
-    return base in allowed or f"{base.split('/', 1)[0]}/*" in allowed
-
-
-def _base_type(content_type: str) -> str:
-    return content_type.split(";", 1)[0].strip().lower()
-
-
-def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
-    default = {"https": 443, "http": 80}.get(url.scheme)
-    return url.scheme, url.host.lower(), url.port or default

@@ -22,11 +22,12 @@ import re
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any, NamedTuple
 
 import httpx
 
+from converge.connectors import provider_http
+from converge.connectors.provider_http import base_type, json_object, read_limited, retry_after, type_allowed
 from converge.connectors.types import (
     DeliveryStatus,
     InboundAttachment,
@@ -545,7 +546,7 @@ class WhatsAppClient:
         self._phone_number_id = phone_number_id
         self._token = access_token
         self._base = api_base_url.rstrip("/")
-        self._api_origin = _origin(httpx.URL(self._base))
+        self._api_origin = provider_http.origin(httpx.URL(self._base))
         self._version = api_version
         self._http = http if http is not None else httpx.Client()
         self._owns_http = http is None
@@ -558,7 +559,7 @@ class WhatsAppClient:
     def send(self, message: OutboundMessage) -> ProviderReceipt:
         payload = message_payload(message)
         path = f"/{self._version}/{self._phone_number_id}/messages"
-        data = _json_object(self._request("POST", path, json=payload))
+        data = json_object(self._request("POST", path, json=payload), "WhatsApp")
         messages = data.get("messages")
         first = messages[0] if isinstance(messages, list) and messages else None
         message_id = first.get("id") if isinstance(first, dict) else None
@@ -571,7 +572,7 @@ class WhatsAppClient:
         """The display phone number of the configured number; raises SendError on failure."""
         path = f"/{self._version}/{self._phone_number_id}"
         params = {"fields": "display_phone_number,verified_name"}
-        number = _json_object(self._request("GET", path, params=params)).get("display_phone_number")
+        number = json_object(self._request("GET", path, params=params), "WhatsApp").get("display_phone_number")
         if not isinstance(number, str):
             raise PermanentSendError("WhatsApp returned no display phone number")
         return number
@@ -580,7 +581,7 @@ class WhatsAppClient:
         """Download inbound media: (content, base content type); SendError if refused/failing."""
         if not _ID_PATTERN.fullmatch(media_id):
             raise ValueError("not a WhatsApp media id")
-        info = _json_object(self._request("GET", f"/{self._version}/{media_id}"))
+        info = json_object(self._request("GET", f"/{self._version}/{media_id}"), "WhatsApp")
         url = info.get("url")
         if not isinstance(url, str) or not url:
             raise PermanentSendError("WhatsApp returned no media URL", code="media_unavailable")
@@ -588,15 +589,15 @@ class WhatsAppClient:
         declared = declared if isinstance(declared, str) else ""
         size = info.get("file_size")
         if isinstance(size, int) and size > max_bytes:
-            raise PermanentSendError(_TOO_LARGE, code="media_too_large")
-        if declared and not _type_allowed(declared, allowed_types):
+            raise PermanentSendError(provider_http.TOO_LARGE, code="media_too_large")
+        if declared and not type_allowed(declared, allowed_types):
             raise PermanentSendError(_NOT_ALLOWED, code="media_type_not_allowed")
         content, served = self._download(url, max_bytes)
-        if _base_type(served) in ("", "application/octet-stream"):
+        if base_type(served) in ("", "application/octet-stream"):
             served = declared or served
-        if not _type_allowed(served, allowed_types):
+        if not type_allowed(served, allowed_types):
             raise PermanentSendError(_NOT_ALLOWED, code="media_type_not_allowed")
-        return content, _base_type(served)
+        return content, base_type(served)
 
     def _download(self, url: str, max_bytes: int) -> tuple[bytes, str]:
         for _ in range(_MAX_REDIRECTS + 1):
@@ -617,14 +618,14 @@ class WhatsAppClient:
                 if not response.is_success:
                     response.read()
                     raise _api_error(response)
-                return _read_limited(response, max_bytes), response.headers.get("Content-Type", "")
+                return read_limited(response, max_bytes), response.headers.get("Content-Type", "")
         raise PermanentSendError("Too many redirects fetching WhatsApp media")
 
     def _media_url(self, url: str) -> httpx.URL:
         # SSRF guard: the bearer token, and our position on the network, are only used on Meta.
         try:
             target = httpx.URL(url)
-            origin = _origin(target)
+            origin = provider_http.origin(target)
         except (httpx.InvalidURL, ValueError) as exc:
             raise PermanentSendError(_HOST_REFUSED, code="media_host_not_allowed") from exc
         is_meta_cdn = (
@@ -654,7 +655,6 @@ class WhatsAppClient:
         return response
 
 
-_TOO_LARGE = "The media is larger than this practice accepts"
 _NOT_ALLOWED = "This type of media is not accepted"
 _HOST_REFUSED = "Refused to fetch media from a host that is not WhatsApp's"
 
@@ -681,7 +681,7 @@ def _api_error(response: httpx.Response) -> SendError:
     reason = readable_reason(code, text) if code or text else f"The WhatsApp API answered HTTP {status}"
     code = code or f"http_{status}"
     if code in RETRYABLE_CODES or (code not in ERROR_REASONS and (status == 429 or status >= 500)):
-        return RetryableSendError(reason, code=code, retry_after=_retry_after(response))
+        return RetryableSendError(reason, code=code, retry_after=retry_after(response))
     return PermanentSendError(reason, code=code)
 
 
@@ -692,62 +692,3 @@ def _error_object(response: httpx.Response) -> dict[str, Any]:
         return {}
     error = body.get("error") if isinstance(body, dict) else None
     return error if isinstance(error, dict) else {}
-
-
-def _json_object(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError as exc:
-        raise PermanentSendError("The WhatsApp API returned something other than JSON") from exc
-    if not isinstance(body, dict):
-        raise PermanentSendError("The WhatsApp API returned an unexpected response")
-    return body
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After", "").strip()
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    return max(0.0, seconds) if math.isfinite(seconds) else None
-
-
-def _read_limited(response: httpx.Response, max_bytes: int) -> bytes:
-    declared = response.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise PermanentSendError(_TOO_LARGE, code="media_too_large")
-    chunks: list[bytes] = []
-    received = 0
-    for chunk in response.iter_bytes():
-        received += len(chunk)
-        if received > max_bytes:
-            raise PermanentSendError(_TOO_LARGE, code="media_too_large")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _type_allowed(content_type: str, allowed_types: Collection[str]) -> bool:
-    """Is the base type listed, exactly or as `major/*`?"""
-    base = _base_type(content_type)
-    if "/" not in base:
-        return False
-    allowed = {t.strip().lower() for t in allowed_types}
-    return base in allowed or f"{base.split('/', 1)[0]}/*" in allowed
-
-
-def _base_type(content_type: str) -> str:
-    return content_type.split(";", 1)[0].strip().lower()
-
-
-def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
-    default = {"https": 443, "http": 80}.get(url.scheme)
-    return url.scheme, url.host.lower(), url.port or default
