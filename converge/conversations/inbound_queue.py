@@ -18,10 +18,11 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Field
 
 from converge.connectors.models import Channel
 from converge.connectors.types import InboundAttachment, InboundMessage
@@ -65,16 +66,35 @@ def inbound_accept(*, channel: Channel, messages: Sequence[InboundMessage]) -> l
         )
         for message in messages
     ]
-    if len(rows) == 1:
-        rows[0].save(force_insert=True)  # one statement, no transaction around it: the usual case
-        created = rows
-    else:
-        created = InboundEvent.objects.bulk_create(rows)  # one multi-row INSERT
+    created = _insert(rows)
     if not processes_in_request():
         from converge.core.worker import wake_worker
 
         transaction.on_commit(wake_worker)
     return created
+
+
+_COLUMNS = ("practice", "channel", "payload", "received_at", "next_attempt_at", "attempts", "last_error")
+
+
+def _insert(rows: list[InboundEvent]) -> list[InboundEvent]:
+    """One multi-row INSERT … RETURNING id, in autocommit: the hot path of every webhook, where
+    Model.save()'s signals and per-field machinery cost a tenth of the request."""
+    fields = [cast("Field[Any, Any]", InboundEvent._meta.get_field(name)) for name in _COLUMNS]
+    columns = ", ".join(connection.ops.quote_name(f.column or f.attname) for f in fields)
+    row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    params = [f.get_db_prep_save(getattr(row, f.attname), connection) for row in rows for f in fields]
+    table = connection.ops.quote_name(InboundEvent._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) VALUES {', '.join([row_sql] * len(rows))} RETURNING id",  # noqa: S608
+            params,
+        )
+        ids = [pk for (pk,) in cursor.fetchall()]
+    for row, pk in zip(rows, sorted(ids), strict=True):
+        row.pk = row.id = pk
+        row._state.adding = False
+    return rows
 
 
 def inbound_take(*, channel: Channel, messages: Sequence[InboundMessage]) -> dict[str, int]:
