@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -173,7 +174,7 @@ def _record_failure(event: InboundEvent, exc: Exception) -> None:
 
 
 def to_payload(message: InboundMessage) -> dict[str, Any]:
-    return _without_nul(
+    return _storable(
         {
             "provider_message_id": message.provider_message_id,
             "sender_address": message.sender_address,
@@ -199,14 +200,18 @@ def to_payload(message: InboundMessage) -> dict[str, Any]:
     )
 
 
-def _without_nul(value: Any) -> Any:
-    """PostgreSQL cannot store NUL in text or jsonb, and no patient meant to send one."""
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _storable(value: Any) -> Any:
+    """Text PostgreSQL can store: no NUL (no patient meant to send one) and no lone UTF-16
+    surrogate (JSON may escape one, "\\udb36"; it is not a character) — shown as U+FFFD."""
     if isinstance(value, str):
-        return value.replace("\x00", "")
+        return _LONE_SURROGATE.sub("\ufffd", value.replace("\x00", ""))
     if isinstance(value, dict):
-        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+        return {_storable(k): _storable(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_without_nul(v) for v in value]
+        return [_storable(v) for v in value]
     return value
 
 
