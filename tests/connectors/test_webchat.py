@@ -188,6 +188,14 @@ def test_a_visitor_message_arrives_in_the_inbox_as_an_unverified_contact(widget)
     assert again.pk == message.pk and Message.objects.filter(channel=widget).count() == 1
 
 
+def test_text_a_database_cannot_store_is_dropped(widget):
+    """A hostile client can send a NUL or a lone surrogate in the WebSocket's JSON ("\\udb36");
+    PostgreSQL refuses both, and neither is anything a visitor typed."""
+    visitor = start(widget).visitor
+    message = webchat_message_receive(visitor=visitor, text="a\x00b\udb36c", client_id="odd", ip="x")
+    assert message.body == "abc"
+
+
 def test_message_size_and_rate_are_limited(widget):
     visitor = start(widget).visitor
     with pytest.raises(WebchatError) as too_long:
