@@ -31,6 +31,10 @@ from converge.connectors.types import OutboundMessage
 
 __all__ = ["OutgoingAttachment", "compose_email", "html_alternative", "message_id_for"]
 
+# Headers are not folded (RFC 5322 allows 998 characters a line): CPython's folder splits a long
+# non-ASCII Subject into encoded words at the fold and drops the space between two of them
+# ("… 𐀀𐀀𐀀𐀀 ¡" came back as "… 𐀀𐀀𐀀𐀀¡").
+_POLICY = SMTP.clone(max_line_length=998)
 _MSGID = re.compile(r"^<[^<>\s@]{1,200}@[^<>\s@]{1,255}>$")
 _HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
@@ -100,7 +104,7 @@ def compose_email(
     if message.media and not attachments:
         raise ValueError("media must be downloaded and passed as attachments")
     metadata = message.metadata
-    msg = EmailMessage(policy=SMTP)
+    msg = EmailMessage(policy=_POLICY)
     msg["From"] = _address(from_address, from_name)
     msg["To"] = _address(message.to_address)
     subject = _header_text(metadata.get("subject")) or (
