@@ -76,6 +76,24 @@ class Proc:
             time.sleep(0.05)
 
 
+def wait_healthy(server: Proc, base_url: str, timeout: float = 60) -> None:
+    """Until a `converge serve` subprocess answers /healthz; fails with its output if it exits."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if server.popen.poll() is not None:
+            pytest.fail(f"{server.name} exited with {server.popen.returncode}:\n{server.output()}")
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"{server.name} not healthy within {timeout}s:\n{server.output()}")
+        time.sleep(0.1)
+
+
 @pytest.fixture
 def spawn(tmp_path: Path) -> Iterator[Callable[..., Proc]]:
     """Start `converge <args>` subprocesses; every one is killed at teardown, whatever happens."""

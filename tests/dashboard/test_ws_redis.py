@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -24,31 +22,10 @@ from websockets.asyncio.client import connect
 from converge.connectors.simulator import SIGNATURE_HEADER, sign
 from converge.conversations.models import Message
 from tests.conftest import requires_postgres, requires_redis
-from tests.conversations.test_outbox_processes import Proc, spawn  # noqa: F401 -- the fixture
+from tests.connectors.mailservers import free_port
+from tests.conversations.test_outbox_processes import spawn, wait_healthy  # noqa: F401 -- the fixture
 
 pytestmark = [requires_postgres, requires_redis, pytest.mark.django_db(transaction=True)]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_healthy(server: Proc, base_url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if server.popen.poll() is not None:
-            pytest.fail(f"{server.name} exited with {server.popen.returncode}:\n{server.output()}")
-        try:
-            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            pytest.fail(f"{server.name} not healthy within {timeout}s:\n{server.output()}")
-        time.sleep(0.1)
 
 
 def session_for(user: Any) -> str:

@@ -11,21 +11,20 @@ import http.server
 import json
 import os
 import re
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from django.conf import settings
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 
 from converge.connectors.webchat import webchat_channel_create, webchat_visitor_start
 from converge.conversations.models import Message
-from tests.conversations.test_outbox_processes import Proc, spawn  # noqa: F401 -- the fixture
+from tests.connectors.mailservers import free_port
+from tests.conversations.test_outbox_processes import spawn, wait_healthy  # noqa: F401 -- the fixture
 from tests.helpers import PASSWORD
 
 pytestmark = [
@@ -44,28 +43,6 @@ CHROMIUM_ARGS = [
 ]
 BUBBLE = "converge-chat .bubble"
 PANEL = "converge-chat .panel"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_healthy(server: Proc, base_url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if server.popen.poll() is not None:
-            pytest.fail(f"{server.name} exited with {server.popen.returncode}:\n{server.output()}")
-        try:
-            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            pytest.fail(f"{server.name} not healthy within {timeout}s:\n{server.output()}")
-        time.sleep(0.1)
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 15) -> Any:
