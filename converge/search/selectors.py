@@ -14,13 +14,18 @@ from django.db.models import Prefetch, Q
 
 from converge.audit.services import audit_record
 from converge.conversations.models import Message
+from converge.conversations.selectors import scoped as visible_conversations
 from converge.core.principal import Principal
 from converge.patients.addresses import InvalidAddress, normalize_email, normalize_phone
 from converge.patients.models import ContactPoint, Patient
+from converge.privacy import access
 from converge.search.schema import FTS_TABLE, PATIENT_FTS_TABLE, PG_PATIENT_VECTOR
 
 MAX_QUERY = 200
 MAX_TERMS = 8
+# A reader kept from clinical conversations looks further down the matches, so the page still
+# fills when many of them are clinical.
+RESTRICTED_OVERFETCH = 4
 _WORD = re.compile(r"\w+", re.UNICODE)
 _DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%m-%d-%Y", "%m/%d/%y")
 
@@ -205,16 +210,21 @@ def _pg_message_ids(cursor: Any, practice_id: int, tsquery: str, limit: int) -> 
 
 
 def message_search(*, principal: Principal, query: str, limit: int = 25, audit: bool = True) -> list[Message]:
-    ids = message_ids_matching(practice_id=principal.practice_id, query=query, limit=limit)
+    """Matching messages in conversations the principal may open (the conversation view's own
+    rule: clinical confidentiality and break-glass grants count the same here)."""
+    fetch = limit * RESTRICTED_OVERFETCH if access.restricted(principal) else limit
+    ids = message_ids_matching(practice_id=principal.practice_id, query=query, limit=fetch)
     messages: list[Message] = []
     if ids:
         found = (
-            Message.objects.filter(practice_id=principal.practice_id, id__in=ids)
+            Message.objects.filter(
+                practice_id=principal.practice_id, id__in=ids, conversation__in=visible_conversations(principal)
+            )
             .select_related("channel", "conversation", "patient")
             .prefetch_related(Prefetch("patient__contact_points", queryset=ContactPoint.objects.order_by("id")))
         )
         by_id = {m.pk: m for m in found}
-        messages = [by_id[i] for i in ids if i in by_id]
+        messages = [by_id[i] for i in ids if i in by_id][:limit]
     if audit:
         audit_record(
             practice_id=principal.practice_id,
