@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, models, transaction
 from django.db.models import Max
 
@@ -26,14 +27,34 @@ from converge.conversations.models import (
 from converge.core import clock, events
 from converge.patients.models import Patient
 from converge.patients.services import PatientError
+from converge.practices.models import StaffMember
+from converge.practices.permissions import Perm, can
 
 # Filled from the loser when the survivor has no value.
 _FILL_FIELDS = ("first_name", "last_name", "date_of_birth", "preferred_channel", "time_zone", "external_id")
 
 
+class MergeNotAllowed(PermissionDenied):
+    """The actor's role may not merge patient records (README permission matrix)."""
+
+    def __init__(self) -> None:
+        super().__init__("Only practice managers and administrators can merge patient records.")
+
+
+def may_merge(actor: Any) -> bool:
+    """Staff need MERGE_PATIENTS; a practice API token and the system (None) act for the practice."""
+    return not isinstance(actor, StaffMember) or can(actor, Perm.MERGE_PATIENTS)
+
+
 def patient_merge(*, survivor: Patient, loser: Patient, actor: Any) -> Patient:
     """Move everything of `loser` to `survivor`, fold their open conversations into one, and mark
     the loser merged. One transaction, audited; staff browsers are told after commit."""
+    if not may_merge(actor):
+        raise MergeNotAllowed
+    return _merge(survivor=survivor, loser=loser, actor=actor)
+
+
+def _merge(*, survivor: Patient, loser: Patient, actor: Any) -> Patient:
     if survivor.practice_id != loser.practice_id:
         raise PatientError("patient not found")
     if survivor.pk == loser.pk:
@@ -89,10 +110,14 @@ def patient_merge(*, survivor: Patient, loser: Patient, actor: Any) -> Patient:
 
 
 def patient_link_sender(*, unknown: Patient, patient: Patient, actor: Any) -> Patient:
-    """An unknown sender turned out to be `patient`: merge the unverified contact into them."""
+    """An unknown sender turned out to be `patient`: merge the unverified contact into them.
+    Identifying who wrote is everyday triage, so this needs only MANAGE_PATIENTS (every role);
+    merging two verified records is the restricted `patient_merge`."""
+    if isinstance(actor, StaffMember) and not can(actor, Perm.MANAGE_PATIENTS):
+        raise PermissionDenied("Your role cannot change patient records.")
     if unknown.is_verified:
         raise PatientError("only an unverified sender can be linked; merge verified patients instead")
-    return patient_merge(survivor=patient, loser=unknown, actor=actor)
+    return _merge(survivor=patient, loser=unknown, actor=actor)
 
 
 def _fold_open_conversations(*, survivor: Patient, loser: Patient, actor: Any, now: Any) -> int | None:

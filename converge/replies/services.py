@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 
 from converge.audit.services import audit_record
 from converge.core import clock
 from converge.patients.models import Language
 from converge.practices.models import StaffMember
+from converge.practices.permissions import Perm, can
 from converge.replies.models import CannedResponse
 
 SHORTCUT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,29}$")
@@ -17,6 +19,23 @@ SHORTCUT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,29}$")
 
 class ReplyError(ValueError):
     """Bad canned-response input; the message names the field."""
+
+
+class TemplatesNotAllowed(PermissionDenied):
+    """The actor's role may use canned responses but not change them (README permission matrix)."""
+
+    def __init__(self) -> None:
+        super().__init__("Only nurses, providers, managers and administrators can change canned responses.")
+
+
+def may_manage(actor: StaffMember | None) -> bool:
+    """Staff need MANAGE_TEMPLATES; None is the system (demo data, the command line)."""
+    return actor is None or can(actor, Perm.MANAGE_TEMPLATES)
+
+
+def _require_manage(actor: StaffMember | None) -> None:
+    if not may_manage(actor):
+        raise TemplatesNotAllowed
 
 
 def _clean(*, shortcut: str, title: str, body: str, language: str) -> tuple[str, str, str, str]:
@@ -37,6 +56,7 @@ def _clean(*, shortcut: str, title: str, body: str, language: str) -> tuple[str,
 def canned_response_create(
     *, practice_id: int, actor: StaffMember | None, shortcut: str, title: str, body: str, language: str = "en"
 ) -> CannedResponse:
+    _require_manage(actor)
     shortcut, title, body, language = _clean(shortcut=shortcut, title=title, body=body, language=language)
     now = clock.now()
     try:
@@ -59,6 +79,7 @@ def canned_response_create(
 def canned_response_update(
     *, response: CannedResponse, actor: StaffMember | None, shortcut: str, title: str, body: str, language: str
 ) -> CannedResponse:
+    _require_manage(actor)
     shortcut, title, body, language = _clean(shortcut=shortcut, title=title, body=body, language=language)
     try:
         with transaction.atomic():
@@ -72,6 +93,7 @@ def canned_response_update(
 
 
 def canned_response_delete(*, response: CannedResponse, actor: StaffMember | None) -> None:
+    _require_manage(actor)
     with transaction.atomic():
         audit_record(practice_id=response.practice_id, actor=actor, action="canned_response.delete", obj=response)
         response.delete()

@@ -14,10 +14,17 @@ from converge.core import clock
 from converge.patients.merge import patient_link_sender, patient_merge
 from converge.patients.models import ContactPoint, Patient
 from converge.patients.services import PatientError, contact_point_add, patient_create
+from converge.practices.models import Role
 from converge.scheduling.models import Appointment, Provider
 from tests.helpers import make_staff, receive
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff(practice):
+    """Merging is for managers and administrators (test_merge_permissions covers the others)."""
+    return make_staff(practice, "Maria Lopez", Role.MANAGER, team_slugs=("front-desk",))
 
 
 @pytest.fixture
@@ -163,7 +170,7 @@ def test_link_and_merge_pages(practice, staff, known, sms_channel):
 def test_pages_cannot_merge_across_practices(practice, other_practice, known):
     from django.test import Client
 
-    intruder = make_staff(other_practice, "Eve")
+    intruder = make_staff(other_practice, "Eve", Role.MANAGER)
     theirs = patient_create(practice_id=other_practice.pk, actor=None, first_name="Zed")
     client = Client()
     client.force_login(intruder.user)

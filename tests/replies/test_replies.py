@@ -12,6 +12,7 @@ from django.test import Client
 from converge.audit.models import AuditEvent
 from converge.core import clock
 from converge.patients.models import Patient
+from converge.practices.models import Role
 from converge.replies.models import CannedResponse
 from converge.replies.rendering import format_when, render_for_conversation
 from converge.replies.selectors import canned_response_for, canned_response_list
@@ -20,6 +21,12 @@ from converge.scheduling.models import Appointment, Provider
 from tests.helpers import make_staff, receive
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff(practice):
+    """Changing canned responses needs MANAGE_TEMPLATES (test_replies_permissions covers the rest)."""
+    return make_staff(practice, "Maria Lopez", Role.NURSE, team_slugs=("nursing",))
 
 
 @pytest.fixture
@@ -188,7 +195,7 @@ def test_composer_suggest_and_render(client, practice, conversation):
 
 
 def test_render_is_scoped_to_the_practice(conversation, other_practice):
-    intruder = make_staff(other_practice, "Eve")
+    intruder = make_staff(other_practice, "Eve", Role.NURSE)
     make(other_practice)
     other = Client()
     other.force_login(intruder.user)

@@ -6,7 +6,7 @@ from datetime import date
 from typing import Any
 
 from django.contrib import messages as flash
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -15,7 +15,7 @@ from converge.conversations.models import Conversation
 from converge.dashboard.selectors import patient_directory, patient_panel, unknown_senders
 from converge.dashboard.views.common import int_or_none, principal_of, staff_required
 from converge.patients import services as patient_services
-from converge.patients.merge import patient_link_sender, patient_merge
+from converge.patients.merge import MergeNotAllowed, may_merge, patient_link_sender, patient_merge
 from converge.patients.models import Language, Patient
 from converge.patients.selectors import contact_point_get, patient_get
 from converge.search.selectors import patient_search
@@ -101,12 +101,14 @@ def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
     if panel.patient.merged_into_id is not None:
         flash.info(request, "This record was merged; showing the record it was merged into.")
         return redirect(f"/patients/{panel.patient.merged_into_id}/")
-    query = request.GET.get("merge_q", "").strip()
+    can_merge = may_merge(principal.actor)
+    query = request.GET.get("merge_q", "").strip() if can_merge else ""
     candidates = [p for p in patient_search(principal=principal, query=query) if p.pk != patient_id] if query else []
     context = {
         "patient": panel.patient,
         "panel": panel,
         "error": error,
+        "can_merge": can_merge,
         "merge_query": query,
         "merge_candidates": candidates,
         **_form_context(),
@@ -158,17 +160,25 @@ def _open_conversation_of(patient: Patient) -> Conversation | None:
     )
 
 
+def _merge_refused() -> HttpResponse:
+    return HttpResponseForbidden(str(MergeNotAllowed()), content_type="text/plain; charset=utf-8")
+
+
 @staff_required
 @require_http_methods(["GET", "POST"])
 def patient_merge_view(request: HttpRequest, patient_id: int) -> HttpResponse:
     """Merge `other` (the duplicate) into this patient, after a confirmation page."""
     principal = principal_of(request)
+    if not may_merge(principal.actor):
+        return _merge_refused()
     survivor = patient_get(principal=principal, patient_id=patient_id, audit=False)
     other_id = int_or_none(request.POST.get("other") or request.GET.get("other"))
     loser = patient_get(principal=principal, patient_id=other_id or 0, audit=False)
     if request.method == "POST":
         try:
             patient_merge(survivor=survivor, loser=loser, actor=principal.actor)
+        except MergeNotAllowed:
+            return _merge_refused()
         except patient_services.PatientError as exc:
             flash.error(request, str(exc))
             return redirect(f"/patients/{patient_id}/")
@@ -233,6 +243,8 @@ def patient_link(request: HttpRequest, patient_id: int) -> HttpResponse:
 def patient_lookup(request: HttpRequest) -> HttpResponse:
     """Search results for the merge chooser on a patient's page (a partial)."""
     principal = principal_of(request)
+    if not may_merge(principal.actor):
+        return _merge_refused()
     query = (request.GET.get("q") or request.GET.get("merge_q") or "").strip()
     for_id = int_or_none(request.GET.get("for"))
     results = [p for p in patient_search(principal=principal, query=query) if p.pk != for_id] if query else []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages as flash
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -19,12 +19,19 @@ def _fields(request: HttpRequest) -> dict[str, str]:
     return {name: request.POST.get(name, "") for name in ("shortcut", "title", "body", "language")}
 
 
+def _refused() -> HttpResponse:
+    return HttpResponseForbidden(str(services.TemplatesNotAllowed()), content_type="text/plain; charset=utf-8")
+
+
 @staff_required
 @require_http_methods(["GET", "POST"])
 def replies_settings(request: HttpRequest) -> HttpResponse:
     principal = principal_of(request)
+    can_manage = services.may_manage(staff_of(request))
     error = ""
     if request.method == "POST":
+        if not can_manage:
+            return _refused()
         try:
             services.canned_response_create(
                 practice_id=principal.practice_id, actor=staff_of(request), **_fields(request)
@@ -38,6 +45,7 @@ def replies_settings(request: HttpRequest) -> HttpResponse:
         "dashboard/replies.html",
         {
             "responses": canned_response_list(practice_id=principal.practice_id),
+            "can_manage": can_manage,
             "languages": Language.choices,
             "variables": VARIABLES,
             "error": error,
@@ -51,6 +59,8 @@ def replies_settings(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def reply_edit(request: HttpRequest, response_id: int) -> HttpResponse:
     principal = principal_of(request)
+    if not services.may_manage(staff_of(request)):
+        return _refused()
     response = canned_response_get(practice_id=principal.practice_id, response_id=response_id)
     error = ""
     if request.method == "POST":
@@ -82,6 +92,8 @@ def reply_edit(request: HttpRequest, response_id: int) -> HttpResponse:
 @require_POST
 def reply_delete(request: HttpRequest, response_id: int) -> HttpResponse:
     principal = principal_of(request)
+    if not services.may_manage(staff_of(request)):
+        return _refused()
     response = canned_response_get(practice_id=principal.practice_id, response_id=response_id)
     services.canned_response_delete(response=response, actor=staff_of(request))
     flash.success(request, "Canned response deleted.")
