@@ -11,6 +11,8 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from converge.core.logfilters import uvicorn_log_config
+
 
 def _setup() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "converge.config.settings")
@@ -62,6 +64,7 @@ def _uvicorn_options(host: str, port: int) -> dict[str, Any]:
         "lifespan": "off",
         "log_level": os.environ.get("LOG_LEVEL", "info").lower(),
         "access_log": False,
+        "log_config": uvicorn_log_config(),
         "ws": "websockets",
     }
 
