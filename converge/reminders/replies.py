@@ -35,8 +35,14 @@ def has_open_prompt(message: Message) -> bool:
     return bool(known)
 
 
+def _carries_risk(message: Message) -> bool:
+    return bool((message.metadata.get("classification") or {}).get("urgent"))
+
+
 def handle_reply(conversation: Conversation, message: Message) -> None:
-    if not has_open_prompt(message):
+    # Urgent beats everything: a risk signal never confirms, cancels or moves a visit, and the
+    # conversation stays with clinical staff (routing already made it urgent).
+    if _carries_risk(message) or not has_open_prompt(message):
         return
     now = clock.now()
     prompt = (

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from converge.routing import model as triage_model
 from converge.routing.model import Analysis, StaleModelError, TriageModel
-from converge.routing.redflags import RedFlag, scan
+from converge.routing.redflags import OTHER_EMERGENCY, RedFlag, scan
 
 CATEGORIES: tuple[str, ...] = ("administrative", "scheduling", "refill", "clinical", "urgent")
 CLINICAL_CATEGORIES = frozenset({"refill", "clinical", "urgent"})  # queues staffed by nurses
@@ -48,6 +48,7 @@ class Classification:
     urgent: bool
     confidence: float  # 0.0-1.0
     reasons: tuple[str, ...]
+    families: tuple[str, ...] = ()  # red-flag families of an urgent message (redflags.FAMILIES)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -55,6 +56,7 @@ class Classification:
             "urgent": self.urgent,
             "confidence": round(self.confidence, 4),
             "reasons": list(self.reasons),
+            "families": list(self.families),
         }
 
 
@@ -145,7 +147,14 @@ class Classifier:
                 reasons = (f"no distinctive words; nearest {category} messages",)
         if decided.note:
             reasons = (decided.note, *reasons)
-        return Classification(category, category == "urgent", confidence, reasons)
+        return Classification(category, category == "urgent", confidence, reasons, _families(scores, category))
+
+
+def _families(scores: Scores, category: str) -> tuple[str, ...]:
+    if category != "urgent":
+        return ()
+    found = tuple(dict.fromkeys(flag.family for flag in scores.red_flags))
+    return found or (OTHER_EMERGENCY,)
 
 
 def classify(text: str, *, is_reply_to_reminder: bool = False) -> Classification:

@@ -42,6 +42,10 @@ class RoutingSettings(models.Model):
         "connectors.Channel", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     safety_reply = models.BooleanField(default=True)
+    # Numbers named in safety replies; US defaults, a practice elsewhere sets its own.
+    emergency_number = models.CharField(max_length=30, default="911")
+    crisis_line = models.CharField(max_length=30, default="988")
+    poison_control = models.CharField(max_length=30, default="1-800-222-1222")
     after_hours_reply = models.BooleanField(default=True)
 
 

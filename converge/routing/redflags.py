@@ -293,6 +293,69 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         r"las munecas|otra vez)\b",
         r"\bganas de (?:morir\w*|matarme|suicidarme|no vivir|desaparecer)\b",
         r"\bmejor muert[oa]\b",
+        # Columbia (C-SSRS) steps, worded the way people write them.
+        # Wish to be dead
+        r"\b(?:go to sleep|fall asleep|sleep) (?:and|forever and) (?:never|not) (?:wake|waking) up\b",
+        r"\btired of (?:living|being alive|life|existing)\b",
+        r"\b(?:no|dont see the|dont see any|cant see the|whats the) point (?:in |of )?(?:going on|living|"
+        r"carrying on|being alive|anything anymore|life|it all|trying anymore)\b",
+        r"\b(?:cant|cannot) (?:go on|keep going|do this) (?:like this )?any ?more\b",
+        r"\b(?:everyone|everybody|they|my family|my kids|the world|people) (?:\w+ )?(?:would|will|d) be better "
+        r"(?:off )?without me\b",
+        r"\b(?:wont|will not) be (?:around|here|alive) (?:much longer|anymore|for long|by|next|to see)\b",
+        r"\b(?:done|finished) (?:fighting|with life|with living|with everything|with it all)\b",
+        r"\b(?:kms|unalive\w*|sewer ?slide|off (?:my ?self|himself|herself))\b",
+        # Active thoughts, method
+        rf"\b(?:thoughts?|thinking|think|talking|talks|talked|fantasi\w+) (?:a lot )?(?:of|about) {_gap(1)}"
+        r"(?:dying|death|killing|ending (?:it|things|my life|everything)|not being (?:here|alive)|hurting "
+        r"(?:my ?self|myself|himself|herself))\b",
+        r"\b(?:end|ending|finish|finishing) (?:things|everything)\b",
+        rf"\bhang\w* {_SELF}\b",
+        r"\b(?:noose|ahorcar\w*|colgarme|slit\w* (?:my |his |her )?wrists?)\b",
+        rf"\bcut\w* {_gap(2)}wrists?\b",
+        r"\b(?:jump|jumping|throw myself|step|stepping|walk|walking) (?:off|from|in front of|into) (?:a|the) "
+        r"(?:bridge|roof|building|train|bus|truck|traffic|overpass|cliff)\b",
+        r"\bin front of (?:a|the) (?:train|bus|truck)\b",
+        r"\b(?:drive|driving|crash|crashing) (?:my car )?(?:into|off) (?:a|the) (?:wall|tree|bridge|cliff|river)\b",
+        r"\b(?:overdose|od) on purpose\b",
+        # Intent and plan
+        r"\btonight (?:is|will be) the night\b",
+        r"\b(?:know|decided|figured out) (?:how|when) (?:i will|im going to|ill|im gonna|to) do it\b",
+        r"\b(?:have|made|got) (?:a )?plan (?:to|for) (?:kill|end|die|hurt|do it)\w*\b",
+        # Preparatory acts: goodbyes, letters, giving things away, saving pills, obtaining means
+        r"\b(?:wrote|written|writing|write|left|leaving|leave) (?:a |some )?(?:letters?|notes?) (?:to|for) "
+        r"(?:everyone|everybody|all|my (?:family|kids|children|wife|husband|mom|dad|parents|son|daughter|partner))\b",
+        r"\b(?:goodbye|farewell|last) (?:letters?|notes?|messages?|texts?)\b",
+        r"\bthis is (?:my )?(?:goodbye|farewell|the end)\b",
+        r"\b(?:saying|said|say|to say) (?:my )?goodbyes?\b(?! to (?:the|my) (?:office|job|old|house))",
+        r"\b(?:gave|giving|give|given) (?:away )?(?:all )?(?:my|his|her) (?:things|stuff|belongings|possessions|"
+        r"clothes|pets?|dog|cat|guitar|jewelry) away\b",
+        r"\b(?:gave|giving|give|given) away (?:all )?(?:my|his|her) (?:things|stuff|belongings|possessions|"
+        r"clothes|pets?|dog|cat|guitar|jewelry)\b",
+        rf"\b(?:saving|saved|stockpil\w*|hoard\w*|collect\w*|stash\w*) (?:up )?{_gap(2)}"
+        r"(?:pills|meds|medication|medications|tablets|sleeping pills|oxys?|painkillers)\b",
+        r"\b(?:bought|buy|buying|got|get|purchased|ordered|have) (?:a |some |myself a )?(?:rope|noose|gun|"
+        r"handgun|pistol|firearm|bullets|razor blades)\b",
+        # Past attempts
+        rf"\b(?:tried|attempted|try|trying) (?:to )?(?:kill|end|hurt|off) {_gap(1)}(?:{_SELF}|my life|it)\b",
+        # Spanish
+        r"\bno (?:le )?(?:veo|tiene|encuentro) (?:el |ningun )?(?:sentido|caso|razon) (?:a |de )?(?:la vida|seguir|"
+        r"vivir|nada)\b",
+        r"\bya no (?:puedo|quiero) (?:seguir|mas con (?:esto|la vida)|vivir)\b",
+        r"\b(?:ya no aguanto|cansad[oa] de) (?:mas )?(?:la vida|vivir|estar viv[oa])\b",
+        r"\b(?:escribi|deje|escribiendo) (?:unas |las |una )?(?:cartas?|notas?) (?:a|para) (?:todos|mi familia|"
+        r"mis hijos|las personas)\b",
+        r"\b(?:me despido|despedirme) de (?:todos|ustedes|mi familia)\b",
+        r"\besto es (?:un )?(?:adios|la despedida)\b",
+        r"\b(?:regale|regalando|regalar) (?:todas )?(?:mis|sus) cosas\b",
+        r"\b(?:guardando|juntando|ahorrando|guarde|junte) (?:mis |las |sus )?(?:pastillas|pildoras|medicinas)\b",
+        r"\b(?:compre|conseguir|consegui) (?:una )?(?:soga|cuerda|pistola|arma)\b",
+        r"\besta noche (?:es|sera) la noche\b",
+        r"\b(?:dormir|dormirme) y no despertar\b",
+        r"\btirarme (?:de|del|al|a las|frente al) \w+\b",
+        r"\b(?:cortarme|cortarse) (?:las venas|las munecas)\b",
+        r"\b(?:intento|intente|trato de|trate de) (?:matarse|matarme|quitarse la vida|quitarme la vida|suicidarse)\b",
+        r"\bestarian mejor sin mi\b",
     ],
     "overdose or poisoning": [
         r"\b(?:overdos\w*|sobredosis)\b",
@@ -510,10 +573,41 @@ NOT_TYPOS = frozenset((
 # fmt: on
 
 
+SUICIDE_SELF_HARM = "suicide_self_harm"
+POISONING_OVERDOSE = "poisoning_overdose"
+OTHER_EMERGENCY = "other_emergency"  # the model alone called it urgent: no concept to name
+# Each concept's family: what safety replies, alerts and evaluation group by.
+FAMILIES: dict[str, str] = {
+    "chest pain": "cardiac",
+    "left arm pain": "cardiac",
+    "trouble breathing": "breathing",
+    "stroke signs": "stroke",
+    "worst headache": "stroke",
+    "fainting or unresponsive": "unresponsive",
+    "severe bleeding": "bleeding",
+    "throat or tongue swelling": "anaphylaxis",
+    "suicidal thoughts or self-harm": SUICIDE_SELF_HARM,
+    "overdose or poisoning": POISONING_OVERDOSE,
+    "seizure": "seizure",
+    "high fever": "fever",
+    "fever in an infant": "fever",
+    "lethargy in an infant": "fever",
+    "fever with stiff neck": "fever",
+    "severe head injury": "head_injury",
+    "head injury with warning signs": "head_injury",
+    "emergency": "general_emergency",
+    "pregnancy warning sign": "pregnancy",
+}
+
+
 @dataclass(frozen=True)
 class RedFlag:
     concept: str  # what a clinician would call it: "chest pain"
     phrase: str  # the words in the message, folded: "dolor de pecho"
+
+    @property
+    def family(self) -> str:
+        return FAMILIES.get(self.concept, OTHER_EMERGENCY)
 
     def reason(self) -> str:
         if self.phrase == self.concept:

@@ -256,7 +256,7 @@ def reply_language(conversation: Conversation, message: Message) -> str:
 
 
 def _urgent(conversation: Conversation, message: Message) -> None:
-    from converge.routing.texts import SAFETY
+    from converge.routing.texts import safety_text
 
     now = clock.now()
     conversation.priority = Priority.URGENT
@@ -274,11 +274,17 @@ def _urgent(conversation: Conversation, message: Message) -> None:
         [events.practice_group(conversation.practice_id)],
         {"type": "conversation.urgent", "conversation_id": conversation.pk},
     )
-    if cached_routing_settings(conversation.practice_id).safety_reply and not _recent_auto_reply(
-        conversation, "safety", now - timedelta(hours=1)
-    ):
-        language = reply_language(conversation, message)
-        _auto_reply(conversation, message, SAFETY[language].format(practice=conversation.practice.name), "safety")
+    settings = cached_routing_settings(conversation.practice_id)
+    if settings.safety_reply and not _recent_auto_reply(conversation, "safety", now - timedelta(hours=1)):
+        text = safety_text(
+            list(message.metadata["classification"].get("families", [])),
+            reply_language(conversation, message),
+            practice=conversation.practice.name,
+            emergency=settings.emergency_number,
+            crisis=settings.crisis_line,
+            poison=settings.poison_control,
+        )
+        _auto_reply(conversation, message, text, "safety")
 
 
 def _after_hours(conversation: Conversation, message: Message) -> None:

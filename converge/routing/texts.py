@@ -7,14 +7,54 @@ from datetime import datetime
 
 SAFETY = {
     "en": (
-        "If this is an emergency, call 911 or go to the nearest emergency room now. "
+        "If this is an emergency, call {emergency} or go to the nearest emergency room now. "
         "We have alerted our clinical team and will contact you as soon as possible. — {practice}"
     ),
     "es": (
-        "Si es una emergencia, llame al 911 o vaya a la sala de emergencias más cercana ahora. "
+        "Si es una emergencia, llame al {emergency} o vaya a la sala de emergencias más cercana ahora. "
         "Hemos avisado a nuestro equipo clínico y le contactaremos lo antes posible. — {practice}"
     ),
 }
+SAFETY_SUICIDE = {
+    "en": (
+        "You are not alone. Please call or text {crisis} (Suicide & Crisis Lifeline) now, any hour. "
+        "If you are in danger, call {emergency}. We have alerted our clinical team and will contact you "
+        "as soon as possible. — {practice}"
+    ),
+    "es": (
+        "No está solo/a. Llame o envíe un texto al {crisis} (Línea de Prevención del Suicidio y Crisis) "
+        "ahora, a cualquier hora; marque 2 para español. Si está en peligro, llame al {emergency}. Hemos "
+        "avisado a nuestro equipo clínico y le contactaremos lo antes posible. — {practice}"
+    ),
+}
+SAFETY_POISON = {
+    "en": (
+        "Call Poison Control at {poison} now. If the person is unconscious, has a seizure or has trouble "
+        "breathing, call {emergency}. We have alerted our clinical team. — {practice}"
+    ),
+    "es": (
+        "Llame a Control de Envenenamientos al {poison} ahora. Si la persona está inconsciente, tiene una "
+        "convulsión o le cuesta respirar, llame al {emergency}. Hemos avisado a nuestro equipo clínico. — {practice}"
+    ),
+}
+
+
+def safety_text(families: list[str], language: str, *, practice: str, emergency: str, crisis: str, poison: str) -> str:
+    """The safety reply that fits the risk: the crisis line for suicide or self-harm (with Poison
+    Control too when an overdose is also named), Poison Control for a poisoning, else emergency."""
+    lang = "es" if language == "es" else "en"
+    values = {"practice": practice, "emergency": emergency, "crisis": crisis, "poison": poison}
+    if "suicide_self_harm" in families:
+        text = SAFETY_SUICIDE[lang].format(**values)
+        if "poisoning_overdose" in families:
+            extra = "Control de Envenenamientos: {poison}." if lang == "es" else "Poison Control: {poison}."
+            text = f"{extra.format(poison=poison)} {text}"
+        return text
+    if "poisoning_overdose" in families:
+        return SAFETY_POISON[lang].format(**values)
+    return SAFETY[lang].format(**values)
+
+
 AFTER_HOURS = {
     "en": "Thanks for your message. {practice} is closed now; we will answer {when}. "
     "If this is an emergency, call 911.",

@@ -24,6 +24,7 @@ def test_public_api_shape(classifier: Classifier) -> None:
         "urgent": result.urgent,
         "confidence": round(result.confidence, 4),
         "reasons": list(result.reasons),
+        "families": [],
     }
     assert get_classifier() is classifier
     assert frozenset({"refill", "clinical", "urgent"}) == CLINICAL_CATEGORIES

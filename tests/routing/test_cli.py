@@ -28,7 +28,7 @@ def test_classify_stream_good_lines(classifier: Classifier) -> None:
     assert code == 0
     assert [r["category"] for r in results] == ["refill", "scheduling", "urgent"]
     for result in results:
-        assert set(result) == {"category", "urgent", "confidence", "reasons"}
+        assert set(result) == {"category", "urgent", "confidence", "reasons", "families"}
         assert isinstance(result["reasons"], list)
 
 

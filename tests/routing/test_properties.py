@@ -46,7 +46,7 @@ def test_classify_any_unicode(classifier: Classifier, text: str, reply: bool) ->
     assert 0.0 <= result.confidence <= 1.0
     assert result.urgent == (result.category == "urgent")
     assert result.reasons and all(isinstance(r, str) for r in result.reasons)
-    assert set(result.as_dict()) == {"category", "urgent", "confidence", "reasons"}
+    assert set(result.as_dict()) == {"category", "urgent", "confidence", "reasons", "families"}
 
 
 @_settings
