@@ -66,7 +66,16 @@ def _uvicorn_options(host: str, port: int) -> dict[str, Any]:
         "access_log": False,
         "log_config": uvicorn_log_config(),
         "ws": "websockets",
+        # X-Forwarded-For / -Proto are believed only from the reverse proxies named here (none by
+        # default): uvicorn's own default trusts any loopback client, which let one caller pick a
+        # new address for every request and slip past the per-address limits.
+        **_proxy_options(os.environ.get("TRUSTED_PROXIES", "")),
     }
+
+
+def _proxy_options(trusted: str) -> dict[str, Any]:
+    proxies = ",".join(part.strip() for part in trusted.split(",") if part.strip())
+    return {"proxy_headers": bool(proxies), "forwarded_allow_ips": proxies or None}
 
 
 def _serve_processes(host: str, port: int, workers: int, *, with_worker: bool) -> None:
