@@ -46,12 +46,15 @@ class PatientIn(Schema):
 
 
 class PatientPatch(Schema):
-    first_name: str | None = Field(default=None, max_length=100)
-    last_name: str | None = Field(default=None, max_length=100)
+    """Only the fields sent are changed. A field left out is unchanged; null is accepted only
+    where the record may be empty (date_of_birth): an explicit null name is a 422, not a 500."""
+
+    first_name: str = Field(default=None, max_length=100)  # type: ignore[assignment]
+    last_name: str = Field(default=None, max_length=100)  # type: ignore[assignment]
     date_of_birth: date | None = None
-    language: str | None = None
-    preferred_channel: str | None = None
-    external_id: str | None = Field(default=None, max_length=100)
+    language: str = Field(default=None)  # type: ignore[assignment]
+    preferred_channel: str = Field(default=None)  # type: ignore[assignment]
+    external_id: str = Field(default=None, max_length=100)  # type: ignore[assignment]
 
 
 class ContactPointIn(Schema):
