@@ -98,20 +98,20 @@ def test_cli_list_masks_credentials(practice, capsys):
 @pytest.mark.django_db(transaction=True)
 def test_cli_test_checks_credentials(practice, fake_graph, fake_twilio, capsys):
     wa = wa_channel(practice, fake_graph)
-    assert main(["channel", "test", "--practice", "sunrise", "--key", wa.key]) == 0
+    assert main(["channel", "test", "--practice", "sunrise", f"--key={wa.key}"]) == 0
     assert "ok: Connected to WhatsApp number +1 555-078-3881" in capsys.readouterr().out
     sms = sms_channel(practice, fake_twilio)
-    assert main(["channel", "test", "--practice", "sunrise", "--key", sms.key]) == 0
+    assert main(["channel", "test", "--practice", "sunrise", f"--key={sms.key}"]) == 0
     assert "Main Street Clinic" in capsys.readouterr().out
     fake_graph.graph_error(190, http_status=401, route="phone_number")
-    assert main(["channel", "test", "--practice", "sunrise", "--key", wa.key]) == 1
+    assert main(["channel", "test", "--practice", "sunrise", f"--key={wa.key}"]) == 1
     assert "FAILED: The WhatsApp access token has expired" in capsys.readouterr().out
 
 
 @pytest.mark.django_db(transaction=True)
 def test_cli_registers_templates(practice, capsys):
     channel = wa_channel(practice)
-    args = ["channel", "template", "--practice", "sunrise", "--key", channel.key, "--name", "appointment_reminder"]
+    args = ["channel", "template", "--practice", "sunrise", f"--key={channel.key}", "--name", "appointment_reminder"]
     assert main([*args, "--language", "en_US", "--body", "Hi from {{1}} on {{2}}"]) == 0
     assert main([*args, "--language", "en_US", "--body", "Hi from {{1}} at {{2}}", "--status", "pending"]) == 0
     template = WhatsAppTemplate.objects.get()
