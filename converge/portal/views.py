@@ -52,7 +52,7 @@ def enter(request: HttpRequest, token: str) -> HttpResponse:
                 dob = date(
                     int(request.POST.get("year", 0)), int(request.POST.get("month", 0)), int(request.POST.get("day", 0))
                 )
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):  # out of range: a date that cannot match
                 dob = None
             try:
                 grant = portal_enter(token=token, date_of_birth=dob, ip=ip)

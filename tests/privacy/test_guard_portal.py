@@ -207,3 +207,26 @@ def test_url_secrets_are_redacted_from_logs():
 
     assert redact("Bad Request: /portal/t/abcDEF_123-x") == "Bad Request: /portal/t/[redacted]"
     assert redact("POST /webhooks/twilio/KEY123/status") == "POST /webhooks/twilio/[redacted]/status"
+
+
+@pytest.mark.parametrize(
+    "dob",
+    [
+        {"year": "100000000000000000000", "month": "2", "day": "3"},
+        {"year": "1980", "month": "100000000000000000000", "day": "3"},
+        {"year": "1980", "month": "2", "day": "-100000000000000000000"},
+        {"year": "1980", "month": "13", "day": "3"},
+        {"year": "0", "month": "2", "day": "3"},
+        {"year": "1980", "month": "2", "day": "31"},
+        {"year": "9" * 5000, "month": "2", "day": "3"},
+    ],
+)
+def test_portal_out_of_range_dob_is_a_failed_attempt(conversation, sms_channel, staff, dob):
+    message_queue(conversation=conversation, channel=sms_channel, body=CLINICAL, sender=staff)
+    drain()
+    token = portal_token(sms_channel)
+    response = Client().post(f"/portal/t/{token}", dob)
+    assert response.status_code == 400
+    assert "the details do not match" in response.content.decode()
+    assert PortalLink.objects.get().failed_checks == 1
+    assert AuditEvent.objects.filter(action="portal.check_failed").count() == 1
