@@ -27,6 +27,7 @@ from converge.connectors.types import (
     PermanentSendError,
     ProviderReceipt,
     SignatureError,
+    json_document,
 )
 
 SIGNATURE_HEADER = "X-Converge-Signature"
@@ -53,10 +54,7 @@ class SimulatorConnector:
             raise SignatureError("bad or missing simulator signature")
 
     def parse(self, raw_body: bytes) -> list[InboundMessage]:
-        try:
-            data = json.loads(raw_body)
-        except (ValueError, UnicodeDecodeError):
-            raise MalformedPayload("body is not JSON") from None
+        data = json_document(raw_body, "body is not JSON")
         if not isinstance(data, dict):
             raise MalformedPayload("body must be a JSON object")
         items = data.get("messages", [data])

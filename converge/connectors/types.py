@@ -7,6 +7,7 @@ send `OutboundMessage`s, raising `RetryableSendError` or `PermanentSendError` on
 from __future__ import annotations
 
 import enum
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -146,6 +147,15 @@ class SignatureError(Exception):
 
 class MalformedPayload(ValueError):
     """The request is authentic-looking but cannot be parsed; answer 400 and store nothing."""
+
+
+def json_document(raw_body: bytes, problem: str) -> Any:
+    """The JSON in a provider's request body, or MalformedPayload(problem): for bytes that are not
+    UTF-8 or not JSON, and for nesting too deep to decode (the decoder's RecursionError)."""
+    try:
+        return json.loads(raw_body)
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise MalformedPayload(problem) from None
 
 
 class Sender(Protocol):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import math
 import re
 from collections.abc import Callable, Collection, Iterator, Mapping
@@ -41,6 +40,7 @@ from converge.connectors.types import (
     SendError,
     SignatureError,
     StatusUpdate,
+    json_document,
 )
 
 CUSTOMER_SERVICE_WINDOW = timedelta(hours=24)
@@ -158,10 +158,7 @@ def within_customer_service_window(last_inbound_at: datetime | None, now: dateti
 
 def parse_notification(raw_body: bytes) -> list[InboundEvent]:
     """Every message and status in a webhook POST, in order; MalformedPayload if not parseable."""
-    try:
-        document = json.loads(raw_body)
-    except (ValueError, RecursionError) as exc:
-        raise MalformedPayload("WhatsApp notification is not valid JSON") from exc
+    document = json_document(raw_body, "WhatsApp notification is not valid JSON")
     root = _obj(document, "body")
     if root.get("object") != "whatsapp_business_account":
         raise MalformedPayload('body.object must be "whatsapp_business_account"')

@@ -167,6 +167,20 @@ class TestSimulatorWebhook:
         assert response.json()["detail"]
         assert Message.objects.count() == 0
 
+    @pytest.mark.parametrize(
+        "payload",
+        [
+            b"[" * 100_000,
+            b'{"messages": ' + b"[" * 1_200 + b"]" * 1_200 + b"}",
+            b'{"from": "+15552017788", "text": "hi", "id": "deep", "x": ' + b'{"a": ' * 1_500 + b"1" + b"}" * 1_501,
+        ],
+    )
+    def test_deeply_nested_json_is_400_and_nothing_stored(self, sms_channel, payload):
+        response = signed_simulator_post(Client(), sms_channel, payload)
+        assert response.status_code == 400
+        assert response.json()["detail"] == "body is not JSON"
+        assert Message.objects.count() == 0
+
     def test_unknown_channel_is_404(self, db):
         assert Client().post("/webhooks/simulator/nope", data=b"{}", content_type="application/json").status_code == 404
 
