@@ -153,13 +153,14 @@ def _apply(practice: Practice, record: AppointmentRecord, lookups: _Lookups, act
             actor=actor,
             source=record.source,
             external_id=record.external_id,
+            check_hours=False,  # the source system holds this visit already, whatever our hours say
         )
         if record.status != "booked":
             appointment_set_status(appointment=appointment, status=record.status, actor=actor, reason="import")
         return "created"
     changed = False
     if existing.status in ACTIVE_STATUSES and (existing.start != record.start or existing.provider_id != provider.pk):
-        appointment_move(appointment=existing, start=record.start, provider=provider, actor=actor)
+        appointment_move(appointment=existing, start=record.start, provider=provider, actor=actor, check_hours=False)
         changed = True
     if record.status != existing.status and not (record.status == "booked" and existing.status == "confirmed"):
         # A source saying "booked" must not undo a confirmation the patient gave us.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from converge.core import clock
@@ -22,6 +22,71 @@ def provider_time_zone(provider: Provider) -> str:
     if provider.location is not None and provider.location.time_zone:
         return provider.location.time_zone
     return provider.practice.time_zone
+
+
+def _hhmm(value: time) -> str:
+    return f"{value:%H:%M}"
+
+
+def _day_text(day: date) -> str:
+    return f"{day:%a} {day.day} {day:%b}"
+
+
+def working_hours_problem(*, provider: Provider, start: datetime, end: datetime, blocked_until: datetime) -> str | None:
+    """Why a visit of this provider at this time falls outside their working hours, as a sentence
+    naming the provider and that day's hours (local time), or None when it fits them."""
+    zone = ZoneInfo(provider_time_zone(provider))
+    local = start.astimezone(zone)
+    day = local.date()
+    rows = list(WorkingHours.objects.filter(practice_id=provider.practice_id, provider=provider))
+    changes = list(
+        ScheduleException.objects.filter(
+            practice_id=provider.practice_id,
+            provider=provider,
+            day__gte=day - timedelta(days=1),
+            day__lte=blocked_until.astimezone(zone).date(),
+        ).order_by("day", "start")
+    )
+    problem = slots.hours_conflict(
+        tz=str(zone),
+        hours=[slots.WorkingHours(r.weekday, r.start, r.end) for r in rows],
+        exceptions=[slots.DateException(c.day, c.start, c.end, c.available) for c in changes],
+        start=start,
+        end=end,
+        blocked_until=blocked_until,
+    )
+    if problem is None:
+        return None
+    today = [c for c in changes if c.day == day]
+    if problem == "blocked":
+        hits = [
+            c
+            for c in changes
+            if not c.available
+            and c.start is not None
+            and c.end is not None
+            and slots.local_instant(c.day, c.start, zone) < blocked_until
+            and start < slots.local_instant(c.day, c.end, zone, prefer="later")
+        ]
+        why = "; ".join(
+            f"blocked {_day_text(c.day)} {_hhmm(c.start)}–{_hhmm(c.end)}" + (f": {c.note}" if c.note else "")
+            for c in hits
+            if c.start is not None and c.end is not None
+        )
+    elif day_off := next((c for c in today if not c.available and c.start is None), None):
+        why = f"day off on {_day_text(day)}" + (f": {day_off.note}" if day_off.note else "")
+    elif special := [c for c in today if c.available and c.start is not None and c.end is not None]:
+        why = f"special hours {_day_text(day)} " + ", ".join(
+            f"{_hhmm(c.start)}–{_hhmm(c.end)}" for c in special if c.start is not None and c.end is not None
+        )
+    else:
+        weekday = sorted((r.start, r.end) for r in rows if r.weekday == day.weekday())
+        if weekday:
+            why = f"{day:%a} " + ", ".join(f"{_hhmm(s)}–{_hhmm(e)}" for s, e in weekday)
+        else:
+            why = f"not working {day:%a}"
+    when = f"{_day_text(day)} {local:%H:%M}"
+    return f"{when} is outside {provider.display_name}'s working hours ({why})"
 
 
 def availability(

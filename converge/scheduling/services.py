@@ -20,10 +20,41 @@ from converge.scheduling.models import (
     AppointmentType,
     Provider,
 )
+from converge.scheduling.selectors import working_hours_problem
 
 
 class BookingError(ValueError):
     """A booking that cannot be made; the message is shown to staff, API callers or patients."""
+
+
+class OutsideHoursError(BookingError):
+    """The time is outside the provider's working hours (or over a blocked range). Staff may book
+    it anyway, but only explicitly: ``override_hours=True`` with a reason, which is audited."""
+
+
+OVERRIDE_REASON_MAX = 200
+
+
+def _hours_override(
+    *,
+    provider: Provider,
+    start: datetime,
+    end: datetime,
+    blocked_until: datetime,
+    override_hours: bool,
+    override_reason: str,
+) -> dict[str, Any]:
+    """Refuses a time outside the provider's hours unless overridden with a reason; returns what
+    the audit row records about it (nothing when the time fits the hours)."""
+    reason = override_reason.strip()[:OVERRIDE_REASON_MAX]
+    if override_hours and not reason:
+        raise BookingError("override_reason: give a reason to book outside working hours")
+    problem = working_hours_problem(provider=provider, start=start, end=end, blocked_until=blocked_until)
+    if problem is None:
+        return {}
+    if not override_hours:
+        raise OutsideHoursError(problem)
+    return {"override_hours": True, "override_reason": reason}
 
 
 ALLOWED_TRANSITIONS: dict[str, set[str]] = {
@@ -66,12 +97,28 @@ def appointment_book(
     source: str = "",
     external_id: str = "",
     status: str = AppointmentStatus.BOOKED,
+    override_hours: bool = False,
+    override_reason: str = "",
+    check_hours: bool = True,
 ) -> Appointment:
+    """Book a visit. A time outside the provider's working hours is refused (`OutsideHoursError`)
+    unless `override_hours` is given with an `override_reason`. `check_hours=False` is only for
+    visits another system already holds (imports): they happened there, whatever our hours say."""
     if start.tzinfo is None:
         raise BookingError("start: needs a time zone")
     _same_practice(patient.practice_id, provider, appointment_type, location)
     minutes = duration or timedelta(minutes=appointment_type.duration_minutes if appointment_type else 20)
     buffer = timedelta(minutes=appointment_type.buffer_minutes if appointment_type else 0)
+    override: dict[str, Any] = {}
+    if check_hours:
+        override = _hours_override(
+            provider=provider,
+            start=start,
+            end=start + minutes,
+            blocked_until=start + minutes + buffer,
+            override_hours=override_hours,
+            override_reason=override_reason,
+        )
     with transaction.atomic():
         appointment = Appointment(
             practice_id=patient.practice_id,
@@ -94,7 +141,7 @@ def appointment_book(
             action="appointment.book",
             obj=appointment,
             patient_id=patient.pk,
-            detail={"source": source},
+            detail={"source": source, **override},
         )
         hooks.run("booked", appointment)
         _publish(appointment)
@@ -102,9 +149,17 @@ def appointment_book(
 
 
 def appointment_move(
-    *, appointment: Appointment, start: datetime, provider: Provider | None = None, actor: Any = None
+    *,
+    appointment: Appointment,
+    start: datetime,
+    provider: Provider | None = None,
+    actor: Any = None,
+    override_hours: bool = False,
+    override_reason: str = "",
+    check_hours: bool = True,
 ) -> Appointment:
-    """Staff move a visit in place; its reminders are re-planned and the old slot is freed."""
+    """Staff move a visit in place; its reminders are re-planned and the old slot is freed. The
+    new time must fit the provider's working hours unless overridden (see `appointment_book`)."""
     if appointment.status not in ACTIVE_STATUSES:
         raise BookingError(f"a {appointment.get_status_display().lower()} appointment cannot be moved")
     if start.tzinfo is None:
@@ -113,6 +168,16 @@ def appointment_move(
     old = (appointment.provider_id, appointment.start, appointment.end)
     length = appointment.end - appointment.start
     buffer = appointment.blocked_until - appointment.end
+    override: dict[str, Any] = {}
+    if check_hours:
+        override = _hours_override(
+            provider=provider or appointment.provider,
+            start=start,
+            end=start + length,
+            blocked_until=start + length + buffer,
+            override_hours=override_hours,
+            override_reason=override_reason,
+        )
     with transaction.atomic():
         appointment.start = start
         appointment.end = start + length
@@ -128,6 +193,7 @@ def appointment_move(
             action="appointment.move",
             obj=appointment,
             patient_id=appointment.patient_id,
+            detail=override or None,
         )
         hooks.run("moved", appointment, freed=old)
         _publish(appointment)
@@ -169,7 +235,13 @@ def appointment_set_status(
 
 
 def appointment_reschedule(
-    *, appointment: Appointment, start: datetime, actor: Any = None, provider: Provider | None = None
+    *,
+    appointment: Appointment,
+    start: datetime,
+    actor: Any = None,
+    provider: Provider | None = None,
+    override_hours: bool = False,
+    override_reason: str = "",
 ) -> Appointment:
     """The patient chose a new time: book the new visit, mark the old one rescheduled (freeing
     its slot) — in one transaction, so neither half happens alone."""
@@ -183,6 +255,8 @@ def appointment_reschedule(
             duration=appointment.end - appointment.start,
             actor=actor,
             source=appointment.source,
+            override_hours=override_hours,
+            override_reason=override_reason,
         )
         appointment_set_status(appointment=appointment, status=AppointmentStatus.RESCHEDULED, actor=actor)
         Appointment.objects.filter(pk=appointment.pk).update(rescheduled_to=new)

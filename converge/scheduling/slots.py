@@ -32,6 +32,7 @@ __all__ = [
     "Busy",
     "DateException",
     "WorkingHours",
+    "hours_conflict",
     "local_instant",
     "open_slots",
 ]
@@ -267,3 +268,41 @@ def open_slots(
     # Blocks of one day are disjoint and days do not overlap; sort only guards exotic zones.
     slots.sort()
     return slots
+
+
+def hours_conflict(
+    *,
+    tz: str,
+    hours: Sequence[WorkingHours],
+    exceptions: Sequence[DateException],
+    start: datetime,
+    end: datetime,
+    blocked_until: datetime | None = None,
+) -> Literal["outside", "blocked"] | None:
+    """Why a visit does not fit the provider's hours, or None when it does.
+
+    By the same rules as `open_slots`: the visit ``[start, end)`` must lie inside one working
+    block of its local day (that day's exceptions applied), and ``[start, blocked_until)`` (the
+    visit and its buffer, which may run past closing time) must miss every blocked range.
+    "outside": not inside working time; "blocked": inside it, but over a blocked range.
+    """
+    _require_aware("start", start)
+    _require_aware("end", end)
+    until = blocked_until if blocked_until is not None else end
+    _require_aware("blocked_until", until)
+    zone = ZoneInfo(tz)
+    start, end, until = start.astimezone(UTC), end.astimezone(UTC), until.astimezone(UTC)
+    day = start.astimezone(zone).date()
+    hours_by_weekday: dict[int, list[tuple[time, time]]] = defaultdict(list)
+    for wh in hours:
+        hours_by_weekday[wh.weekday].append((wh.start, wh.end))
+    blocks = _day_blocks(day, zone, hours_by_weekday, [e for e in exceptions if e.day == day])
+    if not any(block_start <= start and end <= block_end for block_start, block_end in blocks):
+        return "outside"
+    for exc in exceptions:
+        if not exc.available and exc.start is not None and exc.end is not None:
+            blocked_start = local_instant(exc.day, exc.start, zone, prefer="earlier")
+            blocked_end = local_instant(exc.day, exc.end, zone, prefer="later")
+            if blocked_start < until and start < blocked_end:
+                return "blocked"
+    return None

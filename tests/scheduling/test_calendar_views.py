@@ -250,7 +250,12 @@ def test_another_practices_objects_are_404(client, clinic, other_practice, froze
     provider = Provider.objects.create(practice=other_practice, display_name="Dr. Other")
     kind = AppointmentType.objects.create(practice=other_practice, name="Visit")
     theirs = appointment_book(
-        patient=stranger, provider=provider, start=datetime(2026, 3, 5, 10, tzinfo=NY), appointment_type=kind
+        patient=stranger,
+        provider=provider,
+        start=datetime(2026, 3, 5, 10, tzinfo=NY),
+        appointment_type=kind,
+        override_hours=True,  # Dr. Other has no working hours
+        override_reason="test visit",
     )
     assert client.get("/calendar/", state(appointment=theirs.pk)).status_code == 404
     for action, data in (("status", {"status": "cancelled"}), ("move", {"slot": "x"})):
