@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -157,6 +158,19 @@ def test_sessions_per_hour_from_one_address_are_limited(client, widget):
     widget.save(update_fields=["settings"])
     codes = [post(client, f"/webchat/{widget.key}/session", FORM).status_code for _ in range(3)]
     assert codes == [201, 201, 429]
+
+
+def test_the_121st_widget_request_in_a_minute_from_one_address_is_429(client, widget, monkeypatch):
+    from types import SimpleNamespace
+
+    from converge.core import throttle
+
+    # One fixed window, so the count cannot restart at a minute boundary mid-test.
+    monkeypatch.setattr(throttle, "time", SimpleNamespace(time=lambda: 1_800_000_000.0, monotonic=time.monotonic))
+    codes = [post(client, f"/webchat/{widget.key}/config", {}).status_code for _ in range(121)]
+    assert codes[:120] == [200] * 120
+    assert codes[120] == 429
+    assert post(client, f"/webchat/{widget.key}/session", FORM).status_code == 429  # one count per address
 
 
 def test_a_bad_body_is_refused(client, widget):
