@@ -21,7 +21,7 @@ from converge.core import clock
 from converge.patients.models import ContactPoint, Patient
 from converge.practices.models import Location, Practice, Role, StaffMember
 from converge.practices.services import practice_create, staff_create
-from converge.scheduling.models import Appointment, AppointmentStatus, AppointmentType, Provider
+from converge.scheduling.models import Appointment, AppointmentStatus, AppointmentType, Provider, WorkingHours
 
 SLUG = "sunrise"
 PASSWORD = "sunrise-demo-2026"  # noqa: S105 -- the documented demo login
@@ -215,6 +215,7 @@ def _logins(practice: Practice) -> DemoLogins:
 def ensure_demo(*, seed: int = 7) -> DemoLogins:
     practice = Practice.objects.filter(slug=SLUG).first()
     if practice is not None:
+        _working_hours_ensure(practice)  # a demo made before hours were seeded gets them now
         webchat_demo_channel_ensure(practice)
         return _logins(practice)
     rng = random.Random(seed)
@@ -242,6 +243,7 @@ def ensure_demo(*, seed: int = 7) -> DemoLogins:
             Provider.objects.create(practice=practice, staff=staff[k], display_name=staff[k].display_name, location=loc)
             for k, loc in (("patel", main), ("reyes", main), ("chen", east))
         ]
+        _working_hours_ensure(practice)
         _appointments(practice, rng, patients, providers, (main, east))
     _conversations(practice, rng, patients, channels, staff)
     webchat_demo_channel_ensure(practice)
@@ -249,6 +251,21 @@ def ensure_demo(*, seed: int = 7) -> DemoLogins:
 
 
 SIMULATOR_KINDS = (ChannelKind.SMS, ChannelKind.WHATSAPP, ChannelKind.EMAIL, ChannelKind.WEBCHAT)
+
+
+# Monday to Friday, 8 AM to 5 PM: the seeded visits (8:00 + 40 min steps, the last at 16:00 for
+# 40 minutes) all fall inside, and the calendar offers the gaps between them.
+DEMO_HOURS = (time(8), time(17))
+
+
+def _working_hours_ensure(practice: Practice) -> None:
+    """Working hours for every demo provider that has none, so the calendar can book."""
+    start, end = DEMO_HOURS
+    for provider in Provider.objects.filter(practice=practice, working_hours__isnull=True):
+        WorkingHours.objects.bulk_create(
+            WorkingHours(practice=practice, provider=provider, weekday=weekday, start=start, end=end)
+            for weekday in range(5)
+        )
 
 
 def _patients(practice: Practice, rng: random.Random) -> list[Patient]:

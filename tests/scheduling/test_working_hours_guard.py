@@ -1,6 +1,6 @@
-"""Booking and moving keep to the provider's working hours: the service refuses
-refuse a time outside them with the reason, and staff may override only explicitly, with a reason
-that the audit row keeps."""
+"""Booking and moving keep to the provider's working hours: the service refuses a time outside
+them with the reason, and staff may override only explicitly, with a reason that the audit row
+keeps."""
 
 from __future__ import annotations
 
