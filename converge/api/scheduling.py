@@ -20,7 +20,14 @@ from converge.reminders.models import Reminder
 from converge.reminders.waitlist import waitlist_add
 from converge.scheduling.models import Appointment, AppointmentType, Provider
 from converge.scheduling.selectors import appointments_between, availability
-from converge.scheduling.services import BookingError, appointment_book, appointment_move, appointment_set_status
+from converge.scheduling.services import (
+    OVERRIDE_REASON_MAX,
+    BookingError,
+    OutsideHoursError,
+    appointment_book,
+    appointment_move,
+    appointment_set_status,
+)
 
 router = Router(tags=["scheduling"])
 
@@ -38,12 +45,17 @@ class AppointmentIn(Schema):
     appointment_type_id: int
     start: datetime
     location_id: int | None = None
+    # Book outside the provider's working hours: only with a reason, which the audit log keeps.
+    override_hours: bool = False
+    override_reason: str = Field("", max_length=OVERRIDE_REASON_MAX)
 
 
 class AppointmentPatch(Schema):
     status: str | None = None
     start: datetime | None = None
     provider_id: int | None = None
+    override_hours: bool = False
+    override_reason: str = Field("", max_length=OVERRIDE_REASON_MAX)
 
 
 class AppointmentOut(Schema):
@@ -117,6 +129,14 @@ def _out(a: Appointment) -> AppointmentOut:
     )
 
 
+def _refused(exc: BookingError, verb: str) -> Status:
+    """409 for a time that is taken or outside working hours (saying how to override the hours),
+    400 for a request that is wrong in itself."""
+    if isinstance(exc, OutsideHoursError):
+        return Status(409, Error(detail=f"{exc}; send override_hours=true with override_reason to {verb} anyway"))
+    return Status(409 if "available" in str(exc) else 400, Error(detail=str(exc)))
+
+
 def _aware(name: str, value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ServiceError(f"{name}: needs a time zone offset")
@@ -176,9 +196,11 @@ def create_appointment(request: HttpRequest, payload: AppointmentIn):  # type: i
             location=location,
             actor=principal.actor,
             source="api",
+            override_hours=payload.override_hours,
+            override_reason=payload.override_reason,
         )
     except BookingError as exc:
-        return Status(409, Error(detail=str(exc)))
+        return _refused(exc, "book")
     return Status(201, _out(appointment))
 
 
@@ -199,12 +221,13 @@ def update_appointment(request: HttpRequest, appointment_id: int, payload: Appoi
                 start=_aware("start", payload.start) if payload.start else appointment.start,
                 provider=provider,
                 actor=principal.actor,
+                override_hours=payload.override_hours,
+                override_reason=payload.override_reason,
             )
         if payload.status is not None:
             appointment = appointment_set_status(appointment=appointment, status=payload.status, actor=principal.actor)
     except BookingError as exc:
-        code = 409 if "available" in str(exc) else 400
-        return Status(code, Error(detail=str(exc)))
+        return _refused(exc, "move")
     return _out(appointment)
 
 
