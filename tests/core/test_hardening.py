@@ -25,6 +25,32 @@ def test_pages_carry_csp_without_inline_scripts_and_no_store(practice):
     assert response["X-Content-Type-Options"] == "nosniff"
 
 
+def connect_src(response) -> str:
+    directives = dict(d.strip().split(" ", 1) for d in response["Content-Security-Policy"].split(";"))
+    return directives["connect-src"]
+
+
+@pytest.mark.parametrize(
+    ("host", "secure", "expected"),
+    [
+        ("testserver", False, "'self' ws://testserver"),
+        ("127.0.0.1:8000", False, "'self' ws://127.0.0.1:8000"),
+        ("converge.example", True, "'self' wss://converge.example"),
+        ("converge.example:8443", True, "'self' wss://converge.example:8443"),
+    ],
+)
+def test_csp_lets_sockets_reach_this_origin_only(practice, settings, host, secure, expected):
+    settings.ALLOWED_HOSTS = ["testserver", "127.0.0.1", "converge.example"]
+    response = Client().get("/login/", headers={"Host": host}, secure=secure)
+    assert connect_src(response) == expected  # never bare ws: / wss:, which allow any host
+
+
+def test_csp_of_a_request_for_a_foreign_host_names_no_socket_origin(practice):
+    response = Client().get("/login/", headers={"Host": "evil.example"})
+    assert response.status_code == 400
+    assert connect_src(response) == "'self'"
+
+
 def test_no_inline_script_in_staff_pages(staff_client, sms_channel):
     import re
 
