@@ -20,6 +20,7 @@ from converge.patients.models import Patient
 from converge.patients.selectors import patient_list
 from converge.practices.models import Practice
 from converge.scheduling import calendar_grid as grid_
+from converge.scheduling import slots as slots_
 from converge.scheduling.calendar_grid import LEGEND, week_of
 from converge.scheduling.models import (
     Appointment,
@@ -53,6 +54,8 @@ def problem_text(exc: Exception) -> str:
             text = text.replace(f" to {value}", f" to {label.lower()}")
     if "no longer available" in text:
         text = "That time is no longer free — someone else booked it. Pick another time."
+    if text.startswith("override_reason: "):
+        text = "Give a reason for going outside working hours; it is kept in the audit log."
     return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
@@ -159,6 +162,39 @@ def parse_slot(value: str, principal: Principal) -> tuple[Provider, datetime]:
     if provider is None:
         raise BookingError("choose a free time")
     return provider, start
+
+
+def parse_other_time(
+    data: QueryDict, principal: Principal, practice: Practice, *, provider_field: str, day_field: str
+) -> tuple[Provider, datetime] | None:
+    """The "another time" a form gives (a wall time on its day, for its one provider), or None
+    when it gives none and the chosen free time counts."""
+    raw = data.get("other_time", "").strip()
+    if not raw:
+        return None
+    try:
+        wall = time.fromisoformat(raw)
+    except ValueError:
+        raise BookingError("give another time as hours and minutes, like 17:30") from None
+    day = parse_day(data.get(day_field))
+    if day is None:
+        raise BookingError("choose a day")
+    provider = Provider.objects.filter(
+        practice_id=principal.practice_id, pk=int_or_none(data.get(provider_field)) or 0
+    ).first()
+    if provider is None:
+        raise BookingError("choose a provider for another time")
+    return provider, slots_.local_instant(day, wall.replace(second=0, microsecond=0), ZoneInfo(practice.time_zone))
+
+
+def other_time_fields(start: datetime, provider: Provider, practice: Practice, *, prefix: str) -> dict[str, str]:
+    """Form values that put a refused free time into "another time", so staff can override it."""
+    local = start.astimezone(ZoneInfo(practice.time_zone))
+    return {
+        "other_time": f"{local:%H:%M}",
+        f"{prefix}_provider": str(provider.pk),
+        f"{prefix}_date": local.date().isoformat(),
+    }
 
 
 def grid_for(practice: Practice, state: State, providers: list[Provider]) -> tuple[grid_.Grid, dict[int, Appointment]]:
@@ -298,6 +334,8 @@ def appointment_panel(
             move_provider=chosen,
             move_providers=providers,
             move_slots=[(slot_value(p, s), p, s, e) for p, s, e in slots],
+            other_time=data.get("other_time", ""),
+            override_reason=data.get("override_reason", ""),
         )
     return context
 
@@ -334,6 +372,8 @@ def book_panel(data: QueryDict, principal: Principal, practice: Practice, state:
         "book_day": book_day,
         "slots": slots,
         "chosen_slot": data.get("slot", ""),
+        "other_time": data.get("other_time", ""),
+        "override_reason": data.get("override_reason", ""),
         "change_patient_url": state.url(
             panel="book",
             q=query,

@@ -25,7 +25,14 @@ from converge.patients.models import Patient
 from converge.scheduling import calendar_page as cal
 from converge.scheduling.access import may_open
 from converge.scheduling.models import Appointment, AppointmentStatus, AppointmentType
-from converge.scheduling.services import BookingError, appointment_book, appointment_move, appointment_set_status
+from converge.scheduling.services import (
+    OVERRIDE_REASON_MAX,
+    BookingError,
+    OutsideHoursError,
+    appointment_book,
+    appointment_move,
+    appointment_set_status,
+)
 
 
 def forbidden(request: HttpRequest, what: str) -> HttpResponse:
@@ -50,11 +57,17 @@ def _render(
     appointment_id: int | None = None,
     error: str = "",
     status: int = 200,
+    outside_hours: bool = False,
+    fields: dict[str, str] | None = None,
 ) -> HttpResponse:
     principal = principal_of(request)
     practice = staff_of(request).practice
     providers = cal.providers_of(practice.pk)
     data = request.POST if request.method == "POST" else request.GET
+    if fields:
+        data = data.copy()
+        for key, value in fields.items():
+            data[key] = value
     state = cal.read_state(data, practice, providers)
     appointment_id = appointment_id or int_or_none(data.get("appointment"))
     panel = panel or data.get("panel", "") or ("appointment" if appointment_id else "")
@@ -63,6 +76,8 @@ def _render(
         "providers": providers,
         "panel": panel,
         "error": error,
+        "outside_hours": outside_hours,
+        "override_reason_max": OVERRIDE_REASON_MAX,
         "legend": cal.LEGEND,
         "close_url": state.url(),
         "book_url": state.url(panel="book"),
@@ -102,6 +117,26 @@ def calendar_page(request: HttpRequest) -> HttpResponse:
     return _render(request)
 
 
+OVERRIDE_HINT = " To {verb} anyway, tick “{label}” and give a reason."
+
+
+def _override(request: HttpRequest) -> dict[str, Any]:
+    return {
+        "override_hours": request.POST.get("override_hours") == "1",
+        "override_reason": request.POST.get("override_reason", "")[:OVERRIDE_REASON_MAX],
+    }
+
+
+def _refusal(exc: BookingError, verb: str, label: str) -> tuple[str, int, bool]:
+    """The page's error, its status and whether to offer the working-hours override."""
+    text = cal.problem_text(exc)
+    if isinstance(exc, OutsideHoursError):
+        return text + OVERRIDE_HINT.format(verb=verb, label=label), 409, True
+    if str(exc).startswith("override_reason:"):
+        return text, 400, True
+    return text, 409 if "available" in str(exc) else 400, False
+
+
 def _redirect_to(request: HttpRequest, day: date, appointment_id: int) -> HttpResponse:
     practice = staff_of(request).practice
     state = cal.read_state(request.POST, practice, cal.providers_of(practice.pk))
@@ -116,19 +151,35 @@ def calendar_book(request: HttpRequest) -> HttpResponse:
         return forbidden(request, "booking")
     principal = principal_of(request)
     zone = ZoneInfo(staff.practice.time_zone)
+    chosen = None
+    from_slot = False
     try:
         patient_id = int_or_none(request.POST.get("patient"))
         if patient_id is None:
             raise BookingError("choose a patient first")
         patient = get_or_404(Patient, principal, patient_id)
         kind = get_or_404(AppointmentType, principal, int_or_none(request.POST.get("type")))
-        provider, start = cal.parse_slot(request.POST.get("slot", ""), principal)
+        chosen = cal.parse_other_time(
+            request.POST, principal, staff.practice, provider_field="book_provider", day_field="book_date"
+        )
+        from_slot = chosen is None
+        provider, start = chosen or cal.parse_slot(request.POST.get("slot", ""), principal)
+        chosen = (provider, start)
         appointment = appointment_book(
-            patient=patient, provider=provider, start=start, appointment_type=kind, actor=staff, source="staff"
+            patient=patient,
+            provider=provider,
+            start=start,
+            appointment_type=kind,
+            actor=staff,
+            source="staff",
+            **_override(request),
         )
     except BookingError as exc:
-        status = 409 if "available" in str(exc) else 400
-        return _render(request, panel="book", error=cal.problem_text(exc), status=status)
+        error, status, outside = _refusal(exc, "book", "Book outside working hours")
+        fields = None
+        if outside and chosen is not None and from_slot:
+            fields = cal.other_time_fields(chosen[1], chosen[0], staff.practice, prefix="book")
+        return _render(request, panel="book", error=error, status=status, outside_hours=outside, fields=fields)
     flash.success(request, f"Booked for {cal.when_text(appointment.start, zone)}.")
     return _redirect_to(request, appointment.start.astimezone(zone).date(), appointment.pk)
 
@@ -142,18 +193,35 @@ def calendar_move(request: HttpRequest, appointment_id: int) -> HttpResponse:
     principal = principal_of(request)
     appointment = get_or_404(Appointment, principal, appointment_id)
     zone = ZoneInfo(staff.practice.time_zone)
+    chosen = None
+    from_slot = False
     try:
-        provider, start = cal.parse_slot(request.POST.get("slot", ""), principal)
+        chosen = cal.parse_other_time(
+            request.POST, principal, staff.practice, provider_field="move_provider", day_field="move_date"
+        )
+        from_slot = chosen is None
+        provider, start = chosen or cal.parse_slot(request.POST.get("slot", ""), principal)
+        chosen = (provider, start)
         appointment_move(
             appointment=appointment,
             start=start,
             provider=provider if provider.pk != appointment.provider_id else None,
             actor=staff,
+            **_override(request),
         )
     except BookingError as exc:
-        status = 409 if "available" in str(exc) else 400
+        error, status, outside = _refusal(exc, "move it", "Move outside working hours")
+        fields = None
+        if outside and chosen is not None and from_slot:
+            fields = cal.other_time_fields(chosen[1], chosen[0], staff.practice, prefix="move")
         return _render(
-            request, panel="appointment", appointment_id=appointment_id, error=cal.problem_text(exc), status=status
+            request,
+            panel="appointment",
+            appointment_id=appointment_id,
+            error=error,
+            status=status,
+            outside_hours=outside,
+            fields=fields,
         )
     flash.success(request, f"Moved to {cal.when_text(start, zone)}.")
     return _redirect_to(request, start.astimezone(zone).date(), appointment_id)
