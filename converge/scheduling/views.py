@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from django.contrib import messages as flash
 from django.db.models import Model
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -63,11 +63,14 @@ def _render(
     principal = principal_of(request)
     practice = staff_of(request).practice
     providers = cal.providers_of(practice.pk)
-    data = request.POST if request.method == "POST" else request.GET
+    data: QueryDict = request.POST if request.method == "POST" else request.GET
     if fields:
-        data = data.copy()
+        merged = QueryDict(mutable=True)
+        for key in data:
+            merged.setlist(key, data.getlist(key))
         for key, value in fields.items():
-            data[key] = value
+            merged[key] = value
+        data = merged
     state = cal.read_state(data, practice, providers)
     appointment_id = appointment_id or int_or_none(data.get("appointment"))
     panel = panel or data.get("panel", "") or ("appointment" if appointment_id else "")
