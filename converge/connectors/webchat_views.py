@@ -8,7 +8,6 @@ headers name that origin alone. No cookies are involved, so no CSRF token either
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from functools import lru_cache
 from pathlib import Path
@@ -22,7 +21,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
 from converge.connectors.models import Channel, Provider
-from converge.connectors.types import ChannelKind
+from converge.connectors.types import ChannelKind, MalformedPayload, json_document
 from converge.connectors.webchat import (
     MAX_MESSAGE_CHARS,
     WebchatError,
@@ -84,9 +83,9 @@ def _body(request: HttpRequest) -> dict[str, Any]:
     if len(request.body) > 8192:
         raise WebchatError("invalid", "The request is too large.")
     try:
-        data = json.loads(request.body or b"{}")
-    except (ValueError, UnicodeDecodeError):
-        raise WebchatError("invalid", "The request is not JSON.") from None
+        data = json_document(request.body or b"{}", "The request is not JSON.")
+    except MalformedPayload as exc:
+        raise WebchatError("invalid", str(exc)) from None
     if not isinstance(data, dict):
         raise WebchatError("invalid", "The request must be a JSON object.")
     return data

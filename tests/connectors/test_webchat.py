@@ -180,6 +180,14 @@ def test_a_bad_body_is_refused(client, widget):
     assert response.status_code == 400
 
 
+def test_a_deeply_nested_body_is_refused(client, widget):
+    response = client.post(
+        f"/webchat/{widget.key}/session", data=b"[" * 8000, content_type="text/plain", headers={"Origin": SITE}
+    )
+    assert response.status_code == 400
+    assert response.json()["detail"] == "The request is not JSON."
+
+
 # --- messages ------------------------------------------------------------------------------------
 
 
