@@ -110,6 +110,33 @@ def test_book_and_cancel_from_the_calendar(browse, maria, sms_channel):
     assert not b.errors, b.errors
 
 
+def test_book_outside_working_hours_needs_the_checkbox_and_a_reason(browse, maria, sms_channel):
+    practice = maria.practice
+    c = clinic(practice)
+    day = tomorrow(practice)
+    b = browse()
+    page = b.login(maria)
+    page.goto(
+        f"{b.base_url}/calendar/?date={day.isoformat()}&provider={c['patel'].pk}&panel=book&patient={c['ana'].pk}"
+    )
+    page.wait_for_selector("#cal-panel.open .cal-book-form")
+    page.locator(".cal-other-time summary").click()
+    page.fill("#book-other-time", "18:00")
+    page.get_by_role("button", name="Book", exact=True).click()
+    expect_text(page.locator(".cal-error"), "outside Dr. Patel's working hours")
+    expect_text(page.locator(".cal-override"), "Book outside working hours")
+    shot(page, "calendar-book-outside-hours-1280x800")
+    assert not Appointment.objects.filter(patient=c["ana"]).exists()
+    page.locator("#book-override-hours").check()
+    page.fill("#book-override-reason", "Only time after work")
+    page.get_by_role("button", name="Book", exact=True).click()
+    expect_text(page.locator(".flash"), "Booked for")
+    appointment = Appointment.objects.get(patient=c["ana"])
+    assert appointment.start.astimezone(ZoneInfo(practice.time_zone)).time() == time(18)
+    # The refused post answers 409, which the browser logs; nothing else went wrong.
+    assert all("status of 409" in e for e in b.errors), b.errors
+
+
 def _busy_day(practice: Practice, c: dict[str, Any], day: date) -> None:
     zone = ZoneInfo(practice.time_zone)
     people = [
