@@ -1,5 +1,6 @@
-"""A signed-in staff member who still owes a second factor (or must enrol one) can reach only
-the pages that settle it."""
+"""A signed-in staff member whose role requires a second factor but who has none yet can reach
+only the enrolment page. (A person who owes the code of an enrolled device is not signed in at
+all until they give it: see accounts/flow.py.)"""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 
 from converge.accounts import services
-from converge.accounts.flow import mfa_pending
 
 ALWAYS_ALLOWED = (
     "/login/",
@@ -30,14 +30,13 @@ class MfaMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = getattr(request, "user", None)
         staff = getattr(user, "staff", None) if user is not None and user.is_authenticated else None
-        if staff is not None and not request.path.startswith(ALWAYS_ALLOWED):
-            target = ""
-            if mfa_pending(request):
-                target = "/login/verify"
-            elif services.mfa_required(staff) and services.mfa_device(staff) is None:
-                target = "/account/mfa/"
-            if target:
-                if request.path.startswith("/api/") or request.headers.get("HX-Request"):
-                    return JsonResponse({"detail": "second factor required"}, status=401)
-                return redirect(target)
+        if (
+            staff is not None
+            and not request.path.startswith(ALWAYS_ALLOWED)
+            and services.mfa_required(staff)
+            and services.mfa_device(staff) is None
+        ):
+            if request.path.startswith("/api/") or request.headers.get("HX-Request"):
+                return JsonResponse({"detail": "second factor required"}, status=401)
+            return redirect("/account/mfa/")
         return self.get_response(request)

@@ -19,3 +19,16 @@ class StaffSession(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     session_key = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField()
+
+
+class RecoveryCode(models.Model):
+    """One-time codes that stand in for the authenticator app when the phone is lost. Only a
+    password hash of each is kept; a new set replaces the old one."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    code_hash = models.CharField(max_length=200)
+    created_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "used_at"])]

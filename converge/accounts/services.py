@@ -7,11 +7,14 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+from django.contrib.auth.hashers import check_password, make_password
 from django.contrib.sessions.models import Session
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.utils.crypto import get_random_string
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from converge.accounts.models import LoginAttempt, StaffSession
+from converge.accounts.models import LoginAttempt, RecoveryCode, StaffSession
 from converge.audit.services import audit_record
 from converge.core import clock, events
 from converge.practices.models import StaffMember
@@ -113,12 +116,21 @@ def mfa_enrollment_start(staff: StaffMember) -> TOTPDevice:
     return TOTPDevice.objects.create(user_id=staff.user_id, name="Authenticator app", confirmed=False)
 
 
+def mfa_enrollment_pending(staff: StaffMember) -> TOTPDevice | None:
+    return TOTPDevice.objects.filter(user_id=staff.user_id, confirmed=False).first()
+
+
+def users_with_mfa(user_ids: list[int]) -> set[int]:
+    return set(TOTPDevice.objects.filter(user_id__in=user_ids, confirmed=True).values_list("user_id", flat=True))
+
+
 def mfa_enrollment_confirm(*, staff: StaffMember, code: str) -> bool:
-    device = TOTPDevice.objects.filter(user_id=staff.user_id, confirmed=False).first()
+    device = mfa_enrollment_pending(staff)
     if device is None or not _verify(device, code):
         return False
     with transaction.atomic():
         TOTPDevice.objects.filter(user_id=staff.user_id, confirmed=True).delete()
+        RecoveryCode.objects.filter(user_id=staff.user_id).delete()  # they belonged to the old device
         device.confirmed = True
         device.save(update_fields=["confirmed"])
         audit_record(practice_id=staff.practice_id, actor=staff, action="auth.mfa_enrolled", obj=staff)
@@ -126,11 +138,101 @@ def mfa_enrollment_confirm(*, staff: StaffMember, code: str) -> bool:
 
 
 def mfa_verify(*, staff: StaffMember, code: str, ip: str) -> bool:
+    """The authenticator's current code, or one of the person's unused recovery codes. A miss
+    counts as a failed sign-in (the same lockout as wrong passwords)."""
+    if any(ch.isalpha() for ch in code):
+        return recovery_code_use(staff=staff, code=code, ip=ip)
     device = mfa_device(staff)
     ok = device is not None and _verify(device, code)
     if not ok:
         login_failed(email=staff.user.email, ip=ip, practice_id=staff.practice_id)
     return ok
+
+
+def mfa_reset(*, staff: StaffMember, actor: StaffMember) -> None:
+    """A manager's answer to a lost phone and lost recovery codes: the person signs in with the
+    password alone next time (and enrols again where the role requires it)."""
+    if not may_manage_staff(actor, staff):
+        raise StaffChangeNotAllowed
+    with transaction.atomic():
+        had_device = TOTPDevice.objects.filter(user_id=staff.user_id).delete()[0] > 0
+        RecoveryCode.objects.filter(user_id=staff.user_id).delete()
+        ended = sessions_end(user_id=staff.user_id)
+        audit_record(
+            practice_id=staff.practice_id,
+            actor=actor,
+            action="auth.mfa_reset",
+            obj=staff,
+            detail={"had_device": had_device, "sessions_ended": ended},
+        )
+
+
+class StaffChangeNotAllowed(PermissionDenied):
+    def __init__(self) -> None:
+        super().__init__(
+            "Only practice managers and administrators can change staff accounts, "
+            "and only administrators can change an administrator's."
+        )
+
+
+def may_manage_staff(actor: StaffMember | None, staff: StaffMember) -> bool:
+    from converge.practices.models import Role
+    from converge.practices.permissions import Perm, can
+
+    if actor is None or actor.practice_id != staff.practice_id or actor.pk == staff.pk:
+        return False
+    if staff.role == Role.ADMIN and actor.role != Role.ADMIN:
+        return False
+    return can(actor, Perm.MANAGE_STAFF)
+
+
+# --- recovery codes ---------------------------------------------------------------------------
+
+RECOVERY_CODES = 10
+_RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i to misread
+
+
+def recovery_codes_issue(staff: StaffMember) -> list[str]:
+    """A new set of one-time codes, shown once; the old set stops working."""
+    codes = ["-".join(get_random_string(4, _RECOVERY_ALPHABET) for _ in range(3)) for _ in range(RECOVERY_CODES)]
+    now = clock.now()
+    with transaction.atomic():
+        RecoveryCode.objects.filter(user_id=staff.user_id).delete()
+        RecoveryCode.objects.bulk_create(
+            RecoveryCode(user_id=staff.user_id, code_hash=make_password(_normal(code)), created_at=now)
+            for code in codes
+        )
+        audit_record(practice_id=staff.practice_id, actor=staff, action="auth.recovery_codes_issued", obj=staff)
+    return codes
+
+
+def recovery_codes_left(staff: StaffMember) -> int:
+    return RecoveryCode.objects.filter(user_id=staff.user_id, used_at=None).count()
+
+
+def recovery_code_use(*, staff: StaffMember, code: str, ip: str) -> bool:
+    candidate = _normal(code)
+    with transaction.atomic():
+        unused = list(RecoveryCode.objects.select_for_update().filter(user_id=staff.user_id, used_at=None))
+        match = next((row for row in unused if len(candidate) == 12 and check_password(candidate, row.code_hash)), None)
+        if match is None:
+            login_failed(email=staff.user.email, ip=ip, practice_id=staff.practice_id)
+            return False
+        match.used_at = clock.now()
+        match.save(update_fields=["used_at"])
+        audit_record(
+            practice_id=staff.practice_id,
+            actor=staff,
+            action="auth.recovery_code_used",
+            obj=staff,
+            ip=ip,
+            detail={"remaining": len(unused) - 1},
+        )
+    return True
+
+
+def _normal(code: str) -> str:
+    return "".join(ch for ch in code.lower() if ch.isalnum())
 
 
 def _verify(device: TOTPDevice, code: str) -> bool:

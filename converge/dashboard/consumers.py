@@ -49,12 +49,10 @@ class StaffConsumer(AsyncJsonWebsocketConsumer):
             return None
         if session is not None and session_is_idle(session, staff.practice.idle_timeout_minutes):
             return None
-        # A session that still owes its second factor (or must enrol one) gets no live data.
+        # A session that must still enrol a second factor gets no live data. (One that owes the
+        # code of an enrolled device is not signed in at all: accounts/flow.py.)
         from converge.accounts import services as account_services
-        from converge.accounts.flow import MFA_PENDING
 
-        if session is not None and session.get(MFA_PENDING):
-            return None
         if account_services.mfa_required(staff) and account_services.mfa_device(staff) is None:
             return None
         return (

@@ -20,14 +20,14 @@ def login_view(request: HttpRequest) -> HttpResponse:
     practice_name = practices[0].name if len(practices) == 1 else "Converge"
     error = ""
     if request.method == "POST":
-        staff, error = sign_in(request, email=request.POST.get("email", ""), password=request.POST.get("password", ""))
+        target = request.GET.get("next", "/")
+        if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+            target = "/"
+        staff, error = sign_in(
+            request, email=request.POST.get("email", ""), password=request.POST.get("password", ""), next_url=target
+        )
         if staff is not None:
-            if mfa_pending(request):
-                return redirect("/login/verify")
-            target = request.GET.get("next", "/")
-            if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-                target = "/"
-            return redirect(target)
+            return redirect("/login/verify" if mfa_pending(request) else target)
     return render(
         request,
         "dashboard/login.html",

@@ -14,3 +14,10 @@ if (signedIn) {
   initKeys();
   initLive();
 }
+
+// Forms that take away someone's access ask first; data-confirm holds the question.
+document.addEventListener("submit", (event) => {
+  const form = event.target instanceof HTMLFormElement ? event.target : null;
+  const question = form?.dataset.confirm;
+  if (question && !window.confirm(question)) event.preventDefault();
+});
