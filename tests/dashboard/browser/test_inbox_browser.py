@@ -140,6 +140,29 @@ def test_assign_and_resolve_with_buttons_and_keys(browse, maria, server, sms_cha
     assert not b.errors, b.errors
 
 
+def test_a_click_just_after_a_pane_is_redrawn_stays_in_the_page(browse, maria, server, sms_channel):
+    """htmx binds the forms of swapped-in content when it settles. With its default 20 ms settle
+    delay a click landing in between (a live update redraws the header as someone presses
+    Resolve; a test clicking as soon as the thread shows) submitted the form natively and
+    reloaded the page. The click here is the next task after the swap: inside that gap."""
+    post_inbound(server, sms_channel, "+15552017788", "Please call me back")
+    b = browse()
+    page = b.login(maria)
+    mark_page(page)
+    page.evaluate(
+        """() => document.body.addEventListener("htmx:afterSwap", (e) => {
+            if (e.detail.target.id === "conversation-pane") {
+                setTimeout(() => document.getElementById("assign-me").click(), 0);
+            }
+        })"""
+    )
+    open_conversation(page, "Unknown +1 555-201-7788")
+    expect(page.locator("#assign-select")).to_have_value(str(maria.pk))
+    assert Conversation.objects.get().assignee_id == maria.pk
+    assert_not_reloaded(page)
+    assert not b.errors, b.errors
+
+
 def test_two_colleagues_see_each_others_presence(browse, maria, grace, server, sms_channel):
     post_inbound(server, sms_channel, "+15552017788", "Hello?")
     first, second = browse(), browse()
