@@ -5,50 +5,32 @@ keeps."""
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from converge.audit.models import AuditEvent
-from converge.core import clock
 from converge.practices.models import Role
 from converge.scheduling import slots
 from converge.scheduling.models import Appointment, Provider, ScheduleException
 from converge.scheduling.services import (
     BookingError,
     OutsideHoursError,
-    appointment_book,
     appointment_move,
     appointment_reschedule,
 )
 from tests.helpers import make_staff
 from tests.reminders.conftest import clinic, make_patient  # noqa: F401 -- shared fixtures
-
-NY = ZoneInfo("America/New_York")
-UTC = ZoneInfo("UTC")
-MONDAY_9AM = datetime(2026, 3, 2, 9, 0, tzinfo=NY)
-THURSDAY = date(2026, 3, 5)
-SATURDAY = date(2026, 3, 7)
-
-
-def at(day: date, hour: int, minute: int = 0) -> datetime:
-    return datetime.combine(day, time(hour, minute), tzinfo=NY)
-
-
-@pytest.fixture
-def frozen():
-    with clock.frozen(MONDAY_9AM):
-        yield
-
-
-@pytest.fixture
-def ana(clinic):
-    return make_patient(clinic)
-
-
-def book(clinic, patient, start, **kw):
-    return appointment_book(patient=patient, provider=clinic.provider, start=start, appointment_type=clinic.visit, **kw)
-
+from tests.scheduling.hours_scaffold import (  # noqa: F401 -- shared fixtures
+    MONDAY_9AM,
+    NY,
+    SATURDAY,
+    THURSDAY,
+    UTC,
+    ana,
+    at,
+    book,
+    frozen,
+)
 
 # The pure check -----------------------------------------------------------------------------
 
