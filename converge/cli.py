@@ -41,7 +41,37 @@ def _positive(raw: str) -> int:
     return value
 
 
+# Hosts that mean "every interface": not an address a browser can open, so links use loopback.
+WILDCARD_HOSTS = {"", "0.0.0.0", "::", "[::]"}  # noqa: S104
+
+
+def default_public_base_url(host: str, port: int) -> str:
+    """The address Converge is served at, for links it hands out when PUBLIC_BASE_URL is unset.
+    A wildcard host (0.0.0.0, ::) becomes 127.0.0.1: the one address sure to reach this server
+    from this machine; other machines need PUBLIC_BASE_URL set to the name they use."""
+    name = host.strip()
+    if name in WILDCARD_HOSTS:
+        name = "127.0.0.1"
+    elif ":" in name and not name.startswith("["):
+        name = f"[{name}]"  # an IPv6 address
+    return f"http://{name}:{port}"
+
+
+def _public_base_url_default(host: str, port: int) -> None:
+    """Before Django's settings load: PUBLIC_BASE_URL, when not set, follows --host/--port (the
+    settings read it once, for portal links, the chat widget's origin and webhook URLs)."""
+    if not os.environ.get("PUBLIC_BASE_URL", "").strip():
+        os.environ["PUBLIC_BASE_URL"] = default_public_base_url(host, port)
+        if host.strip() in WILDCARD_HOSTS:
+            print(
+                f"note: links for patients use {os.environ['PUBLIC_BASE_URL']}; set PUBLIC_BASE_URL to the"
+                " address other machines reach",
+                flush=True,
+            )
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    _public_base_url_default(args.host, args.port)
     _setup()
     if args.workers > 1:
         from django.conf import settings
@@ -142,6 +172,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    _public_base_url_default(args.host, args.port)
     _setup()
     _migrate()
     from converge.demo import ensure_demo
