@@ -14,6 +14,7 @@ from converge.core import clock
 from converge.core.principal import Principal
 from converge.patients.models import ContactPoint, Patient
 from converge.practices.models import StaffMember, Team
+from converge.privacy import access
 from converge.scheduling.models import Appointment
 
 
@@ -23,7 +24,23 @@ class PatientPanel:
     contacts: list[ContactPoint]
     upcoming: list[Appointment]
     past: list[Appointment]
+    # Each carries `restricted`: a clinical conversation the reader may not open (clinical
+    # confidentiality, no break-glass grant). Templates show only that it exists and its date.
     conversations: list[Conversation]
+
+
+def _mark_restricted(conversations: list[Conversation], principal: Principal) -> None:
+    """The conversation view's own rule (access.visible), in one query and only for a reader
+    the rule can restrict; a restricted conversation also loses what would describe it."""
+    readable = {c.pk for c in conversations}
+    if conversations and access.restricted(principal):
+        ids = [c.pk for c in conversations]
+        readable = set(access.visible(Conversation.objects.filter(pk__in=ids), principal).values_list("pk", flat=True))
+    for c in conversations:
+        c.restricted = c.pk not in readable  # type: ignore[attr-defined]
+        if c.restricted:  # type: ignore[attr-defined]
+            c.category = ""
+            c.message_count = None  # type: ignore[attr-defined]
 
 
 def patient_panel(*, principal: Principal, patient_id: int, exclude_conversation_id: int | None = None) -> PatientPanel:
@@ -54,12 +71,16 @@ def patient_panel(*, principal: Principal, patient_id: int, exclude_conversation
         patient_id=patient.pk,
         ip=principal.ip,
     )
+    earlier: list[Conversation] = list(
+        conversations.annotate(message_count=Count("messages")).order_by("-last_message_at")[:10]
+    )
+    _mark_restricted(earlier, principal)
     return PatientPanel(
         patient=patient,
         contacts=contacts,
         upcoming=upcoming,
         past=past,
-        conversations=list(conversations.annotate(message_count=Count("messages")).order_by("-last_message_at")[:10]),
+        conversations=earlier,
     )
 
 
