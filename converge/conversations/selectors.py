@@ -15,7 +15,7 @@ from django.http import Http404
 
 from converge.audit.services import audit_record
 from converge.connectors.models import Channel
-from converge.connectors.types import ChannelKind
+from converge.connectors.types import ChannelKind, DeliveryStatus
 from converge.conversations.models import (
     Conversation,
     ConversationEvent,
@@ -200,10 +200,20 @@ def inbox_page(
         at, pk = filters.before
         qs = qs.filter(Q(last_message_at__lt=at) | Q(last_message_at=at, id__lt=pk))
     last = Message.objects.filter(conversation=OuterRef("pk")).order_by("-created_at", "-id")
+    inbound = last.filter(direction=Direction.INBOUND)
+    outbound = last.filter(direction=Direction.OUTBOUND)
+    # The preview is what the patient last wrote; replies after it only mark the row (all
+    # subqueries of this one query: the page's query count stays the same).
     qs = qs.annotate(
         last_preview=Subquery(last.values("body")[:1]),
         last_direction=Subquery(last.values("direction")[:1]),
         last_channel_kind=Subquery(last.values("channel__kind")[:1]),
+        patient_preview=Subquery(inbound.values("body")[:1]),
+        patient_wrote_at=Subquery(inbound.values("created_at")[:1]),
+        staff_replied_at=Subquery(
+            outbound.filter(sender__isnull=False).exclude(status=DeliveryStatus.FAILED).values("created_at")[:1]
+        ),
+        automatic_at=Subquery(outbound.filter(is_automatic=True).values("created_at")[:1]),
         my_last_read_at=Subquery(
             ConversationRead.objects.filter(conversation=OuterRef("pk"), staff_id=staff_id).values("last_read_at")[:1]
         ),
@@ -215,11 +225,30 @@ def inbox_page(
     )
     _attach_channel_kinds(conversations)
     for c in conversations:
+        _choose_preview(c)
         preview = " ".join((c.last_preview or "").split())  # type: ignore[attr-defined]
         c.last_preview = preview[:PREVIEW_CHARS] + ("…" if len(preview) > PREVIEW_CHARS else "")  # type: ignore[attr-defined]
         read_at = c.my_last_read_at  # type: ignore[attr-defined]
         c.is_unread = c.last_inbound_at is not None and (read_at is None or c.last_inbound_at > read_at)  # type: ignore[attr-defined]
     return conversations
+
+
+def _choose_preview(c: Conversation) -> None:
+    """`last_preview`: the patient's newest message, or, before the patient has written, the
+    practice's last message (`preview_from_practice`, shown as "You: …"). `preview_marker`:
+    "replied" when staff answered after the patient's message (not a failed send), "automatic" when only an
+    automatic message did, "" otherwise."""
+    wrote_at = c.patient_wrote_at  # type: ignore[attr-defined]
+    c.preview_marker = ""  # type: ignore[attr-defined]
+    c.preview_from_practice = wrote_at is None and c.last_direction == Direction.OUTBOUND  # type: ignore[attr-defined]
+    if wrote_at is None:
+        return
+    c.last_preview = c.patient_preview  # type: ignore[attr-defined]
+    replied, automatic = c.staff_replied_at, c.automatic_at  # type: ignore[attr-defined]
+    if replied is not None and replied >= wrote_at:
+        c.preview_marker = "replied"  # type: ignore[attr-defined]
+    elif automatic is not None and automatic >= wrote_at:
+        c.preview_marker = "automatic"  # type: ignore[attr-defined]
 
 
 def _attach_channel_kinds(conversations: list[Conversation]) -> None:
