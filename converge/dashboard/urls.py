@@ -1,6 +1,6 @@
 from django.urls import path
 
-from converge.dashboard.views import actions, auth, inbox, misc, patients, replies, search
+from converge.dashboard.views import actions, attachments, auth, inbox, misc, patients, replies, search
 
 urlpatterns = [
     path("login/", auth.login_view, name="login"),
@@ -24,6 +24,7 @@ urlpatterns = [
     path("c/<int:conversation_id>/replies/render", replies.reply_render, name="reply-render"),
     path("m/<int:message_id>/retry", actions.message_retry, name="message-retry"),
     path("m/<int:message_id>/category", actions.message_category, name="message-category"),
+    path("a/<int:attachment_id>/download", attachments.attachment_download, name="attachment-download"),
     # Canned responses and mentions for the composer
     path("replies/suggest", replies.replies_suggest, name="replies-suggest"),
     path("mentions/handles", misc.mention_handles, name="mention-handles"),

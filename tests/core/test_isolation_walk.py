@@ -130,6 +130,16 @@ def victim(other_practice):
     ids["template_id"] = whatsapp_template_save(
         channel=whatsapp, name="secret_template", language="en_US", body=SECRET_BODY, actor=None
     ).pk
+    from converge.conversations.models import Attachment
+
+    ids["attachment_id"] = Attachment.objects.create(
+        practice=other_practice,
+        message=message,
+        filename=f"{SECRET_NAME}.pdf",
+        content_type="application/pdf",
+        state=Attachment.State.STORED,
+        storage_path="never-read.enc",
+    ).pk
     return ids
 
 
