@@ -15,14 +15,15 @@ from converge.core.principal import Principal
 from converge.patients.models import ContactPoint, Patient
 from converge.practices.models import StaffMember, Team
 from converge.privacy import access
-from converge.scheduling.models import Appointment
+from converge.scheduling.models import ACTIVE_STATUSES, Appointment
 
 
 @dataclass(frozen=True)
 class PatientPanel:
     patient: Patient
     contacts: list[ContactPoint]
-    upcoming: list[Appointment]
+    upcoming: list[Appointment]  # future visits that will happen (booked, confirmed, checked in)
+    cancelled: list[Appointment]  # future visits that will not (cancelled, rescheduled, …)
     past: list[Appointment]
     # Each carries `restricted`: a clinical conversation the reader may not open (clinical
     # confidentiality, no break-glass grant). Templates show only that it exists and its date.
@@ -58,7 +59,9 @@ def patient_panel(*, principal: Principal, patient_id: int, exclude_conversation
     appointments = Appointment.objects.filter(practice_id=principal.practice_id, patient=patient).select_related(
         "provider", "appointment_type", "location"
     )
-    upcoming = list(appointments.filter(start__gte=now).order_by("start")[:5])
+    future = appointments.filter(start__gte=now).order_by("start")
+    upcoming = list(future.filter(status__in=ACTIVE_STATUSES)[:5])
+    cancelled = list(future.exclude(status__in=ACTIVE_STATUSES)[:5])
     past = list(appointments.filter(start__lt=now).order_by("-start")[:5])
     conversations = Conversation.objects.filter(practice_id=principal.practice_id, patient=patient)
     if exclude_conversation_id is not None:
@@ -79,6 +82,7 @@ def patient_panel(*, principal: Principal, patient_id: int, exclude_conversation
         patient=patient,
         contacts=contacts,
         upcoming=upcoming,
+        cancelled=cancelled,
         past=past,
         conversations=earlier,
     )
