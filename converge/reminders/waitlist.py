@@ -30,6 +30,7 @@ from converge.scheduling.models import (
     SlotOfferRecipient,
     WaitlistEntry,
 )
+from converge.scheduling.selectors import working_hours_problem
 from converge.scheduling.services import BookingError, appointment_book
 
 log = logging.getLogger(__name__)
@@ -120,11 +121,16 @@ def slot_offers_open(*, practice_id: int, limit: int = 100) -> list[SlotOffer]:
 def slot_freed(
     appointment: Appointment, *, start: datetime | None = None, end: datetime | None = None
 ) -> SlotOffer | None:
-    """Open an offer for a slot that just became free (cancelled, rescheduled, moved)."""
+    """Open an offer for a slot that just became free (cancelled, rescheduled, moved). A slot
+    outside the provider's working hours (a visit booked there by an explicit override) is not
+    offered: patients would be booked into a time the practice does not work."""
     start = start or appointment.start
     end = end or appointment.end
     policy = policy_for(appointment.practice_id)
     if start - clock.now() < timedelta(minutes=policy.waitlist_min_lead_minutes):
+        return None
+    provider = Provider.objects.select_related("location", "practice").get(pk=appointment.provider_id)
+    if working_hours_problem(provider=provider, start=start, end=end, blocked_until=end) is not None:
         return None
     if not WaitlistEntry.objects.filter(
         practice_id=appointment.practice_id, status=WaitlistEntry.Status.ACTIVE
