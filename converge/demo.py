@@ -3,12 +3,18 @@ conversations on simulator channels. Created once, then reused."""
 
 from __future__ import annotations
 
+import heapq
 import random
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Concat
 
 from converge.connectors.models import Channel
 from converge.connectors.services import simulator_channel_create
@@ -21,7 +27,21 @@ from converge.core import clock
 from converge.patients.models import ContactPoint, Patient
 from converge.practices.models import Location, Practice, Role, StaffMember
 from converge.practices.services import practice_create, staff_create
-from converge.scheduling.models import Appointment, AppointmentStatus, AppointmentType, Provider, WorkingHours
+from converge.reminders.models import Reminder, ReminderStatus
+from converge.reminders.services import reminders_dispatch_due
+from converge.reminders.waitlist import waitlist_add, waitlist_send_batches
+from converge.replies.models import CannedResponse
+from converge.replies.services import canned_response_create
+from converge.scheduling.models import (
+    ACTIVE_STATUSES,
+    Appointment,
+    AppointmentStatus,
+    AppointmentType,
+    FollowUpItem,
+    Provider,
+    WorkingHours,
+)
+from converge.scheduling.services import appointment_book, appointment_set_status
 
 SLUG = "sunrise"
 PASSWORD = "sunrise-demo-2026"  # noqa: S105 -- the documented demo login
@@ -216,6 +236,7 @@ def ensure_demo(*, seed: int = 7) -> DemoLogins:
     practice = Practice.objects.filter(slug=SLUG).first()
     if practice is not None:
         _working_hours_ensure(practice)  # a demo made before hours were seeded gets them now
+        _canned_responses_ensure(practice)  # ... and canned responses
         webchat_demo_channel_ensure(practice)
         return _logins(practice)
     rng = random.Random(seed)
@@ -229,7 +250,7 @@ def ensure_demo(*, seed: int = 7) -> DemoLogins:
             key: staff_create(
                 practice=practice,
                 email=f"{key}@{DOMAIN}",
-                password=PASSWORD,
+                password=None,
                 display_name=name,
                 role=role,
                 team_slugs=teams,
@@ -237,6 +258,10 @@ def ensure_demo(*, seed: int = 7) -> DemoLogins:
             )
             for key, name, role, teams in STAFF
         }
+        # One shared, documented password: hashed once (argon2 takes ~0.4 s a hash), not 13 times.
+        get_user_model().objects.filter(pk__in=[m.user_id for m in staff.values()]).update(
+            password=make_password(PASSWORD)
+        )
         channels = {kind: simulator_channel_create(practice=practice, kind=kind) for kind in SIMULATOR_KINDS}
         patients = _patients(practice, rng)
         providers = [
@@ -244,8 +269,16 @@ def ensure_demo(*, seed: int = 7) -> DemoLogins:
             for k, loc in (("patel", main), ("reyes", main), ("chen", east))
         ]
         _working_hours_ensure(practice)
-        _appointments(practice, rng, patients, providers, (main, east))
-    _conversations(practice, rng, patients, channels, staff)
+        _canned_responses_ensure(practice)
+        types = _appointment_types(practice)
+        recalled = _recall_history(practice, rng, patients, providers, types)
+        regulars = [p for p in patients if p.pk not in recalled]
+        _appointments(practice, rng, regulars, providers, types, channels)
+        _conversations(practice, rng, patients, channels, staff)
+        _waitlist(practice, rng, regulars, providers, types, staff)
+        _follow_ups(practice, rng, patients)
+        _urgent_and_portal(practice, patients, channels, staff)
+        _history_delivered(practice)
     webchat_demo_channel_ensure(practice)
     return _logins(practice)
 
@@ -330,15 +363,8 @@ def _ascii(text: str) -> str:
     return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
 
 
-def _appointments(
-    practice: Practice,
-    rng: random.Random,
-    patients: list[Patient],
-    providers: list[Provider],
-    locations: tuple[Location, Location],
-) -> None:
-    tz = ZoneInfo(practice.time_zone)
-    types = [
+def _appointment_types(practice: Practice) -> list[AppointmentType]:
+    return [
         AppointmentType.objects.create(
             practice=practice,
             name="Annual physical",
@@ -360,56 +386,204 @@ def _appointments(
             instructions="Fast for 8 hours before your visit (water is fine).",
         ),
     ]
+
+
+def _slot(day: date, slot: int, tz: ZoneInfo) -> datetime:
+    """A 40-minute grid from 8:00 (the longest visit type), so demo visits never overlap and the
+    last one (16:00 + 40 min) ends inside the working hours."""
+    return datetime.combine(day, time(8), tzinfo=tz) + timedelta(minutes=40 * slot)
+
+
+def _recall_history(
+    practice: Practice,
+    rng: random.Random,
+    patients: list[Patient],
+    providers: list[Provider],
+    types: list[AppointmentType],
+) -> set[int]:
+    """Patients last seen 13 to 30 months ago and not booked since: the recall page's candidates."""
+    tz = ZoneInfo(practice.time_zone)
     today = clock.now().astimezone(tz).date()
-    rows: list[Appointment] = []
+    chosen = rng.sample(patients, 18)
+    for n, patient in enumerate(chosen):
+        day = today - timedelta(days=rng.randint(400, 900))
+        while day.weekday() >= 5:
+            day -= timedelta(days=1)
+        provider = providers[n % len(providers)]
+        start = _slot(day, n % 13, tz)
+        kind = types[0]
+        # Recorded when the visit ended: the front desk checked the patient out.
+        with clock.frozen(start + timedelta(minutes=kind.duration_minutes)):
+            appointment_book(
+                patient=patient,
+                provider=provider,
+                start=start,
+                appointment_type=kind,
+                source="demo",
+                external_id=f"demo-recall-{n}",
+                status=AppointmentStatus.COMPLETED,
+            )
+    return {p.pk for p in chosen}
+
+
+@dataclass
+class _Fate:
+    """What the patient does with their reminders, decided up front (the seed makes it fixed)."""
+
+    reply_on: str  # "48h", "24h" or "" (never answers)
+    answer: str  # "confirm" or "cancel"
+    outcome: str  # for a visit still booked when it ends: completed or no_show
+
+
+def _fate(rng: random.Random) -> _Fate:
+    roll = rng.random()
+    if roll < 0.48:
+        fate = _Fate("48h", "confirm", "")
+    elif roll < 0.63:
+        fate = _Fate("24h", "confirm", "")
+    elif roll < 0.70:
+        fate = _Fate("48h", "cancel", "")
+    else:
+        fate = _Fate("", "", "")
+    # Patients who never answer miss more often.
+    no_show = 0.22 if not fate.reply_on else 0.04
+    fate.outcome = AppointmentStatus.NO_SHOW if rng.random() < no_show else AppointmentStatus.COMPLETED
+    return fate
+
+
+ANSWERS = {
+    # (channel kind, answer, language) -> what the patient writes back
+    ("sms", "confirm", "en"): ("1", "C", "Yes", "1 thanks"),
+    ("sms", "confirm", "es"): ("1", "Sí", "Sí, confirmo"),
+    ("sms", "cancel", "en"): ("3",),
+    ("sms", "cancel", "es"): ("3",),
+    ("email", "confirm", "en"): ("Yes", "Yes, I'll be there"),
+    ("email", "confirm", "es"): ("Sí", "Sí, confirmo"),
+    ("email", "cancel", "en"): ("Cancel",),
+    ("email", "cancel", "es"): ("No puedo ir, cancelar",),
+}
+
+
+def _appointments(
+    practice: Practice,
+    rng: random.Random,
+    patients: list[Patient],
+    providers: list[Provider],
+    types: list[AppointmentType],
+    channels: dict[ChannelKind, Channel],
+) -> None:
+    """340 visits from 60 days ago to 45 days ahead, all through the booking service. The past is
+    lived, not written: each past visit is booked days ahead, its 48 h / 24 h reminders go out at
+    their time, patients confirm or cancel by replying (through the inbound pipeline), and the
+    visit ends completed or as a no-show — so the figures page has real rates."""
+    tz = ZoneInfo(practice.time_zone)
+    now = clock.now()
+    today = now.astimezone(tz).date()
+    planned: list[tuple[datetime, Provider, AppointmentType, Patient]] = []
     taken: set[tuple[int, datetime]] = set()
-    while len(rows) < 340:
+    while len(planned) < 340:
         offset = rng.randint(-60, 45)
         day = today + timedelta(days=offset)
         if day.weekday() >= 5:
             continue
         provider = rng.choice(providers)
-        # A 40-minute grid (the longest visit type) so demo visits never overlap.
-        slot = rng.randint(0, 12)
-        start_local = datetime.combine(day, time(8), tzinfo=tz) + timedelta(minutes=40 * slot)
-        if (provider.pk, start_local) in taken:
+        start = _slot(day, rng.randint(0, 12), tz)
+        if (provider.pk, start) in taken or (offset == 0 and start < now + timedelta(hours=1)):
             continue
-        taken.add((provider.pk, start_local))
-        kind = rng.choice(types)
-        if offset < 0:
-            status = rng.choices(
-                [
-                    AppointmentStatus.COMPLETED,
-                    AppointmentStatus.NO_SHOW,
-                    AppointmentStatus.CANCELLED,
-                ],
-                [85, 8, 7],
-            )[0]
+        taken.add((provider.pk, start))
+        planned.append((start, provider, rng.choice(types), rng.choice(patients)))
+    planned.sort(key=lambda row: row[0])
+    # The lived past: a queue of what happens, in time order.
+    queue: list[tuple[datetime, int, str, Any]] = []
+    seq = 0
+
+    def push(at: datetime, what: str, payload: Any) -> None:
+        nonlocal seq
+        seq += 1
+        heapq.heappush(queue, (at, seq, what, payload))
+
+    future: list[tuple[datetime, Provider, AppointmentType, Patient, AppointmentStatus]] = []
+    for n, (start, provider, kind, patient) in enumerate(planned):
+        if start < now:
+            booked_at = datetime.combine(start.date() - timedelta(days=rng.randint(4, 21)), time(9), tzinfo=tz)
+            booked_at += timedelta(minutes=rng.randint(0, 480))
+            push(booked_at, "book", (n, start, provider, kind, patient, _fate(rng)))
         else:
-            status = rng.choices(
-                [
-                    AppointmentStatus.BOOKED,
-                    AppointmentStatus.CONFIRMED,
-                    AppointmentStatus.CANCELLED,
-                ],
-                [55, 40, 5],
-            )[0]
-        rows.append(
-            Appointment(
-                practice=practice,
-                patient=rng.choice(patients),
-                provider=provider,
-                location=provider.location or locations[0],
-                appointment_type=kind,
-                start=start_local,
-                end=start_local + timedelta(minutes=kind.duration_minutes),
-                blocked_until=start_local + timedelta(minutes=kind.duration_minutes + kind.buffer_minutes),
-                status=status,
-                source="demo",
-                external_id=f"demo-{len(rows)}",
-            )
+            status = rng.choices([AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED], [58, 42])[0]
+            future.append((start, provider, kind, patient, status))
+    fates: dict[int, _Fate] = {}
+    while queue:
+        at, _seq, what, payload = heapq.heappop(queue)
+        if at >= now:
+            break
+        with clock.frozen(at):
+            if what == "book":
+                n, start, provider, kind, patient, booked_fate = payload
+                visit = appointment_book(
+                    patient=patient,
+                    provider=provider,
+                    start=start,
+                    appointment_type=kind,
+                    location=provider.location,
+                    source="demo",
+                    external_id=f"demo-{n}",
+                )
+                fates[visit.pk] = booked_fate
+                for reminder in Reminder.objects.filter(appointment=visit, status=ReminderStatus.PLANNED):
+                    if reminder.due_at is not None:
+                        push(reminder.due_at, "remind", reminder.pk)
+                push(visit.end, "outcome", visit.pk)
+            elif what == "remind":
+                reminders_dispatch_due()
+                reminder = Reminder.objects.select_related("message__contact_point").get(pk=payload)
+                fate = fates[reminder.appointment_id]
+                if reminder.status == ReminderStatus.SENT and fate.reply_on == reminder.kind:
+                    push(at + timedelta(minutes=rng.randint(2, 240)), "reply", reminder)
+            elif what == "reply":
+                _reminder_reply(payload, fates, channels, rng)
+            elif what == "outcome":
+                visit = Appointment.objects.select_related("patient__practice").get(pk=payload)
+                if visit.status in (AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED):
+                    appointment_set_status(appointment=visit, status=fates[visit.pk].outcome, actor=None)
+    for n, (start, provider, kind, patient, status) in enumerate(future):
+        visit = appointment_book(
+            patient=patient,
+            provider=provider,
+            start=start,
+            appointment_type=kind,
+            location=provider.location,
+            source="demo",
+            external_id=f"demo-next-{n}",
         )
-    Appointment.objects.bulk_create(rows)
+        if status == AppointmentStatus.CONFIRMED:  # confirmed already, by phone or at the desk
+            appointment_set_status(appointment=visit, status=status, actor=None)
+
+
+def _reminder_reply(
+    reminder: Reminder, fates: dict[int, _Fate], channels: dict[ChannelKind, Channel], rng: random.Random
+) -> None:
+    """The patient answers the reminder on the channel it came on."""
+    message = reminder.message
+    if message is None or message.contact_point is None:
+        return
+    patient = message.contact_point.patient
+    fate = fates[reminder.appointment_id]
+    kind = message.contact_point.kind
+    metadata: dict[str, object] = {}
+    if kind == "whatsapp":
+        body = {"confirm": "Confirmar" if patient.language == "es" else "Confirm", "cancel": "Cancel"}[fate.answer]
+        metadata["reply_id"] = fate.answer  # the tapped button
+    else:
+        body = rng.choice(ANSWERS[(kind, fate.answer, "es" if patient.language == "es" else "en")])
+    message_receive(
+        channel=channels[ChannelKind(kind)],
+        inbound=InboundMessage(
+            provider_message_id=f"demo-reply-{reminder.pk}",
+            sender_address=message.contact_point.address,
+            body=body,
+            metadata=metadata,
+        ),
+    )
 
 
 def _conversations(
@@ -420,13 +594,21 @@ def _conversations(
     staff: dict[str, StaffMember],
 ) -> None:
     now = clock.now()
+    tz = ZoneInfo(practice.time_zone)
     responders = [staff[k] for k in ("maria", "james", "aisha", "tom", "grace", "daniel")]
     chosen = rng.sample(patients, 62)
     for n, patient in enumerate(chosen):
         spanish = patient.language == "es"
         text, category = rng.choice(CONVERSATIONS_ES if spanish else CONVERSATIONS_EN)
         kind = rng.choice(["sms", "sms", "whatsapp", "email", "webchat"]) if n % 7 else "whatsapp"
-        started = now - timedelta(minutes=rng.randint(5, 60 * 24 * 6))
+        if n % 3 == 0:  # still waiting: arrived in the last two days
+            started = now - timedelta(minutes=rng.randint(5, 60 * 24 * 2))
+        else:  # answered: arrived on a weekday of the past four weeks, in opening hours
+            day = (now - timedelta(days=rng.randint(0, 27))).astimezone(tz).date()
+            while day.weekday() >= 5:
+                day -= timedelta(days=1)
+            started = datetime.combine(day, time(8), tzinfo=tz) + timedelta(minutes=rng.randint(0, 8 * 60))
+            started = min(started, now - timedelta(hours=3))
         contact = ContactPoint.objects.filter(patient=patient, kind="sms" if kind == "webchat" else kind).first()
         if contact is None:
             contact = ContactPoint.objects.filter(patient=patient, kind="sms").first()
@@ -466,3 +648,232 @@ def _conversations(
                 conversation_services.conversation_set_status(
                     conversation=conversation, actor=responder, status="resolved"
                 )
+
+
+CANNED = (
+    # (shortcut, title, English, Spanish)
+    (
+        "hours",
+        "Opening hours",
+        "We're open Monday to Friday, 8 AM to 5 PM, at 120 Main St and 45 Lake Ave (Eastside).",
+        "Abrimos de lunes a viernes, de 8 a. m. a 5 p. m., en 120 Main St y 45 Lake Ave (Eastside).",
+    ),
+    (
+        "refill",
+        "Refill request received",
+        "Thanks {first_name}, we've sent your refill request to your provider. Most refills are ready at the"
+        " pharmacy within 2 business days.",
+        "Gracias, {first_name}: enviamos su pedido de receta a su médico. La mayoría están listas en la"
+        " farmacia en 2 días hábiles.",
+    ),
+    (
+        "insurance",
+        "Insurance we accept",
+        "We accept most major plans, including Blue Cross, Aetna, UnitedHealthcare and Medicaid. Bring your card"
+        " to your visit and we'll check your coverage.",
+        "Aceptamos la mayoría de los seguros, incluidos Blue Cross, Aetna, UnitedHealthcare y Medicaid. Traiga"
+        " su tarjeta a la cita y revisamos su cobertura.",
+    ),
+    (
+        "reschedule",
+        "Happy to move your visit",
+        "No problem — what days and times work best for you? We'll find the nearest free time.",
+        "Con gusto — ¿qué días y horas le convienen? Le buscamos la hora libre más cercana.",
+    ),
+    (
+        "results",
+        "Results take a few days",
+        "Lab results usually take 2–3 business days. Your provider will contact you through the secure portal"
+        " once they've reviewed them.",
+        "Los resultados suelen tardar 2 o 3 días hábiles. Su médico le escribirá por el portal seguro cuando"
+        " los haya revisado.",
+    ),
+    (
+        "parking",
+        "Parking",
+        "Free parking is behind the Main St building; the Eastside office has spaces by the entrance.",
+        "Hay estacionamiento gratis detrás del edificio de Main St; en Eastside hay lugares junto a la entrada.",
+    ),
+    (
+        "dob",
+        "Confirm date of birth",
+        "To make sure we have the right record, could you confirm your date of birth?",
+        "Para confirmar que tenemos el expediente correcto, ¿nos indica su fecha de nacimiento?",
+    ),
+    (
+        "emergency",
+        "Call 911",
+        "If this is an emergency, please call 911 or go to the nearest emergency room now.",
+        "Si es una emergencia, llame al 911 o vaya a la sala de emergencias más cercana ahora.",
+    ),
+)
+
+
+def _canned_responses_ensure(practice: Practice) -> None:
+    """Eight shortcuts in English and Spanish, for a demo that has none yet."""
+    if CannedResponse.objects.filter(practice=practice).exists():
+        return
+    for shortcut, title, english, spanish in CANNED:
+        for language, body in (("en", english), ("es", spanish)):
+            canned_response_create(
+                practice_id=practice.pk, actor=None, shortcut=shortcut, title=title, body=body, language=language
+            )
+
+
+def _waitlist(
+    practice: Practice,
+    rng: random.Random,
+    patients: list[Patient],
+    providers: list[Provider],
+    types: list[AppointmentType],
+    staff: dict[str, StaffMember],
+) -> None:
+    """Patients waiting for an earlier time, and one cancelled visit being offered to them now."""
+    now = clock.now()
+    booked = set(
+        Appointment.objects.filter(practice=practice, start__gte=now, status__in=ACTIVE_STATUSES).values_list(
+            "patient_id", flat=True
+        )
+    )
+    waiting = [p for p in patients if p.pk not in booked]
+    rng.shuffle(waiting)
+    wishes: tuple[dict[str, object], ...] = (
+        {},
+        {"provider": providers[0]},
+        {"appointment_type": types[1]},
+        {"weekdays": [0, 2, 4]},
+        {"earliest_time": time(12), "latest_time": time(16, 30)},
+        {},
+        {"provider": providers[2], "weekdays": [1, 3]},
+    )
+    for n, wish in enumerate(wishes):
+        with clock.frozen(now - timedelta(days=14 - 2 * n, hours=rng.randint(0, 6))):
+            waitlist_add(patient=waiting[n], actor=staff["aisha"], **wish)  # type: ignore[arg-type]
+    # A patient cancels a visit two to four days out: the freed slot is offered to the waitlist.
+    soon = (
+        Appointment.objects.filter(
+            practice=practice,
+            status=AppointmentStatus.BOOKED,
+            start__gte=now + timedelta(days=2),
+            start__lt=now + timedelta(days=8),
+        )
+        .select_related("patient__practice")
+        .order_by("start", "id")
+        .first()
+    )
+    if soon is not None:
+        appointment_set_status(
+            appointment=soon, status=AppointmentStatus.CANCELLED, actor=staff["tom"], reason="patient called"
+        )
+        waitlist_send_batches()
+
+
+def _follow_ups(practice: Practice, rng: random.Random, patients: list[Patient]) -> None:
+    """Beside the no-shows (queued by the no-show hook): calls after a visit, and recalls due."""
+    tz = ZoneInfo(practice.time_zone)
+    now = clock.now()
+    today = now.astimezone(tz).date()
+    seen = list(
+        Appointment.objects.filter(
+            practice=practice, status=AppointmentStatus.COMPLETED, start__gte=now - timedelta(days=10)
+        ).order_by("-start")[:4]
+    )
+    notes = (
+        "Check how the new blood pressure medicine is going",
+        "Call with the plan after the lab review",
+        "Ask whether the referral appointment was made",
+        "Check the ankle is healing; book a follow-up if not",
+    )
+    rows = [
+        FollowUpItem(
+            practice=practice,
+            patient_id=visit.patient_id,
+            appointment=visit,
+            kind="post_visit",
+            note=note,
+            due_date=visit.start.astimezone(tz).date() + timedelta(days=7),
+            created_at=visit.end,
+        )
+        for visit, note in zip(seen, notes, strict=False)
+    ]
+    for n, patient in enumerate(rng.sample(patients, 3)):
+        rows.append(
+            FollowUpItem(
+                practice=practice,
+                patient=patient,
+                kind="recall",
+                note="Yearly diabetes check due",
+                due_date=today - timedelta(days=3 * n),
+                created_at=now - timedelta(days=30),
+            )
+        )
+    FollowUpItem.objects.bulk_create(rows)
+
+
+URGENT_TEXT = "I have crushing chest pain going down my left arm and I can't catch my breath"
+PORTAL_QUESTION = "Hi, did my A1c results come back? I did the blood test last week."
+PORTAL_ANSWER = (
+    "Your HbA1c came back at 7.4%, up from 6.9%. Dr. Patel would like to raise your metformin to 1000 mg twice"
+    " a day and recheck in 3 months."
+)
+PORTAL_REPLY = "Thank you. Should I take the extra metformin with breakfast or with dinner?"
+
+
+def _urgent_and_portal(
+    practice: Practice,
+    patients: list[Patient],
+    channels: dict[ChannelKind, Channel],
+    staff: dict[str, StaffMember],
+) -> None:
+    """An urgent message waiting for clinical staff, and a lab result answered through the secure
+    portal (the PHI guard converts the nurse's SMS reply), with the patient's reply there."""
+    from converge.portal.services import PortalGrant, portal_reply
+
+    now = clock.now()
+    urgent, portal = patients[5], patients[9]
+    with clock.frozen(now - timedelta(minutes=12)):
+        message_receive(
+            channel=channels[ChannelKind.SMS],
+            inbound=InboundMessage(
+                provider_message_id="demo-urgent-0", sender_address=_sms_address(urgent), body=URGENT_TEXT
+            ),
+        )
+    with clock.frozen(now - timedelta(hours=5)):
+        received = message_receive(
+            channel=channels[ChannelKind.SMS],
+            inbound=InboundMessage(
+                provider_message_id="demo-portal-0", sender_address=_sms_address(portal), body=PORTAL_QUESTION
+            ),
+        )
+    conversation = Conversation.objects.get(pk=received.message.conversation_id)
+    grace = staff["grace"]
+    with clock.frozen(now - timedelta(hours=4, minutes=35)):
+        conversation_services.conversation_assign(conversation=conversation, actor=grace, assignee=grace)
+        conversation_services.message_queue(
+            conversation=conversation, channel=channels[ChannelKind.SMS], body=PORTAL_ANSWER, sender=grace
+        )
+    with clock.frozen(now - timedelta(hours=1, minutes=10)):
+        portal_reply(
+            PortalGrant(patient_id=portal.pk, practice_id=practice.pk, conversation_id=conversation.pk), PORTAL_REPLY
+        )
+
+
+def _sms_address(patient: Patient) -> str:
+    contact = ContactPoint.objects.get(patient=patient, kind="sms")
+    return contact.address
+
+
+def _history_delivered(practice: Practice) -> None:
+    """Everything the demo's past sent went out long ago (on the simulator): only what staff and
+    the worker send from now on goes through the outbox."""
+    now = clock.now()
+    queued = Message.objects.filter(
+        practice=practice, direction="out", status=DeliveryStatus.QUEUED, created_at__lt=now - timedelta(seconds=1)
+    )
+    for status, parity in ((DeliveryStatus.DELIVERED, 0), (DeliveryStatus.READ, 1)):
+        Message.objects.filter(pk__in=[pk for pk in queued.values_list("pk", flat=True) if pk % 2 == parity]).update(
+            status=status,
+            sent_at=F("created_at"),
+            provider_message_id=Concat(Value("sim-"), "idempotency_key"),
+            next_attempt_at=None,
+        )
