@@ -10,12 +10,13 @@ from datetime import timedelta
 
 import pytest
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver
+from django.urls import get_resolver
 
 from converge.conversations.models import Conversation, Message, Note
 from converge.core import clock
 from converge.practices.models import Role
 from converge.scheduling.models import Appointment, AppointmentType, Provider
+from tests.core.urlwalk import walk
 from tests.helpers import make_staff, receive
 
 pytestmark = pytest.mark.django_db
@@ -38,14 +39,6 @@ PUBLIC = {
     "bench/insert",
 }
 SECRET_PARAMS = {"key", "token"}  # channel webhook keys and portal tokens: unguessable secrets
-
-
-def walk(patterns, prefix=""):
-    for entry in patterns:
-        if isinstance(entry, URLResolver):
-            yield from walk(entry.url_patterns, prefix + str(entry.pattern))
-        elif isinstance(entry, URLPattern):
-            yield prefix + str(entry.pattern), entry
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 from converge.connectors.models import Channel
 from converge.conversations import services
 from converge.conversations.models import Message
-from converge.conversations.selectors import conversation_get
+from converge.conversations.selectors import conversation_get, scoped
 from converge.dashboard.views.common import done, int_or_none, principal_of, refused, staff_of, staff_required
 from converge.practices.models import StaffMember, Team
 
@@ -137,6 +137,7 @@ def message_retry(request: HttpRequest, message_id: int) -> HttpResponse:
     message = Message.objects.filter(practice_id=principal.practice_id, pk=message_id).first()
     if message is None:
         raise Http404("message not found")
+    conversation_get(principal=principal, conversation_id=message.conversation_id, audit=False)  # confidentiality
     try:
         services.message_retry(message=message, actor=staff_of(request))
     except services.ServiceError as exc:
@@ -154,6 +155,7 @@ def message_category(request: HttpRequest, message_id: int) -> HttpResponse:
     message = Message.objects.filter(practice_id=principal.practice_id, pk=message_id, direction="in").first()
     if message is None:
         raise Http404("message not found")
+    conversation_get(principal=principal, conversation_id=message.conversation_id, audit=False)  # confidentiality
     try:
         message_recategorise(message=message, category=request.POST.get("category", ""), staff=staff_of(request))
     except ValueError as exc:
@@ -170,6 +172,8 @@ def conversations_bulk(request: HttpRequest) -> HttpResponse:
     back = "/?" + request.POST.get("view_query", "view=all")
     if not ids:
         return refused(request, back, "Tick at least one conversation first.")
+    # Only conversations this reader may open (clinical confidentiality), as one by one.
+    ids = list(scoped(principal).filter(id__in=ids).values_list("id", flat=True))
     action = request.POST.get("action", "")
     try:
         assignee = _assignee(request, request.POST.get("assignee", "")) if action == "assign" else None

@@ -12,13 +12,15 @@ from converge.conversations import services
 from converge.conversations.models import Direction, Message
 from converge.conversations.selectors import mention_candidates, mention_list, mentions_unread_count
 from converge.dashboard.views.common import done, principal_of, staff_of, staff_required
+from converge.privacy import access
 
 
 @staff_required
 @require_GET
 def notifications(request: HttpRequest) -> HttpResponse:
     staff = staff_of(request)
-    mentions = mention_list(staff=staff)
+    # A note on a clinical conversation is as confidential as the conversation.
+    mentions = [m for m in mention_list(staff=staff) if access.may_read(m.conversation, principal_of(request))]
     # The list quotes notes about patients: a read of their records.
     for patient_id in sorted({m.conversation.patient_id for m in mentions}):
         audit_record(
