@@ -7,7 +7,7 @@ from ninja import Router, Schema, Status
 from pydantic import Field
 
 from converge.api.auth import principal_of
-from converge.api.schemas import Error
+from converge.api.schemas import Error, Id, Input, RoutingCategory, Text, answers
 from converge.conversations.models import Message
 from converge.conversations.services import ServiceError
 from converge.practices.models import Team
@@ -24,14 +24,14 @@ class RuleOut(Schema):
     response_minutes: int
 
 
-class RuleIn(Schema):
-    team_id: int | None = None
+class RuleIn(Input):
+    team_id: Id | None = None
     priority: int = Field(ge=0, le=3)
     response_minutes: int = Field(ge=1, le=7 * 24 * 60)
 
 
-class CategoryIn(Schema):
-    category: str
+class CategoryIn(Input):
+    category: RoutingCategory
 
 
 def _out(rule) -> RuleOut:  # type: ignore[no-untyped-def]
@@ -40,14 +40,14 @@ def _out(rule) -> RuleOut:  # type: ignore[no-untyped-def]
     )
 
 
-@router.get("/routing/rules", response={200: list[RuleOut]})
+@router.get("/routing/rules", response=answers({200: list[RuleOut]}))
 def list_rules(request: HttpRequest):  # type: ignore[no-untyped-def]
     rules = rules_for(principal_of(request).practice_id)
     return [_out(rules[c]) for c in ("administrative", "scheduling", "refill", "clinical", "urgent")]
 
 
-@router.put("/routing/rules/{category}", response={200: RuleOut, 400: Error, 403: Error})
-def update_rule(request: HttpRequest, category: str, payload: RuleIn):  # type: ignore[no-untyped-def]
+@router.put("/routing/rules/{category}", response=answers({200: RuleOut}, 400, 403))
+def update_rule(request: HttpRequest, category: RoutingCategory, payload: RuleIn):  # type: ignore[no-untyped-def]
     principal = principal_of(request)
     if principal.staff is not None and not can(principal.staff, Perm.MANAGE_SETTINGS):
         return Status(403, Error(detail="only managers and administrators can change routing"))
@@ -70,8 +70,8 @@ def update_rule(request: HttpRequest, category: str, payload: RuleIn):  # type: 
     return _out(rule)
 
 
-@router.post("/messages/{message_id}/category", response={200: dict, 400: Error, 404: Error})
-def recategorise(request: HttpRequest, message_id: int, payload: CategoryIn):  # type: ignore[no-untyped-def]
+@router.post("/messages/{message_id}/category", response=answers({200: dict}, 400, 404))
+def recategorise(request: HttpRequest, message_id: Id, payload: CategoryIn):  # type: ignore[no-untyped-def]
     principal = principal_of(request)
     message = Message.objects.filter(practice_id=principal.practice_id, pk=message_id, direction="in").first()
     if message is None:
@@ -85,13 +85,13 @@ def recategorise(request: HttpRequest, message_id: int, payload: CategoryIn):  #
     return {"message_id": message.pk, "category": payload.category}
 
 
-class BreakGlassIn(Schema):
-    reason: str = Field(min_length=10, max_length=300)
+class BreakGlassIn(Input):
+    reason: Text = Field(min_length=10, max_length=300)
     minutes: int = Field(default=30, ge=1, le=240)
 
 
-@router.post("/patients/{patient_id}/break-glass", response={201: dict, 400: Error, 404: Error}, tags=["privacy"])
-def break_glass_grant(request: HttpRequest, patient_id: int, payload: BreakGlassIn):  # type: ignore[no-untyped-def]
+@router.post("/patients/{patient_id}/break-glass", response=answers({201: dict}, 400, 404), tags=["privacy"])
+def break_glass_grant(request: HttpRequest, patient_id: Id, payload: BreakGlassIn):  # type: ignore[no-untyped-def]
     """Time-boxed emergency access to a patient's clinical conversations (audited; managers are
     notified)."""
     from converge.patients.models import Patient

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import datetime
+from typing import Annotated
 
 from django.http import Http404, HttpRequest
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from converge.api.auth import principal_of
-from converge.api.schemas import Error
+from converge.api.schemas import (
+    AppointmentStatusValue,
+    ClockTime,
+    Day,
+    Error,
+    Id,
+    Input,
+    Text,
+    Time,
+    answers,
+    time_in_range,
+)
 from converge.conversations.figures import inbox_figures
 from converge.conversations.services import ServiceError
 from converge.patients.models import Patient
@@ -31,6 +43,8 @@ from converge.scheduling.services import (
 
 router = Router(tags=["scheduling"])
 
+MAX_SPAN_DAYS = 62
+
 
 class SlotOut(Schema):
     provider_id: int
@@ -39,23 +53,23 @@ class SlotOut(Schema):
     end: datetime
 
 
-class AppointmentIn(Schema):
-    patient_id: int
-    provider_id: int
-    appointment_type_id: int
-    start: datetime
-    location_id: int | None = None
+class AppointmentIn(Input):
+    patient_id: Id
+    provider_id: Id
+    appointment_type_id: Id
+    start: Time
+    location_id: Id | None = None
     # Book outside the provider's working hours: only with a reason, which the audit log keeps.
     override_hours: bool = False
-    override_reason: str = Field("", max_length=OVERRIDE_REASON_MAX)
+    override_reason: Text = Field("", max_length=OVERRIDE_REASON_MAX)
 
 
-class AppointmentPatch(Schema):
-    status: str | None = None
-    start: datetime | None = None
-    provider_id: int | None = None
+class AppointmentPatch(Input):
+    status: AppointmentStatusValue | None = None
+    start: Time | None = None
+    provider_id: Id | None = None
     override_hours: bool = False
-    override_reason: str = Field("", max_length=OVERRIDE_REASON_MAX)
+    override_reason: Text = Field("", max_length=OVERRIDE_REASON_MAX)
 
 
 class AppointmentOut(Schema):
@@ -82,14 +96,14 @@ class ReminderOut(Schema):
     delivery_status: str | None
 
 
-class WaitlistIn(Schema):
-    patient_id: int
-    provider_id: int | None = None
-    appointment_type_id: int | None = None
-    weekdays: list[int] = Field(default_factory=list)
-    earliest_time: time | None = None
-    latest_time: time | None = None
-    earliest_date: date | None = None
+class WaitlistIn(Input):
+    patient_id: Id
+    provider_id: Id | None = None
+    appointment_type_id: Id | None = None
+    weekdays: list[Annotated[int, Field(ge=0, le=6)]] = Field(default_factory=list, max_length=7)
+    earliest_time: ClockTime | None = None
+    latest_time: ClockTime | None = None
+    earliest_date: Day | None = None
 
 
 class WaitlistOut(Schema):
@@ -137,30 +151,34 @@ def _refused(exc: BookingError, verb: str) -> Status:
     return Status(409 if "available" in str(exc) else 400, Error(detail=str(exc)))
 
 
-def _aware(name: str, value: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise ServiceError(f"{name}: needs a time zone offset")
-    return value
+def _span(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    time_in_range("start", start)
+    time_in_range("end", end)
+    if end <= start or (end - start).days > MAX_SPAN_DAYS:
+        raise ServiceError(f"end: must be after start and within {MAX_SPAN_DAYS} days")
+    return start, end
 
 
-@router.get("/availability", response={200: list[SlotOut], 400: Error})
+@router.get("/availability", response=answers({200: list[SlotOut]}, 400))
 def get_availability(
     request: HttpRequest,
-    appointment_type_id: int,
-    start: datetime,
-    end: datetime,
-    provider_id: int | None = None,
+    appointment_type_id: Id,
+    start: Time,
+    end: Time,
+    provider_id: Id | None = None,
     limit: int = Query(100, ge=1, le=500),  # type: ignore[type-arg]
 ):  # type: ignore[no-untyped-def]
+    """Free slots between `start` and `end` (after `start`, at most 62 days later; a 400 otherwise)."""
     principal = principal_of(request)
     kind = _get(AppointmentType, principal, appointment_type_id, "appointment_type_id")
     provider = _get(Provider, principal, provider_id, "provider_id")
+    start, end = _span(start, end)
     try:
         found = availability(
             practice_id=principal.practice_id,
             appointment_type=kind,
-            start=_aware("start", start),
-            end=_aware("end", end),
+            start=start,
+            end=end,
             providers=[provider] if provider else None,
             limit=limit,
         )
@@ -169,18 +187,17 @@ def get_availability(
     return [SlotOut(provider_id=p.pk, provider_name=p.display_name, start=s, end=e) for p, s, e in found]
 
 
-@router.get("/appointments", response={200: list[AppointmentOut], 400: Error})
-def list_appointments(request: HttpRequest, start: datetime, end: datetime, provider_id: int | None = None):  # type: ignore[no-untyped-def]
+@router.get("/appointments", response=answers({200: list[AppointmentOut]}, 400))
+def list_appointments(request: HttpRequest, start: Time, end: Time, provider_id: Id | None = None):  # type: ignore[no-untyped-def]
+    """Appointments starting between `start` and `end` (after `start`, at most 62 days later; a
+    400 otherwise)."""
     principal = principal_of(request)
-    if end <= start or (end - start).days > 62:
-        raise ServiceError("end: must be after start and within 62 days")
-    rows = appointments_between(
-        practice_id=principal.practice_id, start=_aware("start", start), end=_aware("end", end), provider_id=provider_id
-    )
+    start, end = _span(start, end)
+    rows = appointments_between(practice_id=principal.practice_id, start=start, end=end, provider_id=provider_id)
     return [_out(a) for a in rows]
 
 
-@router.post("/appointments", response={201: AppointmentOut, 400: Error, 409: Error})
+@router.post("/appointments", response=answers({201: AppointmentOut}, 400, 409))
 def create_appointment(request: HttpRequest, payload: AppointmentIn):  # type: ignore[no-untyped-def]
     principal = principal_of(request)
     patient = _get(Patient, principal, payload.patient_id, "patient_id")
@@ -191,7 +208,7 @@ def create_appointment(request: HttpRequest, payload: AppointmentIn):  # type: i
         appointment = appointment_book(
             patient=patient,
             provider=provider,
-            start=_aware("start", payload.start),
+            start=time_in_range("start", payload.start),
             appointment_type=kind,
             location=location,
             actor=principal.actor,
@@ -204,13 +221,13 @@ def create_appointment(request: HttpRequest, payload: AppointmentIn):  # type: i
     return Status(201, _out(appointment))
 
 
-@router.get("/appointments/{appointment_id}", response={200: AppointmentOut, 404: Error})
-def get_appointment(request: HttpRequest, appointment_id: int):  # type: ignore[no-untyped-def]
+@router.get("/appointments/{appointment_id}", response=answers({200: AppointmentOut}, 404))
+def get_appointment(request: HttpRequest, appointment_id: Id):  # type: ignore[no-untyped-def]
     return _out(_appointment(principal_of(request), appointment_id))
 
 
-@router.patch("/appointments/{appointment_id}", response={200: AppointmentOut, 400: Error, 404: Error, 409: Error})
-def update_appointment(request: HttpRequest, appointment_id: int, payload: AppointmentPatch):  # type: ignore[no-untyped-def]
+@router.patch("/appointments/{appointment_id}", response=answers({200: AppointmentOut}, 400, 404, 409))
+def update_appointment(request: HttpRequest, appointment_id: Id, payload: AppointmentPatch):  # type: ignore[no-untyped-def]
     principal = principal_of(request)
     appointment = _appointment(principal, appointment_id)
     provider = _get(Provider, principal, payload.provider_id, "provider_id")
@@ -218,7 +235,7 @@ def update_appointment(request: HttpRequest, appointment_id: int, payload: Appoi
         if payload.start is not None or provider is not None:
             appointment = appointment_move(
                 appointment=appointment,
-                start=_aware("start", payload.start) if payload.start else appointment.start,
+                start=time_in_range("start", payload.start) if payload.start else appointment.start,
                 provider=provider,
                 actor=principal.actor,
                 override_hours=payload.override_hours,
@@ -231,8 +248,8 @@ def update_appointment(request: HttpRequest, appointment_id: int, payload: Appoi
     return _out(appointment)
 
 
-@router.get("/appointments/{appointment_id}/reminders", response={200: list[ReminderOut], 404: Error})
-def appointment_reminders(request: HttpRequest, appointment_id: int):  # type: ignore[no-untyped-def]
+@router.get("/appointments/{appointment_id}/reminders", response=answers({200: list[ReminderOut]}, 404))
+def appointment_reminders(request: HttpRequest, appointment_id: Id):  # type: ignore[no-untyped-def]
     appointment = _appointment(principal_of(request), appointment_id)
     rows = Reminder.objects.filter(appointment=appointment).select_related("message").order_by("due_at", "kind")
     return [
@@ -250,7 +267,7 @@ def appointment_reminders(request: HttpRequest, appointment_id: int):  # type: i
     ]
 
 
-@router.post("/waitlist", response={201: WaitlistOut, 400: Error})
+@router.post("/waitlist", response=answers({201: WaitlistOut}, 400))
 def add_to_waitlist(request: HttpRequest, payload: WaitlistIn):  # type: ignore[no-untyped-def]
     principal = principal_of(request)
     patient = _get(Patient, principal, payload.patient_id, "patient_id")
@@ -270,7 +287,7 @@ def add_to_waitlist(request: HttpRequest, payload: WaitlistIn):  # type: ignore[
     return Status(201, WaitlistOut(id=entry.pk, patient_id=entry.patient_id, status=entry.status))
 
 
-@router.get("/figures/appointments", response={200: list[dict], 403: Error})
+@router.get("/figures/appointments", response=answers({200: list[dict]}, 403))
 def appointment_figures(request: HttpRequest, weeks: int = Query(8, ge=1, le=52)):  # type: ignore[no-untyped-def,type-arg]
     principal = principal_of(request)
     if principal.staff is not None and not can(principal.staff, Perm.VIEW_FIGURES):
@@ -279,7 +296,7 @@ def appointment_figures(request: HttpRequest, weeks: int = Query(8, ge=1, le=52)
     return [w.as_dict() for w in weekly_figures(practice=practice, weeks=weeks)]
 
 
-@router.get("/figures/inbox", response={200: list[dict], 403: Error})
+@router.get("/figures/inbox", response=answers({200: list[dict]}, 403))
 def inbox_figures_get(request: HttpRequest, weeks: int = Query(8, ge=1, le=52)):  # type: ignore[no-untyped-def,type-arg]
     """Median first-response time and open conversations by team, by week."""
     principal = principal_of(request)

@@ -13,13 +13,15 @@ from ninja.errors import ValidationError as NinjaValidationError
 
 from converge.api.auth import PracticeToken, StaffSession, principal_of
 from converge.api.schemas import (
+    MAX_ID,
     AssignIn,
     ContactPointIn,
     ContactPointOut,
     ContactPointPatch,
     ConversationOut,
     ConversationPage,
-    Error,
+    Id,
+    InboxView,
     MessageOut,
     PatientDetailOut,
     PatientIn,
@@ -27,12 +29,15 @@ from converge.api.schemas import (
     PatientPatch,
     ReplyIn,
     StatusIn,
+    Text,
+    Time,
+    answers,
+    time_in_range,
 )
 from converge.connectors.models import Channel
 from converge.conversations import services as conversation_services
 from converge.conversations.models import Conversation, Message
 from converge.conversations.selectors import (
-    INBOX_VIEWS,
     ConversationFilter,
     conversation_get,
     conversation_list,
@@ -96,6 +101,9 @@ def invalid(request: HttpRequest, exc: NinjaValidationError):  # type: ignore[no
     return api.create_response(request, {"detail": "; ".join(problems), "errors": exc.errors}, status=422)
 
 
+MAX_OFFSET = 1_000_000_000
+
+
 def _conversation_out(conversation: Conversation) -> ConversationOut:
     return ConversationOut(
         id=conversation.pk,
@@ -143,27 +151,28 @@ def _encode_cursor(conversation: Conversation) -> str:
 def _decode_cursor(cursor: str) -> tuple[datetime, int]:
     try:
         at, pk = base64.urlsafe_b64decode(cursor.encode()).decode().rsplit("|", 1)
-        return datetime.fromisoformat(at), int(pk)
+        when, number = datetime.fromisoformat(at), int(pk)
+        if when.tzinfo is None or not 1 <= number <= MAX_ID:
+            raise ValueError(pk)
+        return time_in_range("cursor", when), number
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise ServiceError("cursor: not a cursor this API returned") from None
 
 
-@api.get("/conversations", response={200: ConversationPage, 400: Error}, tags=["conversations"])
+@api.get("/conversations", response=answers({200: ConversationPage}, 400), tags=["conversations"])
 def list_conversations(
     request: HttpRequest,
-    view: str = "all",
-    team_id: int | None = None,
-    updated_since: datetime | None = None,
+    view: InboxView = "all",
+    team_id: Id | None = None,
+    updated_since: Time | None = None,
     cursor: str | None = None,
     limit: int = Query(50, ge=1, le=200),  # type: ignore[type-arg]
 ):  # type: ignore[no-untyped-def]
     """Inbox views (`all`, `mine`, `unassigned`, `urgent`, `snoozed`, `resolved`), newest first.
     With `updated_since`, every conversation changed after that time, oldest change first: what
     a reconnecting client re-reads."""
-    if view not in INBOX_VIEWS:
-        raise ServiceError(f"view: must be one of {', '.join(INBOX_VIEWS)}")
-    if updated_since is not None and updated_since.tzinfo is None:
-        raise ServiceError("updated_since: needs a time zone offset")
+    if updated_since is not None:
+        time_in_range("updated_since", updated_since)
     filters = ConversationFilter(
         view=view,
         team_id=team_id,
@@ -185,22 +194,22 @@ def list_conversations(
 
 @api.get(
     "/conversations/{conversation_id}",
-    response={200: ConversationOut, 404: Error},
+    response=answers({200: ConversationOut}, 404),
     tags=["conversations"],
 )
-def get_conversation(request: HttpRequest, conversation_id: int):  # type: ignore[no-untyped-def]
+def get_conversation(request: HttpRequest, conversation_id: Id):  # type: ignore[no-untyped-def]
     return _conversation_out(conversation_get(principal=principal_of(request), conversation_id=conversation_id))
 
 
 @api.get(
     "/conversations/{conversation_id}/messages",
-    response={200: list[MessageOut], 404: Error},
+    response=answers({200: list[MessageOut]}, 404),
     tags=["conversations"],
 )
 def list_messages(
     request: HttpRequest,
-    conversation_id: int,
-    after_id: int | None = None,
+    conversation_id: Id,
+    after_id: Id | None = None,
     limit: int = Query(200, ge=1, le=500),  # type: ignore[type-arg]
 ):  # type: ignore[no-untyped-def]
     conversation = conversation_get(principal=principal_of(request), conversation_id=conversation_id)
@@ -209,10 +218,10 @@ def list_messages(
 
 @api.post(
     "/conversations/{conversation_id}/messages",
-    response={201: MessageOut, 400: Error, 404: Error},
+    response=answers({201: MessageOut}, 400, 404),
     tags=["conversations"],
 )
-def send_reply(request: HttpRequest, conversation_id: int, payload: ReplyIn):  # type: ignore[no-untyped-def]
+def send_reply(request: HttpRequest, conversation_id: Id, payload: ReplyIn):  # type: ignore[no-untyped-def]
     principal = principal_of(request)
     conversation = conversation_get(principal=principal, conversation_id=conversation_id, audit=False)
     if payload.channel_id is not None:
@@ -236,10 +245,10 @@ def send_reply(request: HttpRequest, conversation_id: int, payload: ReplyIn):  #
 
 @api.post(
     "/conversations/{conversation_id}/assign",
-    response={200: ConversationOut, 400: Error, 404: Error},
+    response=answers({200: ConversationOut}, 400, 404),
     tags=["conversations"],
 )
-def assign(request: HttpRequest, conversation_id: int, payload: AssignIn):  # type: ignore[no-untyped-def]
+def assign(request: HttpRequest, conversation_id: Id, payload: AssignIn):  # type: ignore[no-untyped-def]
     principal = principal_of(request)
     conversation = conversation_get(principal=principal, conversation_id=conversation_id, audit=False)
     assignee = team = None
@@ -259,17 +268,17 @@ def assign(request: HttpRequest, conversation_id: int, payload: AssignIn):  # ty
 
 @api.post(
     "/conversations/{conversation_id}/status",
-    response={200: ConversationOut, 400: Error, 404: Error},
+    response=answers({200: ConversationOut}, 400, 404),
     tags=["conversations"],
 )
-def set_status(request: HttpRequest, conversation_id: int, payload: StatusIn):  # type: ignore[no-untyped-def]
+def set_status(request: HttpRequest, conversation_id: Id, payload: StatusIn):  # type: ignore[no-untyped-def]
     principal = principal_of(request)
     conversation = conversation_get(principal=principal, conversation_id=conversation_id, audit=False)
     conversation_services.conversation_set_status(
         conversation=conversation,
         actor=principal.staff,
         status=payload.status,
-        snoozed_until=payload.snoozed_until,
+        snoozed_until=time_in_range("snoozed_until", payload.snoozed_until) if payload.snoozed_until else None,
     )
     return _conversation_out(conversation)
 
@@ -306,18 +315,19 @@ def _patient_detail(patient: Patient) -> PatientDetailOut:
     return PatientDetailOut(**base, contact_points=[_contact_out(c) for c in contacts])
 
 
-@api.get("/patients", response={200: list[PatientOut]}, tags=["patients"])
+@api.get("/patients", response=answers({200: list[PatientOut]}), tags=["patients"])
 def list_patients(
     request: HttpRequest,
-    q: str = "",
+    q: Text = "",
     limit: int = Query(50, ge=1, le=200),  # type: ignore[type-arg]
-    offset: int = Query(0, ge=0),  # type: ignore[type-arg]
+    # Bounded: an offset past the database's integer range was a 500.
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),  # type: ignore[type-arg]
 ):  # type: ignore[no-untyped-def]
     patients = patient_list(principal=principal_of(request), query=q[:200], limit=limit, offset=offset)
     return [_patient_out(p) for p in patients]
 
 
-@api.post("/patients", response={201: PatientDetailOut, 400: Error}, tags=["patients"])
+@api.post("/patients", response=answers({201: PatientDetailOut}, 400), tags=["patients"])
 def create_patient(request: HttpRequest, payload: PatientIn):  # type: ignore[no-untyped-def]
     principal = principal_of(request)
     patient = patient_services.patient_create(
@@ -326,17 +336,17 @@ def create_patient(request: HttpRequest, payload: PatientIn):  # type: ignore[no
     return Status(201, _patient_detail(patient))
 
 
-@api.get("/patients/{patient_id}", response={200: PatientDetailOut, 404: Error}, tags=["patients"])
-def get_patient(request: HttpRequest, patient_id: int):  # type: ignore[no-untyped-def]
+@api.get("/patients/{patient_id}", response=answers({200: PatientDetailOut}, 404), tags=["patients"])
+def get_patient(request: HttpRequest, patient_id: Id):  # type: ignore[no-untyped-def]
     return _patient_detail(patient_get(principal=principal_of(request), patient_id=patient_id))
 
 
 @api.patch(
     "/patients/{patient_id}",
-    response={200: PatientDetailOut, 400: Error, 404: Error},
+    response=answers({200: PatientDetailOut}, 400, 404),
     tags=["patients"],
 )
-def update_patient(request: HttpRequest, patient_id: int, payload: PatientPatch):  # type: ignore[no-untyped-def]
+def update_patient(request: HttpRequest, patient_id: Id, payload: PatientPatch):  # type: ignore[no-untyped-def]
     principal = principal_of(request)
     patient = patient_get(principal=principal, patient_id=patient_id, audit=False)
     changes = payload.model_dump(exclude_unset=True)
@@ -346,24 +356,22 @@ def update_patient(request: HttpRequest, patient_id: int, payload: PatientPatch)
 
 @api.get(
     "/patients/{patient_id}/contact-points",
-    response={200: list[ContactPointOut], 404: Error},
+    response=answers({200: list[ContactPointOut]}, 404),
     tags=["patients"],
 )
-def list_contact_points(request: HttpRequest, patient_id: int):  # type: ignore[no-untyped-def]
+def list_contact_points(request: HttpRequest, patient_id: Id):  # type: ignore[no-untyped-def]
     patient = patient_get(principal=principal_of(request), patient_id=patient_id)
     return [_contact_out(c) for c in contact_points_of(patient)]
 
 
 @api.post(
     "/patients/{patient_id}/contact-points",
-    response={201: ContactPointOut, 400: Error, 404: Error},
+    response=answers({201: ContactPointOut}, 400, 404),
     tags=["patients"],
 )
-def add_contact_point(request: HttpRequest, patient_id: int, payload: ContactPointIn):  # type: ignore[no-untyped-def]
+def add_contact_point(request: HttpRequest, patient_id: Id, payload: ContactPointIn):  # type: ignore[no-untyped-def]
     principal = principal_of(request)
     patient = patient_get(principal=principal, patient_id=patient_id, audit=False)
-    if payload.kind not in {"sms", "whatsapp", "email"}:
-        raise ServiceError("kind: must be sms, whatsapp or email")
     contact = patient_services.contact_point_add(
         patient=patient,
         actor=principal.actor,
@@ -376,10 +384,10 @@ def add_contact_point(request: HttpRequest, patient_id: int, payload: ContactPoi
 
 @api.patch(
     "/contact-points/{contact_id}",
-    response={200: ContactPointOut, 400: Error, 404: Error},
+    response=answers({200: ContactPointOut}, 400, 404),
     tags=["patients"],
 )
-def update_contact_point(request: HttpRequest, contact_id: int, payload: ContactPointPatch):  # type: ignore[no-untyped-def]
+def update_contact_point(request: HttpRequest, contact_id: Id, payload: ContactPointPatch):  # type: ignore[no-untyped-def]
     principal = principal_of(request)
     contact = contact_point_get(principal=principal, contact_id=contact_id)
     patient_services.contact_point_update(

@@ -80,7 +80,7 @@ def test_assign_and_status(client, conversation, staff, practice):
 @pytest.mark.parametrize(
     ("url", "payload", "fragment"),
     [
-        ("/status", {"status": "bogus"}, "unknown status"),
+        ("/status", {"status": "bogus"}, "status: Input should be 'open', 'pending', 'snoozed' or 'resolved'"),
         ("/status", {"status": "snoozed"}, "snoozing needs a time"),
         ("/assign", {"assignee_id": 999999}, "assignee_id"),
         ("/messages", {"body": ""}, "body"),
@@ -97,7 +97,9 @@ def test_bad_query_parameters(client, conversation):
     assert "view" in client.get("/api/v1/conversations?view=nope").json()["detail"]
     assert client.get("/api/v1/conversations?cursor=%%%").status_code == 400
     assert client.get("/api/v1/conversations?limit=0").status_code == 422
-    assert client.get("/api/v1/conversations?updated_since=2026-01-01T00:00:00").status_code == 400
+    # Without an offset a time is not an RFC 3339 date-time, as the schema says: a 422.
+    naive = client.get("/api/v1/conversations?updated_since=2026-01-01T00:00:00")
+    assert naive.status_code == 422 and "updated_since" in naive.json()["detail"]
 
 
 def test_cursor_pagination_and_sync(client, sms_channel):
@@ -169,3 +171,87 @@ def test_session_auth_needs_csrf(staff_client, conversation):
     )
     assert response.status_code == 403
     assert not Message.objects.filter(direction="out").exists()
+
+
+# Found by tests/api/test_schemathesis.py: numbers past SQLite's integer range reached a query
+# (OverflowError, a 500); a time without an offset was compared with one that has it (TypeError).
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/patients?offset=4241650462201527385513664951877632000",
+        "/api/v1/conversations?team_id=44228543711875948544",
+        "/api/v1/conversations?team_id=-391296650527555843786801152",
+        "/api/v1/appointments?start=2026-03-01T00:00:00&end=2026-03-02T00:00:00%2B00:00",
+    ],
+)
+def test_out_of_range_input_is_a_422_not_a_500(client, url):
+    response = client.get(url)
+    assert response.status_code == 422, response.content
+
+
+def test_a_forged_cursor_is_a_400_not_a_500(client):
+    import base64
+
+    forged = base64.urlsafe_b64encode(b"2026-01-01T00:00:00+00:00|99999999999999999999999").decode()
+    assert client.get("/api/v1/conversations", {"cursor": forged}).status_code == 400
+
+
+def test_times_at_the_edge_of_the_calendar_are_a_400(client):
+    response = client.get("/api/v1/conversations", {"updated_since": "0001-01-01T00:00:00+14:00"})
+    assert response.status_code == 400 and "updated_since" in response.json()["detail"]
+
+
+def test_schema_lists_the_values_it_accepts_and_documents_refusals(db):
+    from typing import get_args
+
+    from converge.api import schemas
+    from converge.conversations.models import ConversationStatus
+    from converge.conversations.selectors import INBOX_VIEWS
+    from converge.patients.models import Language, Patient
+    from converge.routing.services import DEFAULT_RULES
+    from converge.scheduling.models import AppointmentStatus
+
+    assert get_args(schemas.InboxView) == INBOX_VIEWS
+    assert list(get_args(schemas.ConversationStatusValue)) == ConversationStatus.values
+    assert list(get_args(schemas.LanguageCode)) == Language.values
+    assert list(get_args(schemas.RoutingCategory)) == list(DEFAULT_RULES)
+    assert list(get_args(schemas.AppointmentStatusValue)) == AppointmentStatus.values
+    channels = [value for value, _ in Patient._meta.get_field("preferred_channel").choices]
+    assert list(get_args(schemas.PreferredChannel)) == ["", *channels]
+
+    spec = Client().get("/api/v1/openapi.json").json()
+    view = next(p for p in spec["paths"]["/api/v1/conversations"]["get"]["parameters"] if p["name"] == "view")
+    assert view["schema"]["enum"] == list(INBOX_VIEWS)
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            assert {"401", "422"} <= set(operation["responses"]), (method, path)
+    invalid = spec["paths"]["/api/v1/patients"]["post"]["responses"]["422"]["content"]["application/json"]["schema"]
+    assert invalid["$ref"].endswith("/ValidationErrorOut")
+
+
+def test_documented_enum_values_are_accepted(client, conversation):
+    from converge.conversations.selectors import INBOX_VIEWS
+
+    for view in INBOX_VIEWS:
+        assert client.get(f"/api/v1/conversations?view={view}").status_code == 200, view
+    assert client.get("/api/v1/conversations?view=bogus").status_code == 422
+
+
+def test_request_bodies_are_not_coerced(client, conversation):
+    patient_id = post(client, "/api/v1/patients", {"first_name": "A"}).json()["id"]
+    contact = post(client, f"/api/v1/patients/{patient_id}/contact-points", {"kind": "sms", "address": "555-201-7001"})
+    assert patch(client, f"/api/v1/contact-points/{contact.json()['id']}", {"consent": 0.0}).status_code == 422
+    assert client.get("/api/v1/conversations?updated_since=347").status_code == 422
+    assert post(client, f"/api/v1/conversations/{conversation.pk}/assign", {"team_id": "1"}).status_code == 422
+
+
+def test_nul_in_text_is_a_422_not_a_500(client):
+    # PostgreSQL cannot hold NUL in text: it was a DataError, a 500, there.
+    response = post(client, "/api/v1/patients", {"first_name": "A\u0000"})
+    assert response.status_code == 422 and "first_name" in response.json()["detail"]
+    assert client.get("/api/v1/patients", {"q": "a\u0000"}).status_code == 422
+
+
+def test_a_body_that_is_not_an_object_is_a_422(client):
+    assert post(client, "/api/v1/patients", []).status_code == 422
+    assert Patient.objects.count() == 0
