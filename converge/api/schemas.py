@@ -9,7 +9,7 @@ from pydantic import AwareDatetime, BeforeValidator, ConfigDict, Field, Strict, 
 
 from converge.conversations.services import ServiceError
 
-# The values the API accepts, listed in the OpenAPI document as enums (tests/api/test_schema.py
+# The values the API accepts, listed in the OpenAPI document as enums (tests/api/test_api.py
 # checks them against the models' choices).
 InboxView = Literal["all", "mine", "unassigned", "urgent", "snoozed", "resolved"]
 ConversationStatusValue = Literal["open", "pending", "snoozed", "resolved"]
