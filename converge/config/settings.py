@@ -3,6 +3,7 @@ by environment variables. See the configuration table in the README."""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlparse
 
 from converge.config import env
@@ -78,6 +79,20 @@ TEMPLATES = [
 DATABASES = {"default": env.database_config(DATA_DIR)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+
+def redis_channel_layer(url: str, *, prefix: str) -> dict[str, Any]:
+    """channels_redis waits for a consumer's next event with a 5 s blocking pop; redis-py 8's
+    default 5 s read timeout raced it, and under load the consumer died with its WebSocket.
+    The read timeout outwaits the pop; it is still finite, so a dead Redis is noticed."""
+    return {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [{"address": url, "socket_timeout": 15, "socket_connect_timeout": 5}],
+            "prefix": prefix,
+        },
+    }
+
+
 REDIS_URL = env.redis_url()
 # Rate limits and throttles count here; with several processes they must share Redis.
 CACHES = (
@@ -93,13 +108,7 @@ CACHES = (
 )
 if REDIS_URL:
     CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                "hosts": [REDIS_URL],
-                "prefix": env.env_str("CONVERGE_REDIS_PREFIX", "converge"),
-            },
-        }
+        "default": redis_channel_layer(REDIS_URL, prefix=env.env_str("CONVERGE_REDIS_PREFIX", "converge"))
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

@@ -6,6 +6,7 @@ Workers run as subprocesses against the test database (committed data, hence
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -108,6 +109,9 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., Proc]]:
             stdout=handle,
             stderr=subprocess.STDOUT,
             cwd=str(tmp_path),
+            # Its own process group: `serve --workers` forks web and worker children, and a
+            # SIGKILL to the supervisor alone would leave them holding the test database.
+            start_new_session=True,
         )
         handle.close()
         proc = Proc(name, popen, log)
@@ -116,8 +120,8 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., Proc]]:
 
     yield start
     for proc in procs:
-        if proc.popen.poll() is None:
-            proc.popen.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.popen.pid, signal.SIGKILL)
         proc.popen.wait(timeout=10)
 
 
