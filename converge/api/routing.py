@@ -9,6 +9,7 @@ from pydantic import Field
 from converge.api.auth import principal_of
 from converge.api.schemas import Error, Id, Input, RoutingCategory, Text, answers
 from converge.conversations.models import Message
+from converge.conversations.selectors import conversation_get
 from converge.conversations.services import ServiceError
 from converge.practices.models import Team
 from converge.practices.permissions import Perm, can
@@ -70,7 +71,7 @@ def update_rule(request: HttpRequest, category: RoutingCategory, payload: RuleIn
     return _out(rule)
 
 
-@router.post("/messages/{message_id}/category", response=answers({200: dict}, 400, 404))
+@router.post("/messages/{message_id}/category", response=answers({200: dict}, 400, 403, 404))
 def recategorise(request: HttpRequest, message_id: Id, payload: CategoryIn):  # type: ignore[no-untyped-def]
     principal = principal_of(request)
     message = Message.objects.filter(practice_id=principal.practice_id, pk=message_id, direction="in").first()
@@ -78,6 +79,8 @@ def recategorise(request: HttpRequest, message_id: Id, payload: CategoryIn):  # 
         raise Http404("message not found")
     if principal.staff is None:
         raise ServiceError("corrections are made by staff members")
+    # Confidentiality: recategorising to "administrative" would declassify the conversation.
+    conversation_get(principal=principal, conversation_id=message.conversation_id, audit=False)
     try:
         message_recategorise(message=message, category=payload.category, staff=principal.staff)
     except ValueError as exc:

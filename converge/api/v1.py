@@ -7,6 +7,7 @@ import base64
 import binascii
 from datetime import datetime
 
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 from ninja import NinjaAPI, Query, Status
 from ninja.errors import ValidationError as NinjaValidationError
@@ -80,6 +81,12 @@ def service_error(request: HttpRequest, exc: ServiceError):  # type: ignore[no-u
 @api.exception_handler(patient_services.PatientError)
 def patient_error(request: HttpRequest, exc: patient_services.PatientError):  # type: ignore[no-untyped-def]
     return api.create_response(request, {"detail": str(exc)}, status=400)
+
+
+@api.exception_handler(PermissionDenied)
+def forbidden(request: HttpRequest, exc: PermissionDenied):  # type: ignore[no-untyped-def]
+    # Clinical confidentiality (conversations.selectors.ClinicalRestricted): JSON, like every answer.
+    return api.create_response(request, {"detail": str(exc) or "not allowed for your role"}, status=403)
 
 
 @api.exception_handler(Http404)
@@ -194,7 +201,7 @@ def list_conversations(
 
 @api.get(
     "/conversations/{conversation_id}",
-    response=answers({200: ConversationOut}, 404),
+    response=answers({200: ConversationOut}, 403, 404),
     tags=["conversations"],
 )
 def get_conversation(request: HttpRequest, conversation_id: Id):  # type: ignore[no-untyped-def]
@@ -218,7 +225,7 @@ def list_messages(
 
 @api.post(
     "/conversations/{conversation_id}/messages",
-    response=answers({201: MessageOut}, 400, 404),
+    response=answers({201: MessageOut}, 400, 403, 404),
     tags=["conversations"],
 )
 def send_reply(request: HttpRequest, conversation_id: Id, payload: ReplyIn):  # type: ignore[no-untyped-def]
@@ -245,7 +252,7 @@ def send_reply(request: HttpRequest, conversation_id: Id, payload: ReplyIn):  # 
 
 @api.post(
     "/conversations/{conversation_id}/assign",
-    response=answers({200: ConversationOut}, 400, 404),
+    response=answers({200: ConversationOut}, 400, 403, 404),
     tags=["conversations"],
 )
 def assign(request: HttpRequest, conversation_id: Id, payload: AssignIn):  # type: ignore[no-untyped-def]
@@ -268,7 +275,7 @@ def assign(request: HttpRequest, conversation_id: Id, payload: AssignIn):  # typ
 
 @api.post(
     "/conversations/{conversation_id}/status",
-    response=answers({200: ConversationOut}, 400, 404),
+    response=answers({200: ConversationOut}, 400, 403, 404),
     tags=["conversations"],
 )
 def set_status(request: HttpRequest, conversation_id: Id, payload: StatusIn):  # type: ignore[no-untyped-def]

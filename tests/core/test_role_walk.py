@@ -273,12 +273,7 @@ STAFF_ONLY_API = {("POST", "/messages/{message_id}/category"), ("POST", "/patien
 
 # Role-rule bugs the walk found in code another helper owns (reported, not fixed here). A listed
 # case that starts passing fails the walk, so the entry is removed when the fix lands.
-KNOWN: dict[str, str] = {
-    # POST /api/v1/messages/{id}/category finds the message by practice only: a role without
-    # "read clinical" recategorises a clinical conversation's message to "administrative",
-    # which declassifies the whole conversation (converge/api/routing.py recategorise).
-    "api POST /messages/{message_id}/category clinical": "issue 12: API recategorise skips confidentiality",
-}
+KNOWN: dict[str, str] = {}
 
 
 def readme_matrix() -> dict[str, set[str]]:
