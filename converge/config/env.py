@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from pathlib import Path
@@ -58,11 +59,32 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 
 def data_dir() -> Path:
+    """The data dir: the SQLite database, keys, stored files. Private to the user running
+    Converge whatever the shell's umask (explicit modes, not a process umask: that would also
+    reach files other programs are meant to read)."""
     path = Path(env_str("CONVERGE_DATA_DIR", "converge-data")).resolve()
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:
         raise ConfigError(f"CONVERGE_DATA_DIR: cannot create {path}: {exc.strerror}") from None
+    make_private(path, 0o700)
+    return path
+
+
+def make_private(path: Path, mode: int) -> None:
+    """Take group and other access away from a path Converge owns (one made by an older
+    version, or by hand)."""
+    with contextlib.suppress(FileNotFoundError, PermissionError):
+        if path.stat().st_mode & 0o077:
+            path.chmod(mode)
+
+
+def private_file(path: Path) -> Path:
+    """Create path empty with mode 0600 if it is missing (so whatever writes it next, e.g.
+    SQLite, keeps that mode), and tighten it if it exists."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    make_private(path, 0o600)
     return path
 
 
@@ -77,8 +99,7 @@ def secret_key(directory: Path) -> str:
     if key_file.exists():
         return key_file.read_text().strip()
     value = secrets.token_urlsafe(50)
-    key_file.touch(mode=0o600)
-    key_file.write_text(value)
+    private_file(key_file).write_text(value)
     return value
 
 
@@ -86,7 +107,8 @@ def database_config(directory: Path) -> dict[str, object]:
     pool = _pool_options()  # read (and checked) whatever the database, like every variable
     url = env_str("DATABASE_URL")
     if not url:
-        return sqlite_config(directory / "converge.sqlite3")
+        # SQLite gives its -wal and -shm files the database file's mode.
+        return sqlite_config(private_file(directory / "converge.sqlite3"))
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
         # sqlite:///relative/path or sqlite:////absolute/path

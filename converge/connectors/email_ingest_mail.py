@@ -52,7 +52,7 @@ class Outcome:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     if path.exists() and path.stat().st_size == len(data):
         return
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part-")

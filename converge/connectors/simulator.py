@@ -19,7 +19,7 @@ from typing import Any
 
 from django.conf import settings
 
-from converge.config.env import env_int
+from converge.config.env import env_int, private_file
 from converge.connectors.types import (
     InboundMessage,
     MalformedPayload,
@@ -35,8 +35,8 @@ SIGNATURE_HEADER = "X-Converge-Signature"
 
 def outbox_path(channel_key: str) -> Path:
     directory = Path(settings.DATA_DIR) / "simulator"
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory / f"{channel_key}.jsonl"
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return private_file(directory / f"{channel_key}.jsonl")
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -97,7 +97,7 @@ class SimulatorConnector:
             "buttons": [b.title for b in message.buttons],
         }
         directory = outbox_path(self.channel_key).parent / f"{self.channel_key}.sent"
-        directory.mkdir(exist_ok=True)
+        directory.mkdir(exist_ok=True, mode=0o700)
         try:
             # O_EXCL makes the idempotency check atomic across worker processes.
             os.close(os.open(directory / provider_id, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))

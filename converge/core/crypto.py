@@ -14,7 +14,7 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 
-from converge.config.env import ConfigError, env_list
+from converge.config.env import ConfigError, env_list, private_file
 
 
 @lru_cache(maxsize=1)
@@ -23,8 +23,7 @@ def _fernet() -> MultiFernet:
     if not keys:
         key_file = settings.DATA_DIR / "encryption_key"
         if not key_file.exists():
-            key_file.touch(mode=0o600)
-            key_file.write_text(Fernet.generate_key().decode())
+            private_file(key_file).write_text(Fernet.generate_key().decode())
         keys = [key_file.read_text().strip()]
     try:
         return MultiFernet([Fernet(key.encode()) for key in keys])
