@@ -291,8 +291,11 @@ def webchat_message_receive(*, visitor: WebchatVisitor, text: Any, client_id: An
     except MalformedPayload as exc:
         raise WebchatError("invalid", str(exc)) from None
     if received.created and received.message.contact_point_id:
-        ContactPoint.objects.filter(pk=received.message.contact_point_id, consent_at__isnull=True).update(
-            consent_at=visitor.consent_at
+        contact = ContactPoint.objects.filter(pk=received.message.contact_point_id)
+        contact.filter(consent_at__isnull=True).update(consent_at=visitor.consent_at)
+        # The visitor's own address (their public id), so the name they typed labels only them.
+        contact.filter(kind=ChannelKind.WEBCHAT, address=visitor.public_id, given_name="").update(
+            given_name=visitor.name[:100]
         )
     return received.message
 
@@ -347,6 +350,11 @@ def webchat_messages_delivered(*, visitor: WebchatVisitor, message_ids: list[int
             channel=row.channel,
             update=StatusUpdate(provider_message_id=row.provider_message_id, status=DeliveryStatus.DELIVERED),
         )
+
+
+def chat_config_portal_prefix() -> str:
+    """Links the widget may make clickable: this installation's own secure portal, nothing else."""
+    return settings.PUBLIC_BASE_URL.rstrip("/") + "/portal/"
 
 
 def message_json(message: Message) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from converge.connectors.types import ChannelKind, MalformedPayload, json_docume
 from converge.connectors.webchat import (
     MAX_MESSAGE_CHARS,
     WebchatError,
+    chat_config_portal_prefix,
     origin_allowed,
     webchat_visitor_start,
     widget_channel,
@@ -99,6 +100,7 @@ def chat_config(channel: Channel) -> dict[str, Any]:
         "emergency": "This chat is not for emergencies. If you have a medical emergency, call 911.",
         "consent": f"I agree that {practice.name} may keep this conversation and reply to me here.",
         "max_length": MAX_MESSAGE_CHARS,
+        "portal": chat_config_portal_prefix(),
     }
 
 

@@ -53,9 +53,11 @@ class Patient(TenantModel):
         from converge.patients.addresses import PHONE_KINDS, display_phone
 
         first = contacts[0]
-        shown = display_phone(first.address) if first.kind in PHONE_KINDS else first.address
         if first.kind == "webchat":
-            shown = "web visitor"
+            # The name a web visitor typed is a claim: shown as such, never the record's name.
+            given = " ".join(first.given_name.split())
+            return f"{given} (web chat, unverified)" if given else "Unknown web visitor"
+        shown = display_phone(first.address) if first.kind in PHONE_KINDS else first.address
         return f"Unknown {shown}"
 
 
@@ -67,6 +69,9 @@ class ContactPoint(TenantModel):
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="contact_points")
     kind = models.CharField(max_length=16, choices=[(k.value, k.value) for k in ChannelKind])
     address = models.CharField(max_length=254)
+    # The name the sender gave for themselves (a web visitor's pre-chat form): shown to staff,
+    # marked unverified, never copied into the patient's name or used to match anyone.
+    given_name = models.CharField(max_length=100, blank=True)
     is_verified = models.BooleanField(default=False)
     consent_at = models.DateTimeField(null=True, blank=True)
     opted_out_at = models.DateTimeField(null=True, blank=True)

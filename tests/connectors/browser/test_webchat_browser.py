@@ -312,3 +312,62 @@ def test_the_settings_pages_for_a_manager(browser, server):
     assert "Mail that could not be read" in page.inner_text("main")
     page.screenshot(path=str(SHOTS / "settings-email.png"), full_page=True)
     context.close()
+
+
+def test_the_portal_link_is_a_link_and_the_visitor_is_shown_by_name(browser, server):
+    """Issue 13 #8: a clinical reply on web chat is converted by the PHI guard; the notice's
+    portal link is clickable in the widget (the practice's own portal only, built with DOM
+    calls), and staff see the visitor by the name they gave, marked unverified."""
+    base, channel = server["base"], server["channel"]
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{base}/demo-site/")
+    page.click(BUBBLE)
+    page.fill("converge-chat input[name=name]", "Ana <b>Torres</b>")
+    page.fill("converge-chat input[name=email]", "ana.torres@example.com")
+    page.check("converge-chat input[name=consent]")
+    page.click("converge-chat form.pre button[type=submit]")
+    page.wait_for_selector("converge-chat .chat", state="visible")
+    page.fill("converge-chat textarea", "Are my lab results back?")
+    page.keyboard.press("Enter")
+    inbound = wait_for(lambda: Message.objects.filter(channel=channel, direction="in").first())
+
+    email = server["staff"].user.email
+    staff_reply(browser, base, email, inbound.conversation_id, "Your HbA1c is 7.2, keep taking metformin")
+    # (The clinical question may already have brought an automatic portal invitation: the last
+    # link is the converted reply's notice.)
+    page.wait_for_selector("converge-chat .log li.practice >> text=new secure message", timeout=15000)
+    link = page.locator("converge-chat .log li.practice", has_text="new secure message").last.locator("a")
+    href = link.get_attribute("href") or ""
+    assert href.startswith(f"{base}/portal/t/"), href
+    assert link.inner_text() == href
+    assert link.get_attribute("target") == "_blank"
+    assert "noopener" in (link.get_attribute("rel") or "")
+    assert "HbA1c" not in page.inner_text("converge-chat .log")  # the guard converted it
+
+    # Another site's link, even one with /portal/ in it, and markup stay plain text.
+    staff_reply(browser, base, email, inbound.conversation_id, "See https://example.com/portal/x and <b>this</b>")
+    page.wait_for_selector("converge-chat .log li.practice >> text=example.com/portal/x")
+    hrefs = page.locator("converge-chat .log a").evaluate_all("links => links.map(a => a.href)")
+    assert hrefs and all(h.startswith(f"{base}/portal/") for h in hrefs), hrefs
+    assert page.locator("converge-chat .log b").count() == 0
+    page.screenshot(animations="disabled", path=str(SHOTS / "widget-portal-link.png"))
+
+    # Staff see the name the visitor gave, marked unverified, as text.
+    staff_page = context.new_page()
+    staff_page.goto(f"{base}/login/")
+    staff_page.fill("#email", email)
+    staff_page.fill("#password", PASSWORD)
+    staff_page.click("button[type=submit]")
+    staff_page.wait_for_url(re.compile(r".*/(c/\d+/)?$"))
+    staff_page.goto(f"{base}/c/{inbound.conversation_id}/")
+    shown = "Ana <b>Torres</b> (web chat, unverified)"
+    expect(staff_page.locator("#thread-title")).to_have_text(shown)
+    expect(staff_page.locator("#conversation-list .row .name").first).to_have_text(shown)
+    expect(staff_page.locator("#patient-panel .patient-name")).to_have_text(shown)
+    assert staff_page.locator("#thread-title b, #conversation-list b, #patient-panel b").count() == 0
+    staff_page.screenshot(path=str(SHOTS / "inbox-webchat-visitor.png"))
+    assert errors == []
+    context.close()

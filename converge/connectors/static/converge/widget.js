@@ -62,6 +62,8 @@ form.pre{flex:1;overflow:auto;padding:14px 18px;display:flex;flex-direction:colu
 .log .visitor{align-self:flex-end;background:${color};color:#fff;border-bottom-right-radius:4px}
 .log .practice{align-self:flex-start;background:#fff;border:1px solid #e5e7eb;border-bottom-left-radius:4px}
 .log .note{align-self:center;max-width:100%;background:none;color:#4b5563;font-size:13px;text-align:center}
+.log a{color:#0b4f8a;text-decoration:underline;font-weight:600;overflow-wrap:anywhere}
+.log a:focus-visible{outline:2px solid #0b4f8a;outline-offset:2px;border-radius:2px}
 .meta{display:block;font-size:11px;opacity:.8;margin-top:2px}
 .compose{display:flex;gap:8px;align-items:flex-end;padding:10px;border-top:1px solid #e5e7eb;background:#fff}
 .compose textarea{flex:1;resize:none;min-height:44px;max-height:120px;padding:10px 12px;border:1px solid #9ca3af;border-radius:10px;font-size:16px;line-height:1.35;background:#fff}
@@ -231,8 +233,47 @@ form.pre{flex:1;overflow:auto;padding:14px 18px;display:flex;flex-direction:colu
     who.textContent = message.from === "visitor" ? "You: " : `${config ? config.practice : "Practice"}: `;
     const meta = document.createElement("span");
     meta.className = "meta";
-    li.append(who, document.createTextNode(message.text), meta);
+    li.append(who, ...(message.from === "visitor" ? [document.createTextNode(message.text)] : linked(message.text)), meta);
     return li;
+  }
+
+  // The practice's own secure-portal links become real links; everything else stays text. Built
+  // with DOM calls only (the text is never parsed as HTML), and only for a URL on the portal
+  // prefix the server names in its config (PUBLIC_BASE_URL + "/portal/").
+  function linked(text) {
+    const prefix = config && typeof config.portal === "string" ? config.portal : "";
+    if (!prefix) return [document.createTextNode(text)];
+    let portal;
+    try {
+      portal = new URL(prefix);
+    } catch (_) {
+      return [document.createTextNode(text)];
+    }
+    const out = [];
+    const pattern = /https?:\/\/[^\s<>"']+/g;
+    let last = 0;
+    for (const match of text.matchAll(pattern)) {
+      let raw = match[0].replace(/[.,;:!?)\]]+$/, ""); // sentence punctuation is not part of it
+      let url = null;
+      try {
+        url = new URL(raw);
+      } catch (_) {
+        url = null;
+      }
+      const ours =
+        url && url.origin === portal.origin && url.pathname.startsWith(portal.pathname) && !url.username && !url.password;
+      if (!ours) continue;
+      if (match.index > last) out.push(document.createTextNode(text.slice(last, match.index)));
+      const a = document.createElement("a");
+      a.href = url.href;
+      a.textContent = raw;
+      a.target = "_blank";
+      a.rel = "noopener noreferrer";
+      out.push(a);
+      last = match.index + raw.length;
+    }
+    if (last < text.length) out.push(document.createTextNode(text.slice(last)));
+    return out.length ? out : [document.createTextNode(text)];
   }
 
   // Updates the log in place: the log is a live region, so only new messages are announced.
