@@ -242,25 +242,57 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    """Through the running server by default (a signed simulator webhook), so the staff browsers
+    connected to it hear of the message; --direct stores it in this process (see
+    converge.connectors.simulate)."""
     _setup()
     _migrate()
-    from converge.connectors.models import Channel, Provider
-    from converge.connectors.types import InboundMessage, MalformedPayload
-    from converge.conversations.inbound import message_receive
+    from django.conf import settings
+
+    from converge.connectors import simulate
 
     practice = _practice(args.practice)
-    channel = Channel.objects.filter(practice=practice, provider=Provider.SIMULATOR, kind=args.channel).first()
-    if channel is None:
-        from converge.connectors.services import simulator_channel_create
-
-        channel = simulator_channel_create(practice=practice, kind=args.channel)
-    inbound = InboundMessage(provider_message_id=f"cli-{uuid.uuid4()}", sender_address=args.sender, body=args.text)
+    message_id = args.id or f"cli-{uuid.uuid4()}"
     try:
-        received = message_receive(channel=channel, inbound=inbound)
-    except MalformedPayload as exc:
-        raise CommandError(f"--from: {exc}") from None
-    message = received.message
-    print(f"Delivered as message {message.pk} in conversation {message.conversation_id} ({channel.label})")
+        channel, created = simulate.simulator_channel(practice, args.channel)
+        if args.direct:
+            outcome = simulate.deliver_direct(channel, sender=args.sender, text=args.text, message_id=message_id)
+        else:
+            outcome = simulate.deliver_via_server(
+                channel,
+                sender=args.sender,
+                text=args.text,
+                message_id=message_id,
+                server=args.server or settings.PUBLIC_BASE_URL,
+                created=created,
+                wait=args.wait,
+            )
+    except simulate.SimulateError as exc:
+        raise CommandError(str(exc)) from None
+    if args.direct:
+        print(
+            f"Delivered in this process (--direct): {channel.label}, channel key {channel.key}, message id {message_id}"
+        )
+    else:
+        print(f"Sent to {outcome.via} ({channel.label}), message id {message_id}")
+    if outcome.state == "accepted":
+        if outcome.deferred:
+            print("Accepted, but the server could not process it yet: its worker retries (see the server's log)")
+        else:
+            print(
+                f"Accepted: queued on the server, not yet stored after {args.wait:g} s. Is its worker running?"
+                " (`converge serve` runs one unless --no-worker; otherwise `converge worker`)"
+            )
+    elif outcome.message is not None:
+        if outcome.state == "stored":
+            print(f"Stored as {simulate.describe(outcome.message)}")
+        else:
+            print(f"Duplicate, not stored again: this id is {simulate.describe(outcome.message)}")
+    if args.direct and not settings.REDIS_URL:
+        print(
+            "note: stored by this process, not the server: without REDIS_URL its live events stay here,"
+            " so open browsers see the message (and any urgent alert) only when they reload"
+        )
     return 0
 
 
@@ -350,10 +382,25 @@ def build_parser() -> argparse.ArgumentParser:
     tc.add_argument("--name", required=True)
     tc.set_defaults(func=cmd_token_create)
 
-    p = add("simulate", cmd_simulate, "deliver a patient message through the simulator")
+    p = add("simulate", cmd_simulate, "deliver a patient message to the running server through the simulator")
     p.add_argument("--practice", required=True)
     p.add_argument("--from", dest="sender", required=True, help="phone number, email or visitor id")
     p.add_argument("--channel", choices=["sms", "whatsapp", "email", "webchat"], default="sms")
+    p.add_argument(
+        "--id", default="", help="the provider's message id (default: a new one); repeat one to see a duplicate"
+    )
+    p.add_argument("--server", default="", help="the running server's address (default: PUBLIC_BASE_URL)")
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=10.0,
+        help="seconds to wait for the server's worker to store a queued message (default 10)",
+    )
+    p.add_argument(
+        "--direct",
+        action="store_true",
+        help="no server: run the pipeline in this process (browsers see it live only with REDIS_URL)",
+    )
     p.add_argument("text")
 
     audit = add("audit", _usage("audit"), "the audit log")

@@ -89,8 +89,21 @@ def test_createadmin_token_and_simulate(capsys, settings):
     assert secret.startswith("cvg_")
     assert ApiToken.objects.get(practice=practice).token_hash != secret
     assert (
-        main(["simulate", "--practice", "lakeside", "--from", "+15552017788", "--channel", "whatsapp", "Hello?"]) == 0
-    )
+        main(
+            [
+                "simulate",
+                "--practice",
+                "lakeside",
+                "--from",
+                "+15552017788",
+                "--channel",
+                "whatsapp",
+                "--direct",
+                "Hello?",
+            ]
+        )
+        == 0
+    )  # through a running server: tests/connectors/test_simulate_via_server.py
     assert "simulator" in capsys.readouterr().out
     message = Message.objects.get(direction="in")  # (an after-hours reply may follow, depending on the hour)
     assert (message.body, message.channel.kind, message.channel.provider) == ("Hello?", "whatsapp", "simulator")
