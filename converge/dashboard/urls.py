@@ -1,6 +1,16 @@
 from django.urls import path
 
-from converge.dashboard.views import actions, attachments, auth, inbox, misc, patients, replies, search
+from converge.dashboard.views import (
+    actions,
+    attachments,
+    auth,
+    composer,
+    inbox,
+    misc,
+    patients,
+    replies,
+    search,
+)
 
 urlpatterns = [
     path("login/", auth.login_view, name="login"),
@@ -17,6 +27,7 @@ urlpatterns = [
     path("c/<int:conversation_id>/channels", inbox.conversation_composer_channels, name="conversation-channels"),
     path("c/<int:conversation_id>/patient", inbox.conversation_patient, name="conversation-patient"),
     path("c/<int:conversation_id>/reply", actions.conversation_reply, name="conversation-reply"),
+    path("c/<int:conversation_id>/guard-preview", composer.guard_preview, name="conversation-guard-preview"),
     path("c/<int:conversation_id>/note", actions.conversation_note, name="conversation-note"),
     path("c/<int:conversation_id>/assign", actions.conversation_assign, name="conversation-assign"),
     path("c/<int:conversation_id>/status", actions.conversation_status, name="conversation-status"),

@@ -77,3 +77,37 @@ def check_outbound(
     if policy == PhiPolicy.CONVERT:
         return GuardDecision(convert=True, scan=result)
     raise PhiDetected(result, policy)
+
+
+@dataclass(frozen=True)
+class GuardPreview:
+    """What `check_outbound` would do with a staff member's draft, told before sending (the
+    composer's notice). Advisory only: the send itself runs `check_outbound` again."""
+
+    policy: str  # PhiPolicy: convert, warn or block
+    scan: PhiScan
+
+    def mentions(self) -> list[str]:
+        """The words found, once each, in the order written (an SSN only as its last four)."""
+        seen: set[str] = set()
+        shown: list[str] = []
+        for finding in self.scan.findings:
+            text = " ".join(finding.text.split())
+            if finding.kind == "ssn":
+                text = "a Social Security number"
+            if text.casefold() not in seen:
+                seen.add(text.casefold())
+                shown.append(text)
+        return shown
+
+
+def preview_outbound(*, channel: Channel, body: str, patient_names: tuple[str, ...]) -> GuardPreview | None:
+    """None when the draft would go out as written: a secure channel, or nothing detected.
+    Mirrors `check_outbound` for a person's reply without a reason (automatic messages and
+    an explicit portal choice have nothing to preview)."""
+    if channel.tier == Tier.SECURE or not body.strip():
+        return None
+    result = scan(body, patient_names=patient_names)
+    if not result.has_phi:
+        return None
+    return GuardPreview(policy=cached_privacy_settings(channel.practice_id).standard_channel_policy, scan=result)

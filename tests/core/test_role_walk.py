@@ -128,6 +128,9 @@ ROUTES: dict[str, R] = {
     "c/<int:conversation_id>/patient": R(RC, GATE),
     "c/<int:conversation_id>/replies/render": R(RP, GATE, query="shortcut=secret"),
     "c/<int:conversation_id>/reply": R(RP, GATE, methods=("POST",), data={"channel": "{sms}", "body": "See you soon"}),
+    "c/<int:conversation_id>/guard-preview": R(
+        RP, GATE, methods=("POST",), data={"channel": "{sms}", "body": "Your HbA1c is 7.2"}
+    ),
     "c/<int:conversation_id>/note": R(RP, GATE, methods=("POST",), data={"body": "Called back"}),
     "c/<int:conversation_id>/assign": R("assign", GATE, methods=("POST",), data={"assignee": "me"}),
     "c/<int:conversation_id>/status": R("assign", GATE, methods=("POST",), data={"status": "resolved"}),

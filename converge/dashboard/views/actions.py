@@ -33,7 +33,13 @@ def conversation_reply(request: HttpRequest, conversation_id: int) -> HttpRespon
         if channel is None:
             raise services.ServiceError("choose a channel")
         services.message_queue(
-            conversation=conversation, channel=channel, body=request.POST.get("body", ""), sender=principal.staff
+            conversation=conversation,
+            channel=channel,
+            body=request.POST.get("body", ""),
+            sender=principal.staff,
+            # Offered by the composer's guard notice (warn / block policies); the guard decides.
+            phi_override_reason=request.POST.get("phi_override_reason", "")[:300],
+            via_portal=request.POST.get("via_portal") == "1",
         )
     except services.ServiceError as exc:
         return refused(request, _back(conversation_id), f"Not sent: {exc}")

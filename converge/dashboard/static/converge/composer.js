@@ -1,7 +1,8 @@
 // The composer's helpers: "/shortcut" inserts a canned response (rendered by the server for this
 // conversation, in the patient's language, so staff see the final text before sending), and
 // "@name" in a note picks a colleague to notify. Popups are built with DOM calls and
-// textContent only.
+// textContent only. While a reply is typed, the PHI guard's verdict for the chosen channel is
+// shown above Send (see guardCheck below).
 import { currentConversationId } from "./util.js";
 
 let mentionCache = null;
@@ -15,6 +16,15 @@ export function initComposer() {
     if (active && !e.target.closest(".popup") && e.target !== active.area) close();
   });
   document.addEventListener("converge:opened", close);
+  document.addEventListener("converge:opened", guardClear);
+  document.addEventListener("input", guardSchedule);
+  document.addEventListener("change", (e) => {
+    if (e.target && e.target.id === "reply-channel") guardSchedule({ target: document.getElementById("reply-body") });
+  });
+  document.body.addEventListener("htmx:afterRequest", (e) => {
+    const elt = e.detail && e.detail.elt;
+    if (e.detail.successful && elt && elt.id === "reply-form") guardClear();
+  });
 }
 
 function tokenBefore(area, sigil) {
@@ -181,4 +191,70 @@ async function choose(index) {
       hint.hidden = true;
     }
   }
+}
+
+// --- The PHI guard preview ---------------------------------------------------------------------
+// A debounced POST of the draft (never in a URL) returns the server's notice as an HTML fragment
+// rendered by Django's escaping templates: "this will go through the secure portal because it
+// mentions …", or for the warn / block policies the reason field the policy allows. The notice
+// is advisory; the send is checked again on the server. A notice that says the same thing is
+// left in place, so a reason being typed is not wiped by the next keystroke.
+const GUARD_DELAY_MS = 600;
+let guardTimer = null;
+let guardSeq = 0;
+
+function guardSchedule(e) {
+  const area = e.target;
+  if (!area || area.id !== "reply-body") return;
+  clearTimeout(guardTimer);
+  if (!area.value.trim()) { guardClear(); return; }
+  guardTimer = setTimeout(() => guardCheck(area), GUARD_DELAY_MS);
+}
+
+function guardClear() {
+  clearTimeout(guardTimer);
+  guardSeq += 1; // answers still on their way are stale
+  const slot = document.getElementById("guard-preview");
+  if (slot) slot.replaceChildren();
+}
+
+async function guardCheck(area) {
+  const slot = document.getElementById("guard-preview");
+  const form = area.closest("form");
+  const select = document.getElementById("reply-channel");
+  if (!slot || !form || !select || !slot.dataset.guardPreview) return;
+  const token = form.querySelector("input[name=csrfmiddlewaretoken]");
+  const data = new FormData();
+  data.append("body", area.value);
+  data.append("channel", select.value);
+  const seq = ++guardSeq;
+  let response;
+  try {
+    response = await fetch(slot.dataset.guardPreview, {
+      method: "POST",
+      body: data,
+      credentials: "same-origin",
+      headers: { "X-CSRFToken": token ? token.value : "", "X-Converge-Passive": "1" },
+    });
+  } catch (_) {
+    return; // offline: the send is still checked
+  }
+  if (seq !== guardSeq || !response.ok) return;
+  const html = await response.text();
+  if (seq !== guardSeq) return;
+  // The fragment is the server's own escaped template output, parsed inertly (a <template>
+  // runs no scripts and loads nothing) and moved in as nodes.
+  const template = document.createElement("template");
+  template.innerHTML = html;
+  const next = template.content.querySelector(".guard-notice");
+  const current = slot.querySelector(".guard-notice");
+  if (!next) { slot.replaceChildren(); return; }
+  if (current && current.dataset.signature === next.dataset.signature) return;
+  const reason = current && current.querySelector("input[name=phi_override_reason]");
+  const nextReason = next.querySelector("input[name=phi_override_reason]");
+  if (reason && nextReason) nextReason.value = reason.value;
+  const portal = current && current.querySelector("input[name=via_portal]");
+  const nextPortal = next.querySelector("input[name=via_portal]");
+  if (portal && nextPortal) nextPortal.checked = portal.checked;
+  slot.replaceChildren(next);
 }
