@@ -1,6 +1,7 @@
 import uuid
 
-from django.http import HttpRequest, JsonResponse
+from django.contrib.staticfiles.storage import staticfiles_storage
+from django.http import HttpRequest, HttpResponseRedirect, JsonResponse
 from django.urls import include, path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -27,8 +28,14 @@ def bench_insert(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"id": row.pk})
 
 
+def favicon(request: HttpRequest) -> HttpResponseRedirect:
+    """Browsers ask for /favicon.ico wherever a page names no icon."""
+    return HttpResponseRedirect(staticfiles_storage.url("converge/favicon.svg"))
+
+
 urlpatterns = [
     path("healthz", healthz),
+    path("favicon.ico", favicon),
     path("api/v1/", api.urls),
     path("webhooks/simulator/<str:key>", connector_views.simulator_webhook, name="webhook-simulator"),
     path("webhooks/whatsapp/<str:key>", connector_webhooks.whatsapp_webhook, name="webhook-whatsapp"),

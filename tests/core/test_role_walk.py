@@ -84,6 +84,7 @@ RC, RP, MP = "read conversations", "reply", "manage patients"
 
 ROUTES: dict[str, R] = {
     "healthz": R(PUBLIC),
+    "favicon.ico": R(PUBLIC),
     "widget.js": R(PUBLIC),
     "demo-site/": R(PUBLIC),
     "login/": R(PUBLIC),
