@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Max, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Case, Count, Max, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.http import Http404
 
@@ -25,6 +25,7 @@ from converge.conversations.models import (
     Mention,
     Message,
     Note,
+    Priority,
 )
 from converge.core import clock
 from converge.core.principal import Principal
@@ -42,6 +43,8 @@ class ConversationFilter:
     status: str | None = None
     updated_since: datetime | None = None
     before: tuple[datetime, int] | None = None
+    # inbox_page only: whether the row `before` points at was pinned (see `pinned_q`).
+    before_pinned: bool = False
 
 
 class ClinicalRestricted(PermissionDenied):
@@ -149,6 +152,16 @@ def _view_q(view: str, staff_id: int | None) -> Q:
     return Q(status__in=OPEN_STATUSES)
 
 
+def pinned_q() -> Q:
+    """Urgent conversations still waiting for the practice: pinned above the rest of every inbox
+    list (snoozed and resolved ones are not pinned)."""
+    return Q(priority=Priority.URGENT, status__in=OPEN_STATUSES)
+
+
+def is_pinned(conversation: Conversation) -> bool:
+    return conversation.priority == Priority.URGENT and conversation.status in OPEN_STATUSES
+
+
 @dataclass(frozen=True)
 class InboxCounts:
     views: dict[str, int]
@@ -189,16 +202,20 @@ def inbox_page(
     filters: ConversationFilter,
     limit: int = 50,
 ) -> list[Conversation]:
-    """One page of an inbox view, newest first, with what a list row shows: the last message's
-    preview, direction and channel, the channel kinds used, and whether the member has unread
-    patient messages in it. A fixed number of queries, whatever the page size."""
+    """One page of an inbox view, urgent ones pinned first (`pinned_q`), then newest first, with
+    what a list row shows: the last message's preview, direction and channel, the channel kinds
+    used, and whether the member has unread patient messages in it. A fixed number of queries,
+    whatever the page size. The pinned sort needs no index of its own: the open views' queries
+    already sort their (unresolved) rows, and the plan is the same with the pinned key."""
     staff_id = principal.staff.pk if principal.staff is not None else None
     qs = scoped(principal).filter(_view_q(filters.view, staff_id))
     if filters.team_id is not None:
         qs = qs.filter(team_id=filters.team_id)
     if filters.before is not None:
         at, pk = filters.before
-        qs = qs.filter(Q(last_message_at__lt=at) | Q(last_message_at=at, id__lt=pk))
+        older = Q(last_message_at__lt=at) | Q(last_message_at=at, id__lt=pk)
+        # Pinned rows first, then the rest; each part newest first.
+        qs = qs.filter((pinned_q() & older) | ~pinned_q()) if filters.before_pinned else qs.filter(~pinned_q() & older)
     last = Message.objects.filter(conversation=OuterRef("pk")).order_by("-created_at", "-id")
     inbound = last.filter(direction=Direction.INBOUND)
     outbound = last.filter(direction=Direction.OUTBOUND)
@@ -221,7 +238,7 @@ def inbox_page(
     conversations: list[Conversation] = list(
         qs.select_related("patient", "assignee", "team")
         .prefetch_related(Prefetch("patient__contact_points", queryset=ContactPoint.objects.order_by("id")))
-        .order_by("-last_message_at", "-id")[:limit]
+        .order_by(Case(When(pinned_q(), then=Value(0)), default=Value(1)), "-last_message_at", "-id")[:limit]
     )
     _attach_channel_kinds(conversations)
     for c in conversations:

@@ -10,6 +10,7 @@ from converge.dashboard.views import (
     patients,
     replies,
     search,
+    urgent,
 )
 
 urlpatterns = [
@@ -33,6 +34,8 @@ urlpatterns = [
     path("c/<int:conversation_id>/status", actions.conversation_status, name="conversation-status"),
     path("c/<int:conversation_id>/triage", actions.conversation_triage, name="conversation-triage"),
     path("c/<int:conversation_id>/replies/render", replies.reply_render, name="reply-render"),
+    path("c/<int:conversation_id>/acknowledge", urgent.urgent_acknowledge_view, name="urgent-acknowledge"),
+    path("urgent/alerts", urgent.urgent_alerts, name="urgent-alerts"),
     path("m/<int:message_id>/retry", actions.message_retry, name="message-retry"),
     path("m/<int:message_id>/category", actions.message_category, name="message-category"),
     path("a/<int:attachment_id>/download", attachments.attachment_download, name="attachment-download"),

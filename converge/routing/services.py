@@ -307,18 +307,51 @@ def _after_hours(conversation: Conversation, message: Message) -> None:
     _auto_reply(conversation, message, text, "after_hours")
 
 
-def urgent_acknowledge(*, conversation: Conversation, staff: StaffMember) -> int:
+def urgent_acknowledge(*, conversation: Conversation, staff: StaffMember, ip: str = "") -> int:
+    """A staff member has seen the conversation's urgent alerts and acts on them: they stop
+    escalating and leave every staff page (a live `urgent.acknowledged` event says who and when).
+    Idempotent: alerts already acknowledged, by a colleague a moment earlier say, are left as they
+    are and nothing is written. The caller checks that `staff` may read the conversation."""
+    from zoneinfo import ZoneInfo
+
+    from converge.dashboard.presenters import clock_label
+
     now = clock.now()
-    count = UrgentAlert.objects.filter(conversation=conversation, acknowledged_at__isnull=True).update(
-        acknowledged_at=now, acknowledged_by=staff
-    )
-    if count:
+    with transaction.atomic():
+        count = UrgentAlert.objects.filter(conversation=conversation, acknowledged_at__isnull=True).update(
+            acknowledged_at=now, acknowledged_by=staff
+        )
+        if not count:
+            return 0
         audit_record(
             practice_id=conversation.practice_id,
             actor=staff,
             action="urgent.acknowledge",
             obj=conversation,
             patient_id=conversation.patient_id,
+            detail={"alerts": count},
+            ip=ip,
+        )
+        ConversationEvent.objects.create(
+            practice_id=conversation.practice_id,
+            conversation=conversation,
+            kind="urgent_ack",
+            actor=staff,
+            text=f"Urgent alert acknowledged by {staff.display_name}",
+            created_at=now,
+        )
+        local = now.astimezone(ZoneInfo(conversation.practice.time_zone))
+        # Ids, a colleague's name and a time: no patient data (converge.core.events).
+        events.publish_on_commit(
+            [events.practice_group(conversation.practice_id)],
+            {
+                "type": "urgent.acknowledged",
+                "conversation_id": conversation.pk,
+                "staff_id": staff.pk,
+                "staff_name": staff.display_name,
+                "acknowledged_at": now.isoformat(),
+                "time_label": clock_label(local),
+            },
         )
     return count
 

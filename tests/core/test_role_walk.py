@@ -136,6 +136,10 @@ ROUTES: dict[str, R] = {
     "c/<int:conversation_id>/assign": R("assign", GATE, methods=("POST",), data={"assignee": "me"}),
     "c/<int:conversation_id>/status": R("assign", GATE, methods=("POST",), data={"status": "resolved"}),
     "c/<int:conversation_id>/triage": R("assign", GATE, methods=("POST",), data={"priority": "2"}),
+    # Urgent alerts: everyone sees that one waits (the banner names the patient only to a reader of
+    # the conversation); acknowledging is for those who may read it.
+    "urgent/alerts": R(RC, FILTER),
+    "c/<int:conversation_id>/acknowledge": R(RC, GATE, methods=("POST",)),
     "m/<int:message_id>/retry": R(RP, GATE, methods=("POST",), form_refusal_ok=True),  # only a failed one
     "m/<int:message_id>/category": R("assign", GATE, methods=("POST",), data={"category": "administrative"}),
     "replies/suggest": R(RC, query="q=sec"),

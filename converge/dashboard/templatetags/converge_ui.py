@@ -102,3 +102,17 @@ def mention_badge(context: template.Context) -> dict[str, Any]:
 @register.filter
 def split(value: str) -> list[str]:
     return value.split()
+
+
+@register.inclusion_tag("dashboard/_urgent_alerts.html", takes_context=True)
+def urgent_alerts(context: template.Context) -> dict[str, Any]:
+    """The banner of unacknowledged urgent alerts on every staff page, read from the database
+    (live.js re-reads it from /urgent/alerts on events)."""
+    from converge.core.principal import staff_principal
+    from converge.routing.selectors import OpenAlerts, open_alerts
+
+    user = context.get("user")
+    staff = getattr(user, "staff", None) if user is not None and user.is_authenticated else None
+    alerts = open_alerts(principal=staff_principal(staff)) if staff is not None else OpenAlerts(shown=[], more=0)
+    request = context.get("request")
+    return {"alerts": alerts, "csrf_token": context.get("csrf_token"), "back": request.path if request else "/"}

@@ -21,6 +21,7 @@ from converge.conversations.selectors import (
     conversation_get,
     inbox_counts,
     inbox_page,
+    is_pinned,
     reply_channel_options,
     thread_page,
 )
@@ -47,26 +48,34 @@ def _filters(request: HttpRequest) -> ConversationFilter:
     view = request.GET.get("view", "all")
     if view not in VIEW_LABELS:
         view = "all"
+    before, before_pinned = _decode_cursor(request.GET.get("before", ""))
     return ConversationFilter(
         view=view,
         team_id=int_or_none(request.GET.get("team")),
-        before=_decode_cursor(request.GET.get("before", "")),
+        before=before,
+        before_pinned=before_pinned,
     )
 
 
 def _encode_cursor(conversation: Conversation) -> str:
-    raw = f"{conversation.last_message_at.isoformat()}|{conversation.pk}"
+    """Where the next page starts: the last row's place in the list's order (pinned first, then
+    newest first)."""
+    raw = f"{int(is_pinned(conversation))}|{conversation.last_message_at.isoformat()}|{conversation.pk}"
     return base64.urlsafe_b64encode(raw.encode()).decode()
 
 
-def _decode_cursor(cursor: str) -> tuple[datetime, int] | None:
+def _decode_cursor(cursor: str) -> tuple[tuple[datetime, int] | None, bool]:
+    """(time, id) and whether that row was pinned; a cursor from before pinning (time|id) reads as
+    not pinned."""
     if not cursor:
-        return None
+        return None, False
     try:
-        at, pk = base64.urlsafe_b64decode(cursor.encode()).decode().rsplit("|", 1)
-        return datetime.fromisoformat(at), int(pk)
+        parts = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        pinned = parts.pop(0) == "1" if len(parts) == 3 else False
+        at, pk = parts
+        return (datetime.fromisoformat(at), int(pk)), pinned
     except (binascii.Error, ValueError, UnicodeDecodeError):
-        return None
+        return None, False
 
 
 def _view_query(filters: ConversationFilter) -> str:

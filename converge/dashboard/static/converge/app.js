@@ -5,6 +5,7 @@ import { initLive } from "./live.js";
 import { initKeys } from "./keys.js";
 import { initIdle } from "./idle.js";
 import { initComposer } from "./composer.js";
+import { initUrgent } from "./urgent.js";
 
 const signedIn = Boolean(document.body.dataset.staffId);
 if (signedIn) {
@@ -12,6 +13,7 @@ if (signedIn) {
   initInbox();
   initComposer();
   initKeys();
+  initUrgent();
   initLive();
 }
 

@@ -4,6 +4,7 @@
 // re-read, so a missed event costs nothing.
 import { PASSIVE, currentConversationId, goToLogin, toast } from "./util.js";
 import { scrollThread } from "./inbox.js";
+import { alertsChanged, urgentAcknowledged, urgentArrived } from "./urgent.js";
 
 let socket = null;
 let staffId = 0;
@@ -30,6 +31,8 @@ export function initLive() {
     schedule(["counts", "list"]);
     if (id && id === currentConversationId()) schedule(["thread", "header"]);
   });
+  // Acknowledged from this page: re-read the banner even if the socket is down.
+  document.body.addEventListener("converge:urgent-acknowledged", () => schedule(["alerts"]));
   let lastTyping = 0;
   document.addEventListener("input", (e) => {
     if (!["reply-body", "note-body"].includes(e.target.id)) return;
@@ -52,7 +55,7 @@ function connect() {
     if (wasDown) {
       wasDown = false;
       // Re-sync: whatever happened while we were away is in the database.
-      schedule(["counts", "list", "thread", "header", "channels", "badge"]);
+      schedule(["counts", "list", "thread", "header", "channels", "badge", "alerts"]);
     }
   });
   socket.addEventListener("message", (e) => {
@@ -109,9 +112,15 @@ function onEvent(event) {
       else schedule(["counts", "list"]);
       return;
     case "conversation.urgent":
-      schedule(["counts", "list"]);
+      // The banner is re-read (it stays until someone acknowledges); the tone if sound is on.
+      schedule(["counts", "list", "alerts"]);
       if (mine) schedule(["header", "thread"]);
-      urgentAlert(event.conversation_id);
+      urgentArrived();
+      return;
+    case "urgent.acknowledged":
+      urgentAcknowledged(event);
+      schedule(["alerts"]);
+      if (mine) schedule(["thread"]);
       return;
     case "privacy.break_glass":
       // Sent to managers only: someone took emergency access to a patient's clinical record.
@@ -188,6 +197,12 @@ function build(region) {
     const limit = Math.min(Math.max(rows, 50), 500);
     return { url: `/inbox/list?${query}&limit=${limit}`, target: "#conversation-list", swap: "outerHTML", select: "#conversation-list" };
   }
+  // On every page, whether or not a conversation is open.
+  if (region === "alerts") {
+    if (!document.getElementById("urgent-alerts")) return null;
+    return { url: "/urgent/alerts", target: "#urgent-alerts", after: alertsChanged };
+  }
+  if (region === "badge") return { url: "/notifications/badge", target: "#mention-badge" };
   if (!id) return null;
   if (region === "thread") {
     const scroller = document.getElementById("thread-scroll");
@@ -227,7 +242,6 @@ function build(region) {
     if (!select || document.activeElement === select) return null;
     return { url: `/c/${id}/channels?selected=${select.value}`, target: "#channel-picker" };
   }
-  if (region === "badge") return { url: "/notifications/badge", target: "#mention-badge" };
   return null;
 }
 
@@ -274,28 +288,4 @@ function renderPresence() {
     parts.push(`${v.name} is ${typing ? "typing…" : "viewing"}`);
   }
   el.textContent = parts.join(" · "); // names as text, never markup
-}
-
-// Urgent patient messages: a visible alert for everyone, and a short tone for clinical staff
-// (the people who must act), generated with Web Audio so no sound file is needed.
-function urgentAlert(conversationId) {
-  toast("Urgent patient message — open the Urgent view.");
-  document.title = "(!) " + document.title.replace(/^\(!\) /, "");
-  if (document.body.dataset.clinical !== "1") return;
-  try {
-    const audio = new (window.AudioContext || window.webkitAudioContext)();
-    [0, 0.35].forEach((offset) => {
-      const tone = audio.createOscillator();
-      const gain = audio.createGain();
-      tone.frequency.value = 880;
-      gain.gain.setValueAtTime(0.2, audio.currentTime + offset);
-      gain.gain.exponentialRampToValueAtTime(0.001, audio.currentTime + offset + 0.3);
-      tone.connect(gain).connect(audio.destination);
-      tone.start(audio.currentTime + offset);
-      tone.stop(audio.currentTime + offset + 0.3);
-    });
-  } catch (_) {
-    /* browsers may refuse sound before the first click; the visual alert stands */
-  }
-  document.dispatchEvent(new CustomEvent("converge:urgent", { detail: { conversationId } }));
 }
