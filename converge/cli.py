@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import logging
 import os
 import sys
 import uuid
@@ -177,7 +178,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _migrate()
     from converge.demo import ensure_demo
 
-    logins = ensure_demo()
+    # Seeding replays weeks of reminders and replies through the real services; their INFO
+    # lines ("outreach not sent …") would bury the logins a new user needs.
+    quiet = logging.getLogger("converge")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)
+    try:
+        logins = ensure_demo()
+    finally:
+        quiet.setLevel(level)
     print("Demo practice: Sunrise Family Clinic (slug: sunrise)")
     print(f"Staff logins (password for all: {logins.password}):")
     for email, name, role in logins.staff:
