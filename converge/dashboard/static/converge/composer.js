@@ -242,11 +242,15 @@ async function guardCheck(area) {
   if (seq !== guardSeq || !response.ok) return;
   const html = await response.text();
   if (seq !== guardSeq) return;
-  // The fragment is the server's own escaped template output, parsed inertly (a <template>
-  // runs no scripts and loads nothing) and moved in as nodes.
-  const template = document.createElement("template");
-  template.innerHTML = html;
-  const next = template.content.querySelector(".guard-notice");
+  // The fragment is the server's own escaped template output; htmx swaps it into a hidden
+  // staging element (scripts never parse HTML themselves), so the current notice, with a reason
+  // being typed, is replaced only when the notice says something new.
+  const staging = document.createElement("div");
+  staging.hidden = true;
+  document.body.append(staging);
+  htmx.swap(staging, html, { swapStyle: "innerHTML" });
+  const next = staging.querySelector(".guard-notice");
+  staging.remove();
   const current = slot.querySelector(".guard-notice");
   if (!next) { slot.replaceChildren(); return; }
   if (current && current.dataset.signature === next.dataset.signature) return;
