@@ -278,6 +278,7 @@ def ensure_demo(*, seed: int = 7) -> DemoLogins:
         _waitlist(practice, rng, regulars, providers, types, staff)
         _follow_ups(practice, rng, patients)
         _urgent_and_portal(practice, patients, channels, staff)
+        _past_urgent_acknowledged(practice, staff)
         _history_delivered(practice)
     webchat_demo_channel_ensure(practice)
     return _logins(practice)
@@ -817,6 +818,19 @@ PORTAL_ANSWER = (
     " a day and recheck in 3 months."
 )
 PORTAL_REPLY = "Thank you. Should I take the extra metformin with breakfast or with dinner?"
+
+
+def _past_urgent_acknowledged(practice: Practice, staff: dict[str, StaffMember]) -> None:
+    """Urgent messages of past days were handled at the time: a nurse acknowledged each a few
+    minutes after it came in, so day one shows only today's urgent message waiting."""
+    from converge.routing.models import UrgentAlert
+    from converge.routing.services import urgent_acknowledge
+
+    cutoff = clock.now() - timedelta(hours=2)
+    waiting = UrgentAlert.objects.filter(practice=practice, acknowledged_at__isnull=True, created_at__lt=cutoff)
+    for alert in waiting.select_related("conversation").order_by("created_at"):
+        with clock.frozen(alert.created_at + timedelta(minutes=4)):
+            urgent_acknowledge(conversation=alert.conversation, staff=staff["grace"])
 
 
 def _urgent_and_portal(
