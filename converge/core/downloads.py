@@ -49,7 +49,7 @@ def safe_content_type(declared: str) -> str:
     return bare if bare in SERVED_AS_DECLARED else OCTET_STREAM
 
 
-def _visible_name(filename: str) -> str:
+def visible_name(filename: str) -> str:
     """The last path segment, without control or formatting characters (CR/LF, bidi overrides)
     or leading and trailing dots and spaces, shortened with its extension kept."""
     name = _SEPARATORS.split(unicodedata.normalize("NFC", filename))[-1]
@@ -72,7 +72,7 @@ def _ascii_fallback(name: str) -> str:
 def content_disposition(filename: str) -> str:
     """`attachment; filename="<ascii>"`, plus `filename*=UTF-8''<percent-encoded>` when the name
     is not plain ASCII (RFC 6266 / 5987)."""
-    name = _visible_name(filename)
+    name = visible_name(filename)
     header = f'attachment; filename="{_ascii_fallback(name)}"'
     if not name.isascii():
         header += f"; filename*=UTF-8''{quote(name, safe='')}"

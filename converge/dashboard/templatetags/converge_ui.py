@@ -34,6 +34,15 @@ _MENTION = re.compile(r"(?<![\w@])@([\w.\-]+)")
 
 
 @register.filter
+def file_name(filename: str) -> str:
+    """A patient-supplied file name as the download will be named (no path, no control or
+    bidi characters)."""
+    from converge.core.downloads import visible_name
+
+    return visible_name(filename or "")
+
+
+@register.filter
 def channel_name(kind: str) -> str:
     return CHANNEL_NAMES.get(kind, kind)
 
