@@ -25,7 +25,9 @@ def on_moved(appointment: Appointment, *, freed: tuple[int, datetime, datetime])
     reminders_plan(appointment)
     provider_id, start, end = freed
     if start != appointment.start or provider_id != appointment.provider_id:
+        # The old time as it was (provider, start, end), freed from the visit that moved away.
         ghost = Appointment(
+            pk=appointment.pk,
             practice_id=appointment.practice_id,
             provider_id=provider_id,
             location_id=appointment.location_id,

@@ -68,3 +68,19 @@ def test_a_cancelled_visit_inside_hours_is_still_offered(clinic):
         waitlist_send_batches()
     assert SlotOffer.objects.get().start == visit.start
     assert SlotOfferRecipient.objects.get().entry.patient_id == waiting.pk
+
+
+def test_moving_a_visit_inside_hours_offers_its_old_time(clinic):
+    """Found by the scheduler journey: a move inside working hours answered 500 (the offer
+    pointed at an unsaved stand-in for the old time) whenever anyone was on the waitlist."""
+    patient = make_patient(clinic)
+    waiting = make_patient(clinic, phone="+15552010002")
+    old_start = THURSDAY_6PM - timedelta(hours=3)
+    with clock.frozen(MONDAY_9AM):
+        visit = appointment_book(
+            patient=patient, provider=clinic.provider, start=old_start, appointment_type=clinic.visit
+        )
+        waitlist_add(patient=waiting, actor=None)
+        appointment_move(appointment=visit, start=old_start - timedelta(hours=2))
+    offer = SlotOffer.objects.get()
+    assert (offer.start, offer.freed_from_id) == (old_start, visit.pk)
