@@ -35,6 +35,7 @@ def favicon(request: HttpRequest) -> HttpResponseRedirect:
 
 urlpatterns = [
     path("healthz", healthz),
+    path("", include("converge.core.metrics")),  # /metrics (token-protected)
     path("favicon.ico", favicon),
     path("api/v1/", api.urls),
     path("webhooks/simulator/<str:key>", connector_views.simulator_webhook, name="webhook-simulator"),

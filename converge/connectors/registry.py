@@ -5,7 +5,13 @@ from __future__ import annotations
 from converge.connectors.models import Channel, Provider
 from converge.connectors.senders import TwilioSender, WhatsAppSender
 from converge.connectors.simulator import SimulatorConnector
-from converge.connectors.types import OutboundMessage, PermanentSendError, ProviderReceipt, Sender
+from converge.connectors.types import (
+    OutboundMessage,
+    PermanentSendError,
+    ProviderReceipt,
+    RetryableSendError,
+    Sender,
+)
 
 _senders: dict[str, type] = {Provider.META: WhatsAppSender, Provider.TWILIO: TwilioSender}
 
@@ -24,13 +30,41 @@ def simulator_for(channel: Channel) -> SimulatorConnector:
 
 
 def sender_for(channel: Channel) -> Sender:
+    sender: Sender
     if channel.provider == Provider.SIMULATOR:
-        return simulator_for(channel)
-    factory = _senders.get(channel.provider)
-    if factory is None:
-        return _Unsupported(channel.provider)
-    sender: Sender = factory(channel)
-    return sender
+        sender = simulator_for(channel)
+    elif (factory := _senders.get(channel.provider)) is None:
+        sender = _Unsupported(channel.provider)
+    else:
+        sender = factory(channel)
+    return _Counted(sender, channel.kind)
+
+
+class _Counted:
+    """Counts each send's outcome and each provider error code for /metrics (converge.core.metrics)."""
+
+    def __init__(self, sender: Sender, kind: str) -> None:
+        self.sender, self.kind = sender, kind
+
+    def send(self, message: OutboundMessage) -> ProviderReceipt:
+        from converge.core.metrics import count_send
+
+        try:
+            receipt = self.sender.send(message)
+        except RetryableSendError as exc:
+            count_send(self.kind, "retry", exc.code or "retryable")
+            raise
+        except PermanentSendError as exc:
+            count_send(self.kind, "failed", exc.code or "permanent")
+            raise
+        except Exception:
+            count_send(self.kind, "error", "internal")
+            raise
+        count_send(self.kind, "sent")
+        return receipt
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.sender, name)
 
 
 class _Unsupported:

@@ -14,11 +14,13 @@ from converge.connectors.simulator import SIGNATURE_HEADER
 from converge.connectors.types import MalformedPayload, SignatureError
 from converge.connectors.webhook_channels import webhook_channel
 from converge.conversations.inbound_queue import inbound_take
+from converge.core.metrics import counts_webhook
 from converge.patients.addresses import InvalidAddress, normalize_address
 
 log = logging.getLogger(__name__)
 
 
+@counts_webhook("simulator")
 @csrf_exempt
 @require_POST
 def simulator_webhook(request: HttpRequest, key: str) -> HttpResponse:

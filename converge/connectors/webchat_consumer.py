@@ -34,6 +34,7 @@ from converge.connectors.webchat import (
 )
 from converge.connectors.webchat_availability import practice_availability
 from converge.connectors.webchat_sender import visitor_group
+from converge.core.metrics import WEBSOCKETS
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class WebchatConsumer(AsyncJsonWebsocketConsumer):
     visitor: WebchatVisitor | None = None
     group: str = ""
     ip: str = ""
+    counted = False  # in the WebSocket gauge of /metrics
 
     async def connect(self) -> None:
         key = str(self.scope["url_route"]["kwargs"].get("key", ""))
@@ -64,6 +66,8 @@ class WebchatConsumer(AsyncJsonWebsocketConsumer):
             await self.close()  # before accept: the handshake fails with 403
             return
         await self.accept()
+        WEBSOCKETS.labels(kind="webchat").inc()
+        self.counted = True
         if verdict != "ok" or self.visitor is None:
             await self.send_json({"type": "error", "code": verdict})
             await self.close(code=CLOSE_RATE_LIMITED if verdict == "rate_limited" else CLOSE_BAD_TOKEN)
@@ -97,6 +101,9 @@ class WebchatConsumer(AsyncJsonWebsocketConsumer):
         }
 
     async def disconnect(self, code: int) -> None:
+        if self.counted:
+            self.counted = False
+            WEBSOCKETS.labels(kind="webchat").dec()
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
 

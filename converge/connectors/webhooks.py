@@ -21,6 +21,7 @@ from converge.connectors.types import InboundEvent, InboundMessage, MalformedPay
 from converge.connectors.webhook_channels import webhook_channel
 from converge.conversations.inbound import message_status_apply
 from converge.conversations.inbound_queue import inbound_take, processes_in_request
+from converge.core.metrics import counts_webhook
 from converge.patients.addresses import InvalidAddress, normalize_address
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ def _check_message(channel: Channel, message: InboundMessage, where: str) -> Non
 # --- WhatsApp Cloud API ------------------------------------------------------------------------
 
 
+@counts_webhook("whatsapp")
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def whatsapp_webhook(request: HttpRequest, key: str) -> HttpResponse:
@@ -180,6 +182,7 @@ def _twilio_verified(request: HttpRequest, channel: Channel) -> HttpResponse | N
     return None
 
 
+@counts_webhook("sms")
 @csrf_exempt
 @require_POST
 def twilio_inbound(request: HttpRequest, key: str) -> HttpResponse:
@@ -199,6 +202,7 @@ def twilio_inbound(request: HttpRequest, key: str) -> HttpResponse:
     return HttpResponse(EMPTY_TWIML, content_type="text/xml")
 
 
+@counts_webhook("sms_status")
 @csrf_exempt
 @require_POST
 def twilio_status(request: HttpRequest, key: str) -> HttpResponse:

@@ -11,6 +11,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from converge.connectors.webchat_availability import staff_presence_join, staff_presence_leave
 from converge.core import events
+from converge.core.metrics import WEBSOCKETS
 from converge.dashboard.idle import session_is_idle
 
 log = logging.getLogger(__name__)
@@ -18,6 +19,7 @@ log = logging.getLogger(__name__)
 
 class StaffConsumer(AsyncJsonWebsocketConsumer):
     groups_joined: list[str]
+    counted = False  # in the WebSocket gauge of /metrics
 
     async def connect(self) -> None:
         self.groups_joined = []
@@ -35,6 +37,8 @@ class StaffConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_add(group, self.channel_name)
         self.practice_group = events.practice_group(practice_id)
         await self.accept()
+        WEBSOCKETS.labels(kind="staff").inc()
+        self.counted = True
         await staff_presence_join(self, practice_id=practice_id, staff_id=self.staff_id)
         await self.send_json({"type": "hello", "staff_id": self.staff_id})
 
@@ -64,6 +68,9 @@ class StaffConsumer(AsyncJsonWebsocketConsumer):
         )
 
     async def disconnect(self, code: int) -> None:
+        if getattr(self, "counted", False):
+            self.counted = False
+            WEBSOCKETS.labels(kind="staff").dec()
         await staff_presence_leave(self)
         for group in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)

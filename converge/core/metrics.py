@@ -1,0 +1,186 @@
+"""`/metrics` in the Prometheus text format, behind a bearer token (CONVERGE_METRICS_TOKEN; unset,
+the page does not exist).
+
+Two kinds of figures:
+- Counted by the process that saw the event (webhooks, sends, provider errors, WebSocket
+  connections): per process. With `serve --workers N` each process counts its own, and a scrape
+  reaches one of them, unless PROMETHEUS_MULTIPROC_DIR names a directory every process shares
+  (prometheus_client's multiprocess mode: each process writes its figures there and a scrape sums
+  them). Empty that directory before the processes start.
+- Read from the database at scrape time (inbound queue, outbox, reminders): the same whichever
+  process answers, three queries per scrape.
+
+Labels carry channel kinds, outcomes and provider error codes only: never an address, a name or
+a message.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import re
+from collections.abc import Callable, Iterator
+from functools import wraps
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import path
+from django.views.decorators.http import require_GET
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from converge.config.env import env_str
+
+log = logging.getLogger(__name__)
+
+WEBHOOKS = Counter(
+    "converge_webhooks",
+    "Provider webhook requests by channel and outcome (accepted: 2xx; refused: anything else), per process",
+    ["channel", "outcome", "status"],
+)
+SENDS = Counter(
+    "converge_sends", "Outbound send attempts by channel kind and outcome, per process", ["channel", "outcome"]
+)
+PROVIDER_ERRORS = Counter(
+    "converge_provider_errors",
+    "Errors answered by messaging providers, by channel kind and code, per process",
+    ["channel", "code"],
+)
+WEBSOCKETS = Gauge(
+    "converge_websocket_connections",
+    "Open WebSocket connections (staff pages, website chat), per process",
+    ["kind"],
+    multiprocess_mode="livesum",
+)
+
+_CODE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def error_code(code: str) -> str:
+    """A provider's error code as a label: short and plain, so it can never carry free text."""
+    return _CODE.sub("_", code or "none")[:40] or "none"
+
+
+def count_send(channel_kind: str, outcome: str, code: str = "") -> None:
+    try:
+        SENDS.labels(channel=channel_kind or "unknown", outcome=outcome).inc()
+        if code:
+            PROVIDER_ERRORS.labels(channel=channel_kind or "unknown", code=error_code(code)).inc()
+    except Exception:  # metrics never break a send
+        log.exception("metrics: counting a send failed")
+
+
+def counts_webhook(channel: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """Count a webhook view's answers under `channel`."""
+
+    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            response = view(request, *args, **kwargs)
+            status = response.status_code
+            outcome = "accepted" if 200 <= status < 300 else "refused"
+            WEBHOOKS.labels(channel=channel, outcome=outcome, status=str(status)).inc()
+            return response
+
+        return wrapper
+
+    return decorate
+
+
+class DatabaseCollector(Collector):
+    """Gauges read from the database when scraped, so they hold whichever process answers."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from django.db.models import Count, Min, Q
+
+        from converge.connectors.types import DeliveryStatus
+        from converge.conversations.models import InboundEvent, Message
+        from converge.core import clock
+        from converge.reminders.models import Reminder, ReminderStatus
+
+        up = GaugeMetricFamily("converge_database_up", "1 when the scrape could read the database")
+        try:
+            now = clock.now()
+            inbound = InboundEvent.objects.aggregate(n=Count("id"), oldest=Min("received_at"))
+            outbox = Message.objects.filter(
+                status__in=[DeliveryStatus.QUEUED, DeliveryStatus.SENDING], next_attempt_at__isnull=False
+            ).aggregate(
+                n=Count("id"),
+                sending=Count("id", filter=Q(status=DeliveryStatus.SENDING)),
+                oldest_due=Min("next_attempt_at", filter=Q(next_attempt_at__lte=now)),
+            )
+            reminders = Reminder.objects.filter(status=ReminderStatus.PLANNED, due_at__lte=now).aggregate(
+                n=Count("id"), oldest=Min("due_at")
+            )
+        except Exception:
+            log.exception("metrics: reading the database failed")
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+
+        def age(moment: Any) -> float:
+            return max(0.0, (now - moment).total_seconds()) if moment is not None else 0.0
+
+        yield GaugeMetricFamily(
+            "converge_inbound_queue_depth", "Accepted patient messages not yet stored", value=inbound["n"]
+        )
+        yield GaugeMetricFamily(
+            "converge_inbound_queue_oldest_age_seconds",
+            "Age of the oldest accepted patient message not yet stored (0: none)",
+            value=age(inbound["oldest"]),
+        )
+        depth = GaugeMetricFamily("converge_outbox_depth", "Outbound messages waiting or being sent", labels=["state"])
+        depth.add_metric(["queued"], outbox["n"] - outbox["sending"])
+        depth.add_metric(["sending"], outbox["sending"])
+        yield depth
+        yield GaugeMetricFamily(
+            "converge_outbox_lag_seconds",
+            "How long the most overdue outbound message has been due (0: none due)",
+            value=age(outbox["oldest_due"]),
+        )
+        yield GaugeMetricFamily(
+            "converge_reminders_due", "Appointment reminders due and not yet dispatched", value=reminders["n"]
+        )
+        yield GaugeMetricFamily(
+            "converge_reminder_dispatch_lag_seconds",
+            "How long the most overdue reminder has been due (0: none due)",
+            value=age(reminders["oldest"]),
+        )
+
+
+_database = CollectorRegistry(auto_describe=False)
+_database.register(DatabaseCollector())
+
+
+def exposition() -> bytes:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        counted = generate_latest(registry)
+    else:
+        counted = generate_latest(REGISTRY)
+    return counted + generate_latest(_database)
+
+
+@require_GET
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    token = env_str("CONVERGE_METRICS_TOKEN")
+    if not token:
+        raise Http404
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+        response = HttpResponse("a bearer token is needed\n", status=401, content_type="text/plain")
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    response = HttpResponse(exposition(), content_type=CONTENT_TYPE_LATEST)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+urlpatterns = [path("metrics", metrics_view, name="metrics")]
