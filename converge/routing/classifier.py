@@ -1,10 +1,12 @@
 """Triage of one inbound patient message: red flags first, then the model, then safety rules.
 
 1. Any red flag makes the message urgent; the flagged phrases are the reasons.
-2. The model may also call a message urgent. Its threshold is set so that it catches most urgent
-   messages worded in ways the rules do not know, but it may not re-assert a red flag the rules
-   read as denied ("no chest pain, but ..."). Below the threshold its urgent probability counts
-   toward clinical: both queues are staffed by nurses.
+2. The model may also call a message urgent, as a whole or in any one sentence (a risk sentence
+   inside a scheduling or billing request is diluted in the whole). Its thresholds are set so that
+   it catches most urgent messages worded in ways the rules do not know, but it may not re-assert a
+   red flag the rules read as denied ("no chest pain, but ..."). Below them its urgent probability
+   counts toward clinical: both queues are staffed by nurses. Either layer alone makes a message
+   urgent.
 3. Safety: a message whose clinical probability is non-trivial, as a whole or in any one sentence,
    is clinical even if billing or scheduling words dominate ("I got a bill. Also my cough is
    worse" must reach a nurse).
@@ -36,6 +38,7 @@ MODEL_PATH_ENV = "CONVERGE_ROUTER_MODEL"
 @dataclass(frozen=True)
 class Policy:
     model_urgent: float = 0.5  # the model alone may call a message urgent at this probability
+    urgent_part: float = 0.5  # ... or when any one sentence of it is urgent at this probability
     clinical_whole: float = 0.4  # clinical + urgent probability of the whole message
     clinical_part: float = 0.7  # ... of any single sentence of it
     reminder_clinical: float = 0.5  # a reminder reply leaves scheduling above this
@@ -91,6 +94,11 @@ def verdict(scores: Scores, policy: Policy, *, is_reply_to_reminder: bool) -> Ve
     # The model may not re-assert what the rules read as denied ("no chest pain, but ...").
     if p["urgent"] >= policy.model_urgent and not scores.denied:
         return Verdict("urgent", p["urgent"], whole)
+    urgent_part = max(scores.parts, key=lambda a: a.probabilities["urgent"], default=None)
+    if urgent_part is not None and not scores.denied:
+        part_urgent = urgent_part.probabilities["urgent"]
+        if part_urgent >= policy.urgent_part:
+            return Verdict("urgent", part_urgent, urgent_part)
     merged = {
         "administrative": p["administrative"],
         "scheduling": p["scheduling"],

@@ -15,7 +15,8 @@ from typing import Any, TextIO
 from sklearn.metrics import precision_recall_fscore_support
 
 from converge.routing.classifier import CATEGORIES, Classifier, get_classifier
-from converge.routing.model import TEST_CSV, TRAIN_CSV, read_labelled_csv, train
+from converge.routing.model import TEST_CSV, TRAIN_CSV, read_family_column, read_labelled_csv, train
+from converge.routing.redflags import OTHER_EMERGENCY, find_red_flags
 
 CLINICAL_LABELS = frozenset({"clinical", "urgent"})
 FRONT_DESK = frozenset({"administrative", "scheduling"})
@@ -58,7 +59,18 @@ def classify_stream(stdin: TextIO, stdout: TextIO) -> int:
     return 0 if all_good else 1
 
 
-def evaluate_rows(classifier: Classifier, rows: list[tuple[str, str]]) -> dict[str, Any]:
+def urgent_family(text: str, given: str = "") -> str:
+    """The red-flag family an urgent row is counted under: its `family` column, else the family of
+    the first red flag the rules find in it, else other_emergency."""
+    if given:
+        return given
+    flags = find_red_flags(text)
+    return flags[0].family if flags else OTHER_EMERGENCY
+
+
+def evaluate_rows(
+    classifier: Classifier, rows: list[tuple[str, str]], families: list[str] | None = None
+) -> dict[str, Any]:
     started = time.perf_counter()
     predicted = [classifier.classify(text).category for text, _ in rows]
     elapsed = time.perf_counter() - started
@@ -77,6 +89,11 @@ def evaluate_rows(classifier: Classifier, rows: list[tuple[str, str]]) -> dict[s
     urgent = [p for t, p in zip(truth, predicted, strict=True) if t == "urgent"]
     clinical = [p for t, p in zip(truth, predicted, strict=True) if t in CLINICAL_LABELS]
     confusion = Counter(zip(truth, predicted, strict=True))
+    given = families if families is not None else [""] * len(rows)
+    by_family: dict[str, list[str]] = {}
+    for (text, label), family, guess in zip(rows, given, predicted, strict=True):
+        if label == "urgent":
+            by_family.setdefault(urgent_family(text, family), []).append(guess)
     return {
         "n": len(rows),
         "accuracy": sum(t == p for t, p in zip(truth, predicted, strict=True)) / len(rows),
@@ -84,6 +101,15 @@ def evaluate_rows(classifier: Classifier, rows: list[tuple[str, str]]) -> dict[s
         "urgent_recall": sum(p == "urgent" for p in urgent) / len(urgent) if urgent else None,
         # Labelled clinical or urgent, but sent to a front-desk (non-clinical) queue.
         "clinical_to_nonclinical_rate": (sum(p in FRONT_DESK for p in clinical) / len(clinical) if clinical else None),
+        "urgent_recall_by_family": {
+            family: {
+                "recall": sum(p == "urgent" for p in guesses) / len(guesses),
+                "support": len(guesses),
+                # Where the missed ones went.
+                "missed_to": dict(Counter(p for p in guesses if p != "urgent")),
+            }
+            for family, guesses in sorted(by_family.items())
+        },
         "ms_per_message": elapsed * 1000 / len(rows),
         "per_class": per_class,
         "confusion": {t: {p: confusion[t, p] for p in present} for t in present},
@@ -91,8 +117,34 @@ def evaluate_rows(classifier: Classifier, rows: list[tuple[str, str]]) -> dict[s
 
 
 def evaluate_csv(path: Path) -> dict[str, Any]:
-    """Figures for a `text,label` CSV; ValueError naming the file and row if it is malformed."""
-    return evaluate_rows(get_classifier(), read_labelled_csv(path))
+    """Figures for a `text,label[,family]` CSV; ValueError naming the file and row if it is malformed.
+
+    Urgent recall is also given per red-flag family: the row's `family` column where present, else
+    the family of the first red flag the rules find in the text, else other_emergency."""
+    rows = read_labelled_csv(path)
+    return evaluate_rows(get_classifier(), rows, read_family_column(path))
+
+
+def summary_lines(figures: dict[str, Any]) -> list[str]:
+    """The headline figures as plain lines, one per red-flag family, for people reading a terminal."""
+
+    def share(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.3f}"
+
+    lines = [
+        f"messages: {figures['n']}",
+        f"macro-F1: {figures['macro_f1']:.3f}",
+        f"urgent recall: {share(figures['urgent_recall'])}",
+    ]
+    for family, entry in figures["urgent_recall_by_family"].items():
+        missed = ", ".join(f"{k} {v}" for k, v in sorted(entry["missed_to"].items()))
+        lines.append(
+            f"urgent recall [{family}]: {entry['recall']:.3f} (n={entry['support']}"
+            + (f"; missed to {missed})" if missed else ")")
+        )
+    rate = figures["clinical_to_nonclinical_rate"]
+    lines.append("clinical or urgent to a non-clinical queue: " + ("n/a" if rate is None else f"{rate:.2%}"))
+    return lines
 
 
 def train_command(extra: list[Path], out: Path | None) -> dict[str, Any]:

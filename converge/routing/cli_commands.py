@@ -16,7 +16,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "classify", help='read JSON lines {"text": ...} on stdin, write one classification per line'
     )
     c.set_defaults(func=cmd_classify)
-    e = commands.add_parser("eval", help="per-class precision/recall/F1 on a text,label CSV")
+    e = commands.add_parser(
+        "eval",
+        help="urgent recall per red-flag family, per-class precision/recall/F1 on a text,label[,family] CSV",
+    )
     e.add_argument("csv", type=Path)
     e.set_defaults(func=cmd_eval)
     t = commands.add_parser("train", help="retrain on the committed corpus plus extra CSVs (e.g. exported corrections)")
@@ -37,12 +40,14 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from converge.cli import CommandError
-    from converge.routing.cli import evaluate_csv
+    from converge.routing.cli import evaluate_csv, summary_lines
 
     try:
         figures = evaluate_csv(args.csv)
     except (ValueError, OSError) as exc:
         raise CommandError(str(exc)) from None
+    # The summary, one line per red-flag family, goes to stderr so stdout stays JSON for tools.
+    print("\n".join(summary_lines(figures)), file=sys.stderr)
     print(json.dumps(figures, indent=2))
     return 0
 

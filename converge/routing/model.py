@@ -34,6 +34,8 @@ LABELS: tuple[str, ...] = ("administrative", "scheduling", "refill", "clinical",
 CORPUS_DIR = Path(__file__).resolve().parent / "corpus"
 TRAIN_CSV = CORPUS_DIR / "train.csv"
 TEST_CSV = CORPUS_DIR / "test.csv"
+# The v6 held-out set (issue 14): read only by `converge router eval`, never by training or tuning.
+HELDOUT_CSV = CORPUS_DIR / "heldout.csv"
 # Bump when features or hyperparameters change, so saved models are retrained.
 MODEL_VERSION = 1
 MAX_MODEL_CHARS = 5_000  # the model reads this much; red flags read far more
@@ -90,6 +92,12 @@ def read_labelled_csv(path: Path) -> list[tuple[str, str]]:
     if not rows:
         raise CorpusError(f"{path}: no rows")
     return rows
+
+
+def read_family_column(path: Path) -> list[str]:
+    """The optional `family` column of a labelled CSV, row by row ("" where absent or empty)."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return [(record.get("family") or "").strip().lower() for record in csv.DictReader(handle)]
 
 
 def corpus_hash(paths: Sequence[Path]) -> str:

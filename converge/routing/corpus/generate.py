@@ -1,4 +1,4 @@
-"""Regenerate train.csv and test.csv from the hand-written templates in templates/.
+"""Regenerate train.csv, test.csv and heldout.csv from the hand-written templates in templates/.
 
     python -m converge.routing.corpus.generate
 
@@ -8,6 +8,12 @@ slot values, greetings and sign-offs, e-mail framing, SMS abbreviations, common 
 random keyboard typos, casing and punctuation, missing Spanish accents, and mixed-topic messages
 whose label follows the queue precedence urgent > clinical > refill > scheduling > administrative.
 Deterministic: the same templates always give byte-identical CSVs.
+
+Each CSV has the columns text,label,family: `family` is the red-flag family of an urgent row (a
+trailing "@family" on its template, else the family of the first red flag the rules find in the
+clean template text, else other_emergency) and empty for the other labels. heldout.csv (v8, issue
+14) is generated after test.csv and before train.csv, so no held-out text is also a training text;
+it is never read by training or tuning (see PROVENANCE.md).
 """
 
 from __future__ import annotations
@@ -24,7 +30,11 @@ HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
 # Each earlier held-out set (dev..dev4) was evaluated blind once, then used for error analysis,
 # so it became training data; "test" is the v5 set written after that (see PROVENANCE.md).
-SPLIT_FILES = {"train": ("train", "dev", "dev2", "dev3", "dev4"), "test": ("test",)}
+SPLIT_FILES = {"train": ("train", "dev", "dev2", "dev3", "dev4"), "test": ("test",), "heldout": ("heldout",)}
+# Template files generated as a pool of their own, with their own quotas, and added to a split:
+# the suicide/self-harm templates and their hard negatives (issue 14) go to training.
+# dev5 and dev6 were the v6 and v7 held-out sets, spent on error analysis like dev..dev4.
+POOLS: dict[str, tuple[str, ...]] = {"train": ("selfharm", "dev5", "dev6")}
 LABELS = ("administrative", "scheduling", "refill", "clinical", "urgent")
 PRECEDENCE = {label: rank for rank, label in enumerate(LABELS)}
 
@@ -56,10 +66,35 @@ QUOTAS: dict[str, dict[str, dict[str, int]]] = {
         },
         "es": {"administrative": 35, "scheduling": 40, "refill": 28, "clinical": 40, "urgent": 48},
     },
+    # v8 held-out set (issue 14): mostly suicide/self-harm risk and its hard negatives.
+    "heldout": {
+        "en": {"administrative": 55, "scheduling": 45, "refill": 30, "clinical": 60, "urgent": 130},
+        "es": {"administrative": 18, "scheduling": 15, "refill": 10, "clinical": 20, "urgent": 40},
+    },
+    # The v6 and v7 held-out sets once spent (training data now).
+    "dev5": {
+        "en": {"administrative": 55, "scheduling": 45, "refill": 30, "clinical": 60, "urgent": 130},
+        "es": {"administrative": 18, "scheduling": 15, "refill": 10, "clinical": 20, "urgent": 40},
+    },
+    "dev6": {
+        "en": {"administrative": 55, "scheduling": 45, "refill": 30, "clinical": 60, "urgent": 130},
+        "es": {"administrative": 18, "scheduling": 15, "refill": 10, "clinical": 20, "urgent": 40},
+    },
+    "selfharm": {
+        "en": {"administrative": 80, "scheduling": 30, "refill": 45, "clinical": 110, "urgent": 260},
+        "es": {"administrative": 10, "scheduling": 12, "refill": 3, "clinical": 35, "urgent": 90},
+    },
 }
 
 # Chance that a message also carries a sentence from a lower-precedence label.
 MIX_RATE = {"scheduling": 0.06, "refill": 0.10, "clinical": 0.22, "urgent": 0.15}
+# Risk messages wrapped in scheduling or admin wording are the point of these sets.
+MIX_RATES = {name: {**MIX_RATE, "urgent": 0.3} for name in ("heldout", "selfharm", "dev5", "dev6")}
+OTHER_EMERGENCY = "other_emergency"
+_FAMILY_TAG = re.compile(r"\s+@([a-z_]+)$")
+# A hard negative that denies risk ("not suicidal") is not mixed into another message: glued to a
+# risk message it would make a self-contradicting one.
+_NOMIX = " @nomix"
 
 # fmt: off
 SLOTS: dict[str, list[str]] = {
@@ -288,11 +323,13 @@ class Row:
     label: str
     lang: str
     template: str  # "<split>.<lang>.<label>.<index>": lets tuning group variants of one template
+    family: str = ""  # red-flag family of an urgent row
 
 
-def load_templates(split: str, lang: str) -> dict[str, list[str]]:
+def load_templates(split: str, lang: str, files: tuple[str, ...] | None = None) -> dict[str, list[str]]:
+    """Template lines per label; a trailing "@family" tag stays on the line (see `untag`)."""
     sections: dict[str, list[str]] = {label: [] for label in LABELS}
-    for name in SPLIT_FILES[split]:
+    for name in files or SPLIT_FILES[split]:
         path = TEMPLATES / f"{name}.{lang}.txt"
         current: str | None = None
         for raw in path.read_text(encoding="utf-8").splitlines():
@@ -306,8 +343,34 @@ def load_templates(split: str, lang: str) -> dict[str, list[str]]:
                 continue
             if current is None:
                 raise ValueError(f"{path.name}: template before any [label] section")
+            tag = _FAMILY_TAG.search(line.removesuffix(_NOMIX))
+            if tag and (current != "urgent" or tag.group(1) not in _known_families()):
+                raise ValueError(f"{path.name}: family tag {tag.group(1)!r} on a non-urgent or unknown family")
             sections[current].append(line.replace("\\n", "\n"))
     return sections
+
+
+def _known_families() -> set[str]:
+    from converge.routing.redflags import FAMILIES
+
+    return {*FAMILIES.values(), OTHER_EMERGENCY}
+
+
+def untag(template: str) -> tuple[str, str]:
+    """(template text, its "@family" tag or "")."""
+    template = template.removesuffix(_NOMIX)
+    tag = _FAMILY_TAG.search(template)
+    return (template[: tag.start()], tag.group(1)) if tag else (template, "")
+
+
+def family_of(body: str, tag: str) -> str:
+    """The red-flag family of an urgent message: its tag, else what the rules find in the clean text."""
+    if tag:
+        return tag
+    from converge.routing.redflags import find_red_flags
+
+    flags = find_red_flags(body)
+    return flags[0].family if flags else OTHER_EMERGENCY
 
 
 def fill(template: str, rng: random.Random, split: str) -> str:
@@ -413,27 +476,31 @@ def dedupe_key(text: str) -> str:
     return " ".join(re.sub(r"[^\w]+", " ", strip_accents(text).lower()).split())
 
 
-def generate_split(split: str, seen: set[str]) -> list[Row]:
+def generate_split(split: str, seen: set[str], pool: str | None = None) -> list[Row]:
+    """One split, or (with `pool`) the rows of one template pool that are added to it."""
+    name = pool or split
     rows: list[Row] = []
-    for lang, quotas in QUOTAS[split].items():
-        templates = load_templates(split, lang)
+    for lang, quotas in QUOTAS[name].items():
+        templates = load_templates(split, lang, (pool,) if pool else None)
         for label, quota in quotas.items():
-            rng = random.Random(f"{split}-{lang}-{label}")
+            rng = random.Random(f"{name}-{lang}-{label}" if pool is None else f"pool-{pool}-{lang}-{label}")
             lower = [
-                (other, t)
+                (other, untag(t)[0])
                 for other in LABELS
                 if PRECEDENCE[other] < PRECEDENCE[label]
                 for t in templates[other]
-                if len(t.split()) >= 4
+                if len(t.split()) >= 4 and not t.endswith(_NOMIX)
             ]
             produced, attempts = 0, 0
             while produced < quota:
                 attempts += 1
                 if attempts > quota * 50:
-                    raise RuntimeError(f"{split}/{lang}/{label}: too few distinct variants")
+                    raise RuntimeError(f"{name}/{lang}/{label}: too few distinct variants")
                 index = rng.randrange(len(templates[label]))
-                body = fill(templates[label][index], rng, split)
-                if lower and rng.random() < MIX_RATE.get(label, 0.0):
+                template, tag = untag(templates[label][index])
+                body = fill(template, rng, split)
+                family = family_of(body, tag) if label == "urgent" else ""
+                if lower and rng.random() < MIX_RATES.get(name, MIX_RATE).get(label, 0.0):
                     _, extra = rng.choice(lower)
                     body = combine(body, fill(extra, rng, split), lang, rng)
                 text = dress(body, lang, rng, split)
@@ -441,26 +508,32 @@ def generate_split(split: str, seen: set[str]) -> list[Row]:
                 if not key or key in seen:
                     continue
                 seen.add(key)
-                rows.append(Row(text, label, lang, f"{split}.{lang}.{label}.{index}"))
+                rows.append(Row(text, label, lang, f"{name}.{lang}.{label}.{index}", family))
                 produced += 1
-    random.Random(f"shuffle-{split}").shuffle(rows)
+    if pool is None:
+        random.Random(f"shuffle-{split}").shuffle(rows)
     return rows
 
 
 def generate() -> dict[str, list[Row]]:
-    # Test first, so that any text the test split produced is never also a training message.
+    # Test first, then the held-out v8 set, so that no text either produced is also a training text.
     seen: set[str] = set()
     test = generate_split("test", seen)
+    heldout = generate_split("heldout", seen)
     train = generate_split("train", seen)
-    return {"train": train, "test": test}
+    extra = [row for pool in POOLS["train"] for row in generate_split("train", seen, pool)]
+    if extra:
+        train = train + extra
+        random.Random("shuffle-train-pools").shuffle(train)
+    return {"train": train, "test": test, "heldout": heldout}
 
 
 def write_csv(rows: list[Row], path: Path) -> None:
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(["text", "label"])
+        writer.writerow(["text", "label", "family"])
         for row in rows:
-            writer.writerow([row.text, row.label])
+            writer.writerow([row.text, row.label, row.family])
 
 
 def main() -> None:
@@ -468,7 +541,8 @@ def main() -> None:
     for split, rows in splits.items():
         write_csv(rows, HERE / f"{split}.csv")
         counts = Counter((row.lang, row.label) for row in rows)
-        print(f"{split}: {len(rows)} messages")
+        families = Counter(row.family for row in rows if row.family)
+        print(f"{split}: {len(rows)} messages; urgent by family: {dict(sorted(families.items()))}")
         for lang in ("en", "es"):
             per_label = ", ".join(f"{label} {counts[lang, label]}" for label in LABELS)
             print(f"  {lang}: {sum(counts[lang, label] for label in LABELS)} ({per_label})")

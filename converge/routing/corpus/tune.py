@@ -26,10 +26,13 @@ from converge.routing.redflags import scan
 MAX_CLINICAL_TO_FRONT_DESK = 0.01
 MIN_URGENT_RECALL = 0.98
 TIE = 0.002
+RECALL_TIE = 0.003
 # The rules catch nearly every urgent training message because they were written from them; on
 # wording nobody anticipated (the blind sets v1-v4) they caught 87-97%. The model is the net under
 # them, so its urgent threshold is set by what the model alone catches on held-out templates.
 MODEL_ALONE_URGENT_RECALL = 0.75
+# Sentence-level urgency (issue 14): 1.01 switches it off.
+URGENT_PART = [0.5, 0.6, 0.7, 0.8, 0.9, 1.01]
 
 
 def out_of_fold_scores() -> tuple[list[Scores], np.ndarray]:
@@ -85,22 +88,29 @@ def main() -> None:
         default=min(candidates),
     )
     results = []
-    for whole, part in itertools.product([0.25, 0.3, 0.35, 0.4, 0.45, 0.5], [0.5, 0.55, 0.6, 0.65, 0.7]):
-        policy = replace(Policy(), model_urgent=model_urgent, clinical_whole=whole, clinical_part=part)
+    # The model-alone rule gives the highest whole-message threshold; lower ones are tried too.
+    model_urgents = [t for t in candidates if t <= model_urgent]
+    grid = itertools.product(model_urgents, [0.25, 0.3, 0.35, 0.4, 0.45, 0.5], [0.5, 0.55, 0.6, 0.65, 0.7], URGENT_PART)
+    for whole_urgent, whole, part, urgent_part in grid:
+        policy = replace(
+            Policy(), model_urgent=whole_urgent, urgent_part=urgent_part, clinical_whole=whole, clinical_part=part
+        )
         results.append((policy, evaluate(scores, labels, policy)))
-    safe = [
-        (p, m)
-        for p, m in results
-        if m["clinical_to_front_desk"] <= MAX_CLINICAL_TO_FRONT_DESK and m["urgent_recall"] >= MIN_URGENT_RECALL
-    ]
-    ranked = sorted(safe or results, key=lambda pm: -pm[1]["macro_f1"])
+    careful = [(p, m) for p, m in results if m["clinical_to_front_desk"] <= MAX_CLINICAL_TO_FRONT_DESK] or results
+    safe = [(p, m) for p, m in careful if m["urgent_recall"] >= MIN_URGENT_RECALL]
+    if not safe:
+        # No setting reaches the recall floor: urgent recall first, then macro-F1 (issue 14).
+        top = max(m["urgent_recall"] for _, m in careful)
+        safe = [(p, m) for p, m in careful if m["urgent_recall"] >= top - RECALL_TIE]
+        print(f"no setting reaches urgent recall {MIN_URGENT_RECALL}; best is {top:.3f}")
+    ranked = sorted(safe, key=lambda pm: -pm[1]["macro_f1"])
     for policy, metrics in ranked[:10]:
         print(describe(policy, metrics))
     # Near-ties (noise at this sample size) go to the lowest thresholds: the safer side.
     best = ranked[0][1]["macro_f1"]
     chosen = min(
         (pm for pm in ranked if pm[1]["macro_f1"] >= best - TIE),
-        key=lambda pm: (pm[0].clinical_whole, pm[0].clinical_part, pm[0].model_urgent),
+        key=lambda pm: (pm[0].urgent_part, pm[0].clinical_whole, pm[0].clinical_part, pm[0].model_urgent),
     )
     print("chosen:", describe(*chosen))
     print("current Policy():", describe(Policy(), evaluate(scores, labels, Policy())))
@@ -109,7 +119,7 @@ def main() -> None:
 def describe(policy: Policy, metrics: dict[str, float]) -> str:
     figures = " ".join(f"{k}={v:.3f}" for k, v in metrics.items())
     return (
-        f"model_urgent={policy.model_urgent} clinical_whole={policy.clinical_whole} "
+        f"model_urgent={policy.model_urgent} urgent_part={policy.urgent_part} clinical_whole={policy.clinical_whole} "
         f"clinical_part={policy.clinical_part}: {figures}"
     )
 
