@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import time
 from datetime import date
+from zoneinfo import ZoneInfo
 
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from converge.core.principal import client_ip
@@ -77,12 +79,24 @@ def enter(request: HttpRequest, token: str) -> HttpResponse:
     )
 
 
+def _thread_page(request: HttpRequest, grant: PortalGrant, *, error: str = "", status: int = 200) -> HttpResponse:
+    """The patient's secure messages, with times on the patient's (else the practice's) clock:
+    the server's own time zone is UTC, which no patient reads."""
+    patient, messages = portal_thread(grant)
+    with timezone.override(ZoneInfo(patient.time_zone or patient.practice.time_zone)):
+        return render(
+            request,
+            "portal/home.html",
+            {"patient": patient, "messages": messages, "practice": patient.practice, "error": error},
+            status=status,
+        )
+
+
 def home(request: HttpRequest) -> HttpResponse:
     grant = _grant(request)
     if grant is None:
         return render(request, "portal/signed_out.html", status=401)
-    patient, messages = portal_thread(grant)
-    return render(request, "portal/home.html", {"patient": patient, "messages": messages, "practice": patient.practice})
+    return _thread_page(request, grant)
 
 
 @require_POST
@@ -93,13 +107,7 @@ def reply(request: HttpRequest) -> HttpResponse:
     try:
         portal_reply(grant, request.POST.get("body", ""))
     except PortalDenied as exc:
-        patient, messages = portal_thread(grant)
-        return render(
-            request,
-            "portal/home.html",
-            {"patient": patient, "messages": messages, "practice": patient.practice, "error": str(exc)},
-            status=400,
-        )
+        return _thread_page(request, grant, error=str(exc), status=400)
     return redirect("/portal/")
 
 
