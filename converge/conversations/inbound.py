@@ -324,6 +324,10 @@ def message_status_apply(*, channel: Channel, update: StatusUpdate) -> Message |
                     opted_out_at=now
                 )
         message.save(update_fields=fields)
+        if update.status == DeliveryStatus.FAILED:
+            from converge.conversations.hooks import run_after_outcome
+
+            run_after_outcome(message)  # e.g. an on-call page the carrier could not deliver
         audit_record(
             practice_id=message.practice_id,
             actor=f"channel:{channel.pk}",

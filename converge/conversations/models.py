@@ -79,6 +79,10 @@ class Direction(models.TextChoices):
 
 
 OUTBOX_STATUSES = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING)
+# An on-call page about the conversation's urgent alert (converge.routing.oncall): it goes through
+# the outbox to a staff member's number (metadata "to_address"), not to the patient, so thread,
+# preview, search and export leave it out; staff see its state as event lines.
+STAFF_PAGE_KIND = "on_call_page"
 
 
 class Message(TenantModel):

@@ -28,6 +28,7 @@ from converge.connectors.types import (
     ProviderReceipt,
     RetryableSendError,
 )
+from converge.conversations import hooks
 from converge.conversations.models import Message
 from converge.core import clock, events
 from converge.patients.models import ContactPoint
@@ -84,7 +85,8 @@ def to_outbound(message: Message) -> OutboundMessage:
     metadata = dict(message.metadata or {})
     return OutboundMessage(
         idempotency_key=str(message.idempotency_key),
-        to_address=message.contact_point.address if message.contact_point else "",
+        # A staff page (STAFF_PAGE_KIND) has no patient contact point: its number is in metadata.
+        to_address=message.contact_point.address if message.contact_point else str(metadata.get("to_address", "")),
         body=message.body,
         kind=message.kind,
         template_name=metadata.get("template_name", ""),
@@ -152,6 +154,8 @@ def _record_sent(message: Message, token: str, receipt: ProviderReceipt) -> None
             obj=message,
             patient_id=message.patient_id,
         )
+        message.status, message.sent_at = DeliveryStatus.SENT, now
+        hooks.run_after_outcome(message)
         _publish_status(message, DeliveryStatus.SENT)
 
 
@@ -196,6 +200,12 @@ def _record_failure(
                 patient_id=message.patient_id,
                 detail={"code": code[:40]},
             )
+            message.status, message.failure_code, message.failure_reason = (
+                DeliveryStatus.FAILED,
+                code[:40],
+                final_reason[:300],
+            )
+            hooks.run_after_outcome(message)
             _publish_status(message, DeliveryStatus.FAILED)
 
 

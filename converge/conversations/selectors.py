@@ -347,6 +347,11 @@ class ChannelOption:
     channel: Channel
     available: bool
     reason: str = ""
+    # The reason in a few words, for the picker's disabled option ("no address", "opted out").
+    note: str = ""
+    # No address of the kind at all: the ordinary case (most patients never use web chat), which
+    # the picker states once, quietly, rather than as a warning.
+    no_address: bool = False
 
 
 WHATSAPP_WINDOW = timedelta(hours=24)
@@ -369,18 +374,22 @@ def reply_channel_options(*, conversation: Conversation) -> tuple[list[ChannelOp
     for channel in channels:
         of_kind = [c for c in contacts if c.kind == channel.kind]
         usable = [c for c in of_kind if c.opted_out_at is None]
-        reason = ""
+        reason = note = ""
         if not of_kind:
-            reason = f"no {_kind_label(channel.kind)} address"
+            reason, note = f"no {_kind_label(channel.kind)} address", "no address"
         elif not usable:
-            reason = f"opted out of {_kind_label(channel.kind)}"
+            reason, note = f"opted out of {_kind_label(channel.kind)}", "opted out"
         elif channel.kind == ChannelKind.WHATSAPP:
             last = max((c.last_inbound_at for c in usable if c.last_inbound_at), default=None)
             if last is None:
                 reason = "the patient has not written on WhatsApp (24-hour window)"
+                note = "not until the patient writes"
             elif now - last > WHATSAPP_WINDOW:
                 reason = "outside the 24-hour window since the patient last wrote"
-        options.append(ChannelOption(channel=channel, available=not reason, reason=reason))
+                note = "24-hour window closed"
+        options.append(
+            ChannelOption(channel=channel, available=not reason, reason=reason, note=note, no_address=not of_kind)
+        )
     available = [o for o in options if o.available]
     default_id: int | None = None
     last_inbound = (

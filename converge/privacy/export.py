@@ -8,7 +8,7 @@ from django.forms.models import model_to_dict
 
 from converge.audit.models import AuditEvent
 from converge.audit.services import audit_record
-from converge.conversations.models import Attachment, Conversation, ConversationEvent, Message, Note
+from converge.conversations.models import STAFF_PAGE_KIND, Attachment, Conversation, ConversationEvent, Message, Note
 from converge.patients.models import ContactPoint, Patient
 from converge.reminders.models import Reminder
 from converge.scheduling.models import Appointment, WaitlistEntry
@@ -25,7 +25,9 @@ def patient_export(*, patient: Patient, actor: Any) -> dict[str, Any]:
         "contact_points": _rows(ContactPoint.objects.filter(patient=patient)),
         "conversations": _rows(conversations),
         "messages": _rows(
-            Message.objects.filter(patient=patient).order_by("created_at"), exclude=("lease_token", "idempotency_key")
+            # On-call pages went to staff numbers, not the patient: their event lines are below.
+            Message.objects.filter(patient=patient).exclude(kind=STAFF_PAGE_KIND).order_by("created_at"),
+            exclude=("lease_token", "idempotency_key"),
         ),
         "attachments": _rows(Attachment.objects.filter(message__patient=patient), exclude=("storage_path",)),
         "notes": _rows(Note.objects.filter(conversation__in=conversations)),

@@ -16,6 +16,7 @@ from converge.practices.models import Role, Team
 from converge.practices.permissions import Perm, can
 from converge.privacy.guard import privacy_settings
 from converge.privacy.models import PhiPolicy, PrivacySettings
+from converge.routing.oncall import on_call_list_parse, on_call_list_text, on_call_list_update
 from converge.routing.services import DEFAULT_RULES, routing_settings, rule_update, rules_for
 
 
@@ -52,6 +53,10 @@ def policies(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         try:
             if request.POST.get("form") == "routing":
+                routing = routing_settings(practice_id)
+                on_call_text = request.POST.get("on_call_list")
+                if on_call_text is not None:
+                    on_call_list_parse(practice_id, on_call_text)  # a wrong entry saves nothing
                 for category in DEFAULT_RULES:
                     team_id = request.POST.get(f"{category}-team", "")
                     team = next((t for t in teams if str(t.pk) == team_id), None)
@@ -63,9 +68,10 @@ def policies(request: HttpRequest) -> HttpResponse:
                         priority=int(request.POST.get(f"{category}-priority", "1")),
                         response_minutes=int(request.POST.get(f"{category}-minutes", "240")),
                     )
-                routing = routing_settings(practice_id)
-                routing.urgent_ack_minutes = max(1, int(request.POST.get("urgent_ack_minutes", "5")))
+                routing.urgent_ack_minutes = min(120, max(1, int(request.POST.get("urgent_ack_minutes", "5"))))
                 routing.save(update_fields=["urgent_ack_minutes"])
+                if on_call_text is not None:
+                    on_call_list_update(settings=routing, actor=staff, text=on_call_text)
             else:
                 privacy_update(
                     settings=settings,
@@ -81,6 +87,7 @@ def policies(request: HttpRequest) -> HttpResponse:
         except ValueError as exc:
             flash.error(request, f"Not saved: {exc}")
         return redirect("/settings/policies/")
+    routing = routing_settings(practice_id)
     return render(
         request,
         "privacy/policies.html",
@@ -88,7 +95,8 @@ def policies(request: HttpRequest) -> HttpResponse:
             "rules": [rules[c] for c in DEFAULT_RULES],
             "teams": teams,
             "priorities": Priority.choices,
-            "routing": routing_settings(practice_id),
+            "routing": routing,
+            "on_call_list": on_call_list_text(routing),
             "privacy": settings,
             "policies": PhiPolicy.choices,
             "roles": Role.choices,

@@ -41,6 +41,9 @@ class RoutingSettings(models.Model):
     on_call_channel = models.ForeignKey(
         "connectors.Channel", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Who is paged, in order, about an urgent alert nobody acknowledges: [{"staff": id} or
+    # {"phone": "+E.164"}, ...] (converge.routing.oncall). Empty: the single `on_call` above.
+    on_call_list = models.JSONField(default=list, blank=True)
     safety_reply = models.BooleanField(default=True)
     # Numbers named in safety replies; US defaults, a practice elsewhere sets its own.
     emergency_number = models.CharField(max_length=30, default="911")
@@ -57,14 +60,27 @@ class UrgentAlert(TenantModel):
     acknowledged_by = models.ForeignKey(
         "practices.StaffMember", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    escalated_at = models.DateTimeField(null=True, blank=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)  # the first on-call page
     escalation_error = models.CharField(max_length=300, blank=True)
+    # On-call paging (converge.routing.oncall): pages queued so far, the latest one (a Message in
+    # the outbox), and when the next person is paged unless someone acknowledges; None when
+    # nothing is pending (acknowledged, stopped, or another alert of the conversation pages).
+    page_step = models.PositiveSmallIntegerField(default=0)
+    page_message = models.ForeignKey(
+        "conversations.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    next_escalation_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
             models.Index(
                 fields=["created_at"], name="urgent_open_idx", condition=models.Q(acknowledged_at__isnull=True)
-            )
+            ),
+            models.Index(
+                fields=["next_escalation_at"],
+                name="urgent_escalation_due_idx",
+                condition=models.Q(next_escalation_at__isnull=False),
+            ),
         ]
 
 

@@ -256,13 +256,16 @@ def reply_language(conversation: Conversation, message: Message) -> str:
 
 
 def _urgent(conversation: Conversation, message: Message) -> None:
+    from converge.routing.oncall import escalation_start
     from converge.routing.texts import safety_text
 
     now = clock.now()
     conversation.priority = Priority.URGENT
-    UrgentAlert.objects.create(
+    alert = UrgentAlert.objects.create(
         practice_id=conversation.practice_id, conversation=conversation, message=message, created_at=now
     )
+    settings = cached_routing_settings(conversation.practice_id)
+    escalation_start(alert, ack_minutes=settings.urgent_ack_minutes)
     ConversationEvent.objects.create(
         practice_id=conversation.practice_id,
         conversation=conversation,
@@ -274,7 +277,6 @@ def _urgent(conversation: Conversation, message: Message) -> None:
         [events.practice_group(conversation.practice_id)],
         {"type": "conversation.urgent", "conversation_id": conversation.pk},
     )
-    settings = cached_routing_settings(conversation.practice_id)
     if settings.safety_reply and not _recent_auto_reply(conversation, "safety", now - timedelta(hours=1)):
         text = safety_text(
             list(message.metadata["classification"].get("families", [])),
@@ -318,9 +320,9 @@ def urgent_acknowledge(*, conversation: Conversation, staff: StaffMember, ip: st
 
     now = clock.now()
     with transaction.atomic():
-        count = UrgentAlert.objects.filter(conversation=conversation, acknowledged_at__isnull=True).update(
-            acknowledged_at=now, acknowledged_by=staff
-        )
+        open_alerts = UrgentAlert.objects.filter(conversation=conversation, acknowledged_at__isnull=True)
+        paging = open_alerts.filter(page_step__gt=0, next_escalation_at__isnull=False).exists()
+        count = open_alerts.update(acknowledged_at=now, acknowledged_by=staff, next_escalation_at=None)
         if not count:
             return 0
         audit_record(
@@ -329,7 +331,7 @@ def urgent_acknowledge(*, conversation: Conversation, staff: StaffMember, ip: st
             action="urgent.acknowledge",
             obj=conversation,
             patient_id=conversation.patient_id,
-            detail={"alerts": count},
+            detail={"alerts": count, "paging_stopped": paging},
             ip=ip,
         )
         ConversationEvent.objects.create(
@@ -337,7 +339,7 @@ def urgent_acknowledge(*, conversation: Conversation, staff: StaffMember, ip: st
             conversation=conversation,
             kind="urgent_ack",
             actor=staff,
-            text=f"Urgent alert acknowledged by {staff.display_name}",
+            text=f"Urgent alert acknowledged by {staff.display_name}" + (": on-call paging stopped" if paging else ""),
             created_at=now,
         )
         local = now.astimezone(ZoneInfo(conversation.practice.time_zone))
@@ -357,44 +359,11 @@ def urgent_acknowledge(*, conversation: Conversation, staff: StaffMember, ip: st
 
 
 def urgent_escalate_due() -> int:
-    """Message the on-call staff member about urgent alerts nobody acknowledged in time."""
-    from converge.connectors.registry import sender_for
-    from converge.connectors.types import OutboundMessage, SendError
-    from converge.patients.addresses import InvalidAddress, normalize_phone
-    from converge.routing.texts import ON_CALL
+    """Page the next on-call person about urgent alerts nobody acknowledged in time, through the
+    outbox (converge.routing.oncall). Returns how many pages were queued."""
+    from converge.routing.oncall import escalate_due
 
-    now = clock.now()
-    escalated = 0
-    for alert in UrgentAlert.objects.filter(acknowledged_at__isnull=True, escalated_at__isnull=True).select_related(
-        "conversation__practice"
-    ):
-        settings = routing_settings(alert.practice_id)
-        if now - alert.created_at < timedelta(minutes=settings.urgent_ack_minutes):
-            continue
-        if settings.on_call is None or settings.on_call_channel is None or not settings.on_call.phone:
-            UrgentAlert.objects.filter(pk=alert.pk).update(escalation_error="no on-call person or channel configured")
-            continue
-        minutes = int((now - alert.created_at).total_seconds() // 60)
-        text = ON_CALL.format(practice=alert.conversation.practice.name, minutes=minutes)
-        try:
-            address = normalize_phone(settings.on_call.phone)
-            sender_for(settings.on_call_channel).send(
-                OutboundMessage(idempotency_key=f"urgent-{alert.pk}", to_address=address, body=text)
-            )
-        except (SendError, InvalidAddress) as exc:
-            UrgentAlert.objects.filter(pk=alert.pk).update(escalation_error=str(exc)[:300])
-            continue
-        UrgentAlert.objects.filter(pk=alert.pk).update(escalated_at=now, escalation_error="")
-        audit_record(
-            practice_id=alert.practice_id,
-            actor=None,
-            action="urgent.escalate",
-            obj=alert.conversation,
-            patient_id=alert.conversation.patient_id,
-            detail={"on_call": settings.on_call.pk, "minutes": minutes},
-        )
-        escalated += 1
-    return escalated
+    return escalate_due()
 
 
 def message_recategorise(*, message: Message, category: str, staff: StaffMember) -> Correction:

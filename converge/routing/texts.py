@@ -61,10 +61,8 @@ AFTER_HOURS = {
     "es": "Gracias por su mensaje. {practice} está cerrado ahora; le responderemos {when}. "
     "Si es una emergencia, llame al 911.",
 }
-ON_CALL = (
-    "Converge: an urgent patient message at {practice} has waited {minutes} min without acknowledgement. "
-    "Please open the inbox now."
-)
+# The on-call page goes on a standard channel: the practice and a link, never the patient or text.
+ON_CALL = "Urgent message waiting at {practice}: {link}"
 DAYS_EN = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 DAYS_ES = ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo")
 

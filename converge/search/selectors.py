@@ -13,7 +13,7 @@ from django.db import connection
 from django.db.models import Prefetch, Q
 
 from converge.audit.services import audit_record
-from converge.conversations.models import Message
+from converge.conversations.models import STAFF_PAGE_KIND, Message
 from converge.conversations.selectors import scoped as visible_conversations
 from converge.core.principal import Principal
 from converge.patients.addresses import InvalidAddress, normalize_email, normalize_phone
@@ -220,6 +220,7 @@ def message_search(*, principal: Principal, query: str, limit: int = 25, audit: 
             Message.objects.filter(
                 practice_id=principal.practice_id, id__in=ids, conversation__in=visible_conversations(principal)
             )
+            .exclude(kind=STAFF_PAGE_KIND)  # on-call pages: staff numbers, not the patient's thread
             .select_related("channel", "conversation", "patient")
             .prefetch_related(Prefetch("patient__contact_points", queryset=ContactPoint.objects.order_by("id")))
         )

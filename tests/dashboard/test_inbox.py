@@ -303,7 +303,11 @@ def test_channel_picker_says_why_a_channel_is_unavailable(client, staff, practic
     html = client.get(f"/c/{conversation.pk}/channels", headers=HTMX).content.decode()
     # The patient wrote on WhatsApp just now: the window is open, and it is the default.
     assert re.search(rf'<option value="{whatsapp_channel.pk}"[^>]* selected>', html)
-    assert "no email address" in html and "no SMS address" in html
+    # A missing address is said once, calmly, as a disabled choice, not as a warning line too.
+    assert re.search(
+        rf'<option value="{email_channel.pk}" data-kind="email" disabled>Email — no address</option>', html
+    )
+    assert "SMS — no address" in html and "no SMS address" not in html
     contact_point_add(patient=conversation.patient, actor=staff, kind="sms", address="+15552017730")
     html = client.get(f"/c/{conversation.pk}/channels", headers=HTMX).content.decode()
     assert re.search(rf'<option value="{sms_channel.pk}" data-kind="sms">', html)
@@ -314,6 +318,18 @@ def test_channel_picker_says_why_a_channel_is_unavailable(client, staff, practic
     assert "24-hour window" in html
     assert re.search(rf'<option value="{sms_channel.pk}"[^>]* selected>', html)
     assert email_channel.pk  # listed, with its reason
+
+
+def test_channel_picker_names_an_unreachable_kind_once(client, practice, sms_channel):
+    """Two web chat widgets and a patient with no web chat address: one quiet "Web chat — no
+    address", not one warning per widget (issue 13 item 10)."""
+    simulator_channel_create(practice=practice, kind="webchat")
+    simulator_channel_create(practice=practice, kind="webchat")
+    conversation = receive(sms_channel, "+15552017732", "hello").message.conversation
+    html = client.get(f"/c/{conversation.pk}/channels", headers=HTMX).content.decode()
+    assert html.count("Web chat — no address") == 1
+    assert "web chat address" not in html
+    assert re.search(rf'<option value="{sms_channel.pk}"[^>]* selected>', html)
 
 
 def test_channel_picker_reports_opt_out(client, sms_channel):

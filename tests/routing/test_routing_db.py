@@ -62,8 +62,9 @@ def test_urgent_message_alerts_replies_with_safety_and_escalates(practice, sms_c
     assert urgent_escalate_due() == 0  # not yet
     with clock.frozen(alert.created_at + timedelta(minutes=6)):
         assert urgent_escalate_due() == 1
+        drain()  # the page goes through the outbox (tests/routing/test_oncall_escalation.py)
     pages = [line for line in read_outbox(sms_channel.key) if line["to"] == "+15559870000"]
-    assert len(pages) == 1 and "urgent" in pages[0]["body"] and "chest" not in pages[0]["body"]
+    assert len(pages) == 1 and "Urgent message waiting" in pages[0]["body"] and "chest" not in pages[0]["body"]
     with clock.frozen(alert.created_at + timedelta(minutes=7)):
         assert urgent_escalate_due() == 0  # once
 

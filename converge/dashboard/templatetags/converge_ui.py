@@ -47,6 +47,21 @@ def channel_name(kind: str) -> str:
     return CHANNEL_NAMES.get(kind, kind)
 
 
+@register.filter
+def unreachable(channel_options: list) -> list:
+    """The reply picker's unavailable channels, one per kind and reason: the reason is the
+    patient's (no address, opted out), so a practice with two web chat widgets still says "Web
+    chat — no address" once."""
+    seen: set[tuple[str, str]] = set()
+    once = []
+    for option in channel_options:
+        key = (option.channel.kind, option.reason)
+        if not option.available and key not in seen:
+            seen.add(key)
+            once.append(option)
+    return once
+
+
 @register.simple_tag
 def channel_icon(kind: str, label: bool = False) -> SafeString:
     """An inline SVG icon for a channel kind with its name for screen readers (visible too when
