@@ -88,7 +88,7 @@ def audit_page(request: HttpRequest) -> HttpResponse:
             "staff_members": StaffMember.objects.filter(practice_id=staff.practice_id).order_by("display_name"),
             "action_groups": ACTION_GROUPS,
             "actions": sorted(ACTIONS.items(), key=lambda item: item[1]),
-            "query": kept.urlencode(),
+            "filter_query": kept.urlencode(),  # not "query": that fills the header's search box
             "filtered": bool(kept.urlencode()),
             "action_known": filters.action in ACTIONS or any(filters.action == code for code, _ in ACTION_GROUPS),
         },
