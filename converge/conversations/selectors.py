@@ -17,6 +17,7 @@ from converge.audit.services import audit_record
 from converge.connectors.models import Channel
 from converge.connectors.types import ChannelKind, DeliveryStatus
 from converge.conversations.models import (
+    STAFF_PAGE_KIND,
     Conversation,
     ConversationEvent,
     ConversationRead,
@@ -110,7 +111,9 @@ def conversation_get(*, principal: Principal, conversation_id: int, audit: bool 
 
 
 def message_list(*, conversation: Conversation, after_id: int | None = None, limit: int = 200) -> list[Message]:
-    qs = Message.objects.filter(practice_id=conversation.practice_id, conversation=conversation)
+    qs = Message.objects.filter(practice_id=conversation.practice_id, conversation=conversation).exclude(
+        kind=STAFF_PAGE_KIND
+    )
     if after_id is not None:
         qs = qs.filter(id__gt=after_id).order_by("created_at", "id")
         return list(qs.select_related("channel", "sender")[:limit])
@@ -216,7 +219,9 @@ def inbox_page(
         older = Q(last_message_at__lt=at) | Q(last_message_at=at, id__lt=pk)
         # Pinned rows first, then the rest; each part newest first.
         qs = qs.filter((pinned_q() & older) | ~pinned_q()) if filters.before_pinned else qs.filter(~pinned_q() & older)
-    last = Message.objects.filter(conversation=OuterRef("pk")).order_by("-created_at", "-id")
+    last = (
+        Message.objects.filter(conversation=OuterRef("pk")).exclude(kind=STAFF_PAGE_KIND).order_by("-created_at", "-id")
+    )
     inbound = last.filter(direction=Direction.INBOUND)
     outbound = last.filter(direction=Direction.OUTBOUND)
     # The preview is what the patient last wrote; replies after it only mark the row (all
@@ -274,6 +279,7 @@ def _attach_channel_kinds(conversations: list[Conversation]) -> None:
     if kinds:
         rows = (
             Message.objects.filter(conversation_id__in=list(kinds))
+            .exclude(kind=STAFF_PAGE_KIND)
             .order_by()
             .values_list("conversation_id", "channel__kind")
             .distinct()
@@ -302,7 +308,10 @@ def thread_page(
     """Messages, notes and system events interleaved by time. By default the newest `limit`
     messages; `before_id` pages back ("load earlier"); `from_id` re-reads everything from that
     message on (a live refresh that keeps what the reader already loaded)."""
-    messages_qs = Message.objects.filter(practice_id=conversation.practice_id, conversation=conversation)
+    # On-call pages are shown by their event lines, not as messages to the patient.
+    messages_qs = Message.objects.filter(practice_id=conversation.practice_id, conversation=conversation).exclude(
+        kind=STAFF_PAGE_KIND
+    )
     anchor: Message | None = None
     for anchor_id in (before_id, from_id):
         if anchor_id is not None:
@@ -327,7 +336,11 @@ def thread_page(
     newest = newest[:limit]
     newest.reverse()
     if from_id is not None and anchor is not None:
-        has_earlier = Message.objects.filter(conversation=conversation, created_at__lt=anchor.created_at).exists()
+        has_earlier = (
+            Message.objects.filter(conversation=conversation, created_at__lt=anchor.created_at)
+            .exclude(kind=STAFF_PAGE_KIND)
+            .exists()
+        )
     lower = newest[0].created_at if newest and has_earlier else None
     notes_qs = Note.objects.filter(conversation=conversation).select_related("author")
     events_qs = ConversationEvent.objects.filter(conversation=conversation)
