@@ -14,6 +14,7 @@ EXTENSION_MODULES = (
     "converge.connectors.cli",
     "converge.routing.cli_commands",
     "converge.privacy.cli",
+    "converge.core.cli",
 )
 
 REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = []  # type: ignore[type-arg]
