@@ -31,14 +31,22 @@ def book_from_calendar(page: Any, patient: Patient, provider: str, at: datetime)
     page.fill("#book-q", patient.name)
     page.locator("#book-results .cal-pick", has_text=patient.name).click()
     expect(page.locator(".cal-chosen")).to_contain_text(patient.name)
-    # Each choice refreshes the panel (htmx): wait for it before the next one.
-    for choose in (
-        lambda: page.select_option("#book-type", label="Follow-up visit (20 min)"),
-        lambda: page.select_option("#book-provider", label=provider),
-        lambda: page.fill("#book-date", at.date().isoformat()),
+    # Each change refreshes the panel (htmx): wait for it before the next one. The panel may
+    # remember an earlier choice, and then nothing changes and nothing is asked.
+    for selector, value in (
+        ("#book-type", "Follow-up visit (20 min)"),
+        ("#book-provider", provider),
+        ("#book-date", at.date().isoformat()),
     ):
+        field = page.locator(selector)
+        shown = field.evaluate("e => e.tagName === 'SELECT' ? e.options[e.selectedIndex].text : e.value")
+        if shown == value:
+            continue
         with page.expect_response(lambda r: "/calendar/?" in r.url and r.request.method == "GET"):
-            choose()
+            if selector == "#book-date":
+                field.fill(value)
+            else:
+                field.select_option(label=value)
     expect(page.locator(".cal-book-form")).to_contain_text(at.strftime("%A %-d %b"))
     page.locator(".cal-book-form summary", has_text="Another time").click()
     page.fill("#book-other-time", at.strftime("%H:%M"))
