@@ -110,23 +110,26 @@ def _proxy_options(trusted: str) -> dict[str, Any]:
 
 
 def _serve_processes(host: str, port: int, workers: int, *, with_worker: bool) -> None:
-    """Several web processes on one socket (uvicorn's supervisor) and the worker as a process."""
-    import subprocess
-
+    """Several web processes on one socket (uvicorn's supervisor restarts one that dies) and the
+    worker as a process of its own, restarted when it dies; none outlives this process."""
     import uvicorn
 
+    from converge.core.supervisor import SUPERVISOR_ENV, WorkerSupervisor
+
+    # Inherited by the web processes uvicorn starts and by the worker: they die with this process.
+    os.environ[SUPERVISOR_ENV] = str(os.getpid())
     worker = None
     if with_worker:
         # Niced: under a burst, answering webhooks and staff comes first; the queue waits safely.
         code = "from converge.cli import main; raise SystemExit(main(['worker', '--nice', '19']))"
-        worker = subprocess.Popen([sys.executable, "-c", code])
+        worker = WorkerSupervisor([sys.executable, "-c", code])
+        worker.start()
     print(f"Converge is running at http://{host}:{port}/  ({workers} web processes; Ctrl+C to stop)", flush=True)
     try:
         uvicorn.run(workers=workers, **_uvicorn_options(host, port))
     finally:
         if worker is not None:
-            worker.terminate()
-            worker.wait(timeout=30)
+            worker.stop()
 
 
 def _serve(host: str, port: int, *, with_worker: bool) -> None:
@@ -135,11 +138,11 @@ def _serve(host: str, port: int, *, with_worker: bool) -> None:
     from converge.core import events
 
     server = uvicorn.Server(uvicorn.Config(**_uvicorn_options(host, port)))
-    stop = None
+    stop = thread = None
     if with_worker:
         from converge.core.worker import start_background_worker
 
-        _thread, stop = start_background_worker()
+        thread, stop = start_background_worker()
 
     async def run() -> None:
         events.set_server_loop(asyncio.get_running_loop())
@@ -150,8 +153,10 @@ def _serve(host: str, port: int, *, with_worker: bool) -> None:
         asyncio.run(run())
     finally:
         events.set_server_loop(None)
-        if stop is not None:
+        if stop is not None and thread is not None:
+            # The worker finishes the row in hand and hands back the rest of its claims.
             stop.set()
+            thread.join(timeout=WORKER_STOP_SECONDS)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -164,12 +169,37 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if args.nice:
         os.nice(args.nice)
 
+    from converge.core.supervisor import exit_with_supervisor, supervised
+
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+    def stopping(*_: object) -> None:
+        if stop.is_set():
+            return
+        stop.set()
+        # The row in hand is finished and the rest handed back well within this; past it, exit
+        # anyway (other workers release what is left once this worker's heartbeat is stale).
+        timer = threading.Timer(WORKER_STOP_SECONDS, _stop_overdue)
+        timer.daemon = True
+        timer.start()
+
+    signal.signal(signal.SIGTERM, stopping)
+    # Under `serve --workers`, Ctrl+C reaches the whole process group: the supervisor stops the
+    # worker itself, after the web processes, instead of seeing it exit and restarting it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN if supervised() else stopping)
+    exit_with_supervisor()
     print("Converge worker running (Ctrl+C to stop)", flush=True)
     run_worker(stop, idle_seconds=args.idle)
     return 0
+
+
+# How long a stopping worker may take to finish the row in hand and hand back its claims.
+WORKER_STOP_SECONDS = 10.0
+
+
+def _stop_overdue() -> None:
+    print(f"converge worker: not stopped within {WORKER_STOP_SECONDS:g} s; exiting", file=sys.stderr, flush=True)
+    os._exit(1)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -29,3 +29,7 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["OPTIONS"]["init_command"] = (  # type: ignore[index]
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; PRAGMA foreign_keys=ON;"
     )
+
+# The test process runs no worker unless a test starts one: /readyz does not expect one here
+# (tests/core/test_readyz.py turns it on).
+WORKER_EXPECTED = False

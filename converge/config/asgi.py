@@ -5,6 +5,10 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "converge.config.settings")
 django.setup(set_prefix=False)
 
+from converge.core.supervisor import exit_with_supervisor  # noqa: E402
+
+exit_with_supervisor()  # a web process of `serve --workers` dies with its supervisor
+
 from converge.core.asgi_handler import PooledThreadASGIHandler  # noqa: E402
 
 django_asgi_app = PooledThreadASGIHandler()

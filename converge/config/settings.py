@@ -143,7 +143,7 @@ SECURE_SSL_REDIRECT = _tls and env.env_bool("CONVERGE_SSL_REDIRECT", True)
 if _tls:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # Webhook providers and health checks must still reach plain paths when a proxy probes them.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
@@ -171,6 +171,15 @@ OUTBOX_BATCH_SIZE = env.env_int("CONVERGE_OUTBOX_BATCH_SIZE", 50, minimum=1)
 # runs it; "request" runs the pipeline before answering (see conversations.inbound_queue).
 INBOUND_PROCESSING = env.env_choice("CONVERGE_INBOUND_PROCESSING", ("worker", "request"), "worker")
 INBOUND_BATCH_SIZE = env.env_int("CONVERGE_INBOUND_BATCH_SIZE", 100, minimum=1)
+
+# Workers record a heartbeat this often; one silent for 3 beats is dead, and the rows it had
+# claimed are released at once instead of after their lease (see core.heartbeat).
+WORKER_HEARTBEAT_SECONDS = env.env_float("CONVERGE_WORKER_HEARTBEAT_SECONDS", 5.0, minimum=0.1)
+# /readyz: whether a worker (in-process or `converge worker`) must be alive, and how old the oldest
+# queued inbound message / the oldest due unsent outbound message may get before it answers 503.
+WORKER_EXPECTED = env.env_bool("CONVERGE_WORKER_EXPECTED", True)
+READYZ_INBOUND_MAX_AGE_SECONDS = env.env_int("CONVERGE_READYZ_INBOUND_MAX_AGE_SECONDS", 120, minimum=1)
+READYZ_OUTBOX_MAX_LAG_SECONDS = env.env_int("CONVERGE_READYZ_OUTBOX_MAX_LAG_SECONDS", 300, minimum=1)
 
 LOGGING = {
     "version": 1,

@@ -35,6 +35,7 @@ def favicon(request: HttpRequest) -> HttpResponseRedirect:
 
 urlpatterns = [
     path("healthz", healthz),
+    path("", include("converge.core.health")),  # /readyz
     path("", include("converge.core.metrics")),  # /metrics (token-protected)
     path("favicon.ico", favicon),
     path("api/v1/", api.urls),

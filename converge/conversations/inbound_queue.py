@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import logging
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -75,7 +76,16 @@ def inbound_accept(*, channel: Channel, messages: Sequence[InboundMessage]) -> l
     return created
 
 
-_COLUMNS = ("practice", "channel", "payload", "received_at", "next_attempt_at", "attempts", "last_error")
+_COLUMNS = (
+    "practice",
+    "channel",
+    "payload",
+    "received_at",
+    "next_attempt_at",
+    "attempts",
+    "last_error",
+    "leased_by",
+)
 
 
 def _insert(rows: list[InboundEvent]) -> list[InboundEvent]:
@@ -132,15 +142,22 @@ def inbound_process(events: Sequence[InboundEvent]) -> Processed:
     return Processed(stored, duplicates, failed)
 
 
-def inbound_process_due(*, limit: int | None = None) -> int:
-    """The worker's step: claim due rows and process them; returns how many were claimed."""
-    events = _claim(limit or settings.INBOUND_BATCH_SIZE)
-    if events:
-        inbound_process(events)
+def inbound_process_due(*, limit: int | None = None, worker_id: str = "", stop: threading.Event | None = None) -> int:
+    """The worker's step: claim due rows and process them; returns how many were claimed. When
+    `stop` is set mid-batch, the row in hand is finished and the rest are released at once."""
+    events = _claim(limit or settings.INBOUND_BATCH_SIZE, worker_id=worker_id)
+    for done, event in enumerate(events):
+        if stop is not None and stop.is_set():
+            rest = [e.pk for e in events[done:]]
+            InboundEvent.objects.filter(pk__in=rest, leased_by=worker_id).update(
+                next_attempt_at=clock.now(), leased_by=""
+            )
+            break
+        inbound_process([event])
     return len(events)
 
 
-def _claim(limit: int) -> list[InboundEvent]:
+def _claim(limit: int, *, worker_id: str = "") -> list[InboundEvent]:
     now = clock.now()
     with transaction.atomic():
         ids = list(
@@ -153,7 +170,8 @@ def _claim(limit: int) -> list[InboundEvent]:
             return []
         # The lease: other workers see these rows as not due until it runs out, so the rows of a
         # worker that died are taken up again then.
-        InboundEvent.objects.filter(id__in=ids).update(next_attempt_at=now + LEASE)
+        # A worker that dies is known by its heartbeat (`leased_by`): its rows are released then.
+        InboundEvent.objects.filter(id__in=ids).update(next_attempt_at=now + LEASE, leased_by=worker_id)
     return list(InboundEvent.objects.filter(id__in=ids).select_related("channel__practice").order_by("id"))
 
 
@@ -167,6 +185,7 @@ def _record_failure(event: InboundEvent, exc: Exception) -> None:
         attempts=attempts,
         next_attempt_at=clock.now() + timedelta(seconds=backoff_delay(attempts)),
         last_error=f"{type(exc).__name__}"[:300],
+        leased_by="",
     )
 
 

@@ -107,6 +107,7 @@ class Message(TenantModel):
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     lease_token = models.CharField(max_length=32, blank=True)
+    leased_by = models.CharField(max_length=100, blank=True)  # the claiming worker (WorkerHeartbeat.worker_id)
     failure_code = models.CharField(max_length=40, blank=True)
     failure_reason = models.CharField(max_length=300, blank=True)
     segments = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -230,6 +231,7 @@ class InboundEvent(TenantModel):
     next_attempt_at = models.DateTimeField()
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.CharField(max_length=300, blank=True)
+    leased_by = models.CharField(max_length=100, blank=True)  # the claiming worker (WorkerHeartbeat.worker_id)
 
     class Meta:
         indexes = [models.Index(fields=["next_attempt_at", "id"], name="inbound_event_due_idx")]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import uuid
 from datetime import timedelta
 
@@ -48,7 +49,7 @@ def backoff_delay(attempts: int, retry_after: float | None = None) -> float:
     return delay
 
 
-def outbox_claim(*, limit: int) -> tuple[list[int], str]:
+def outbox_claim(*, limit: int, worker_id: str = "") -> tuple[list[int], str]:
     now = clock.now()
     token = uuid.uuid4().hex
     with transaction.atomic():
@@ -65,20 +66,38 @@ def outbox_claim(*, limit: int) -> tuple[list[int], str]:
                 status=DeliveryStatus.SENDING,
                 lease_token=token,
                 lease_expires_at=now + timedelta(seconds=settings.OUTBOX_LEASE_SECONDS),
+                leased_by=worker_id,
                 attempts=F("attempts") + 1,
             )
     return ids, token
 
 
-def outbox_dispatch_batch(*, limit: int | None = None) -> int:
-    """Claim and send one batch; returns how many messages were handled."""
-    ids, token = outbox_claim(limit=limit or settings.OUTBOX_BATCH_SIZE)
+def outbox_dispatch_batch(*, limit: int | None = None, worker_id: str = "", stop: threading.Event | None = None) -> int:
+    """Claim and send one batch; returns how many messages were handled. When `stop` is set
+    mid-batch, the send in hand is finished and the untried rest go back to the queue at once."""
+    ids, token = outbox_claim(limit=limit or settings.OUTBOX_BATCH_SIZE, worker_id=worker_id)
     if not ids:
         return 0
-    messages = Message.objects.filter(id__in=ids, lease_token=token).select_related("channel", "contact_point")
-    for message in messages:
+    messages = list(
+        Message.objects.filter(id__in=ids, lease_token=token).select_related("channel", "contact_point").order_by("id")
+    )
+    for done, message in enumerate(messages):
+        if stop is not None and stop.is_set():
+            outbox_release([m.pk for m in messages[done:]], token)
+            break
         _send_one(message, token)
     return len(ids)
+
+
+def outbox_release(ids: list[int], token: str) -> int:
+    """Claimed messages that were never tried go back to the queue, due now, the claim undone."""
+    return Message.objects.filter(id__in=ids, lease_token=token, status=DeliveryStatus.SENDING).update(
+        status=DeliveryStatus.QUEUED,
+        lease_token="",
+        lease_expires_at=None,
+        leased_by="",
+        attempts=F("attempts") - 1,
+    )
 
 
 def to_outbound(message: Message) -> OutboundMessage:
@@ -140,6 +159,7 @@ def _record_sent(message: Message, token: str, receipt: ProviderReceipt) -> None
             segments=receipt.segments,
             lease_token="",
             lease_expires_at=None,
+            leased_by="",
             next_attempt_at=None,
             failure_code="",
             failure_reason="",
@@ -180,6 +200,7 @@ def _record_failure(
                 failure_reason=final_reason[:300],
                 lease_token="",
                 lease_expires_at=None,
+                leased_by="",
                 next_attempt_at=None,
             )
         else:
@@ -189,6 +210,7 @@ def _record_failure(
                 failure_reason=reason[:300],
                 lease_token="",
                 lease_expires_at=None,
+                leased_by="",
                 next_attempt_at=now + timedelta(seconds=backoff_delay(attempts, retry_after)),
             )
         if updated and give_up:

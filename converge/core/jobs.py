@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -56,9 +57,11 @@ def registered_jobs() -> dict[str, PeriodicJob]:
     return dict(_registry)
 
 
-def run_due_jobs() -> int:
+def run_due_jobs(stop: threading.Event | None = None) -> int:
     ran = 0
     for job in registered_jobs().values():
+        if stop is not None and stop.is_set():  # stopping: the jobs not started run next time
+            break
         if _claim(job):
             try:
                 job.func()

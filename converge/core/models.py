@@ -19,3 +19,17 @@ class PeriodicJobState(models.Model):
     next_run_at = models.DateTimeField()
     last_run_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=300, blank=True)
+
+
+class WorkerHeartbeat(models.Model):
+    """A running worker, beating every WORKER_HEARTBEAT_SECONDS. A worker whose beat is older
+    than WORKER_STALE_SECONDS is dead: any live worker releases the rows it had claimed
+    (`leased_by`), and /readyz answers 503 when no worker is alive."""
+
+    worker_id = models.CharField(max_length=100, unique=True)  # host:pid:uuid
+    started_at = models.DateTimeField()
+    beat_at = models.DateTimeField()
+    lanes = models.CharField(max_length=100, blank=True)  # comma-separated: inbound,outbox,jobs
+
+    def __str__(self) -> str:
+        return f"worker:{self.worker_id}"

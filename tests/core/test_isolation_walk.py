@@ -27,6 +27,7 @@ SECRET_NAME = "Zebedee"
 # Routes that are public by design (no practice data) or take a secret instead of an id.
 PUBLIC = {
     "healthz",
+    "readyz",
     "login/",
     "logout/",
     "login/verify",

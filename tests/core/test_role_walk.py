@@ -84,6 +84,7 @@ RC, RP, MP = "read conversations", "reply", "manage patients"
 
 ROUTES: dict[str, R] = {
     "healthz": R(PUBLIC),
+    "readyz": R(PUBLIC),
     "metrics": R(PUBLIC),  # bearer token (CONVERGE_METRICS_TOKEN), no session; 404 when unset
     "favicon.ico": R(PUBLIC),
     "widget.js": R(PUBLIC),
