@@ -4,9 +4,10 @@ caching of pages that can carry PHI, and a tight Permissions-Policy."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from django.core.exceptions import DisallowedHost
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 
 # connect-src is filled in per request with this site's own WebSocket origin: bare `ws: wss:`
 # would let a page's script open sockets to any host.
@@ -52,3 +53,27 @@ class SecurityHeadersMiddleware:
         if not request.path.startswith(PUBLIC_PREFIXES):
             response.headers.setdefault("Cache-Control", "no-store")
         return response
+
+
+# Providers and the website widget: their bytes are a patient's message, never refused for a
+# stray NUL (the inbound queue drops them). The JSON API validates its own input (422).
+NUL_EXEMPT_PREFIXES = ("/webhooks/", "/webchat/", "/api/")
+
+
+class RejectNulMiddleware:
+    """A NUL character in a query or form field is a 400 before any view runs: PostgreSQL cannot
+    store one in text (a 500 there), SQLite would keep it."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path.startswith(NUL_EXEMPT_PREFIXES) and (_has_nul(request.GET) or _has_nul(request.POST)):
+            return HttpResponseBadRequest(
+                "Text may not contain NUL characters.", content_type="text/plain; charset=utf-8"
+            )
+        return self.get_response(request)
+
+
+def _has_nul(params: Any) -> bool:
+    return any("\x00" in key or any("\x00" in value for value in values) for key, values in params.lists())
