@@ -74,12 +74,7 @@ def portal_enter(*, token: str, date_of_birth: date | None, ip: str) -> PortalGr
         else:
             link.used_at = clock.now()
             link.save(update_fields=["used_at"])
-            ContactPoint.objects.get_or_create(
-                practice_id=link.practice_id,
-                kind="portal",
-                address=f"patient-{patient.pk}",
-                defaults={"patient": patient, "is_verified": True},
-            )
+            _portal_address_ensure(link.practice_id, patient.pk)
             audit_record(
                 practice_id=link.practice_id,
                 actor="patient-portal",
@@ -115,6 +110,18 @@ def portal_thread(grant: PortalGrant) -> tuple[Patient, list[Message]]:
     return patient, messages
 
 
+def _portal_address_ensure(practice_id: int, patient_id: int) -> str:
+    """The patient's verified portal address, which routes their replies to their own record."""
+    address = f"patient-{patient_id}"
+    ContactPoint.objects.get_or_create(
+        practice_id=practice_id,
+        kind="portal",
+        address=address,
+        defaults={"patient_id": patient_id, "is_verified": True},
+    )
+    return address
+
+
 def portal_reply(grant: PortalGrant, body: str) -> Message:
     body = body.strip()
     if not body:
@@ -122,11 +129,12 @@ def portal_reply(grant: PortalGrant, body: str) -> Message:
     if len(body) > 4000:
         raise PortalDenied("Please keep your message under 4,000 characters.")
     channel = portal_channel(grant.practice_id)
+    # Ensured here too: a grant made without the link step (the demo's seeded reply) must not
+    # turn the patient into an unknown sender.
+    address = _portal_address_ensure(grant.practice_id, grant.patient_id)
     received = message_receive(
         channel=channel,
-        inbound=InboundMessage(
-            provider_message_id=f"portal-{uuid.uuid4()}", sender_address=f"patient-{grant.patient_id}", body=body
-        ),
+        inbound=InboundMessage(provider_message_id=f"portal-{uuid.uuid4()}", sender_address=address, body=body),
     )
     return received.message
 

@@ -230,3 +230,14 @@ def test_portal_out_of_range_dob_is_a_failed_attempt(conversation, sms_channel, 
     assert "the details do not match" in response.content.decode()
     assert PortalLink.objects.get().failed_checks == 1
     assert AuditEvent.objects.filter(action="portal.check_failed").count() == 1
+
+
+def test_a_portal_reply_lands_on_the_granted_patients_record_even_without_the_link_step(conversation):
+    from converge.portal.services import PortalGrant, portal_reply
+
+    grant = PortalGrant(
+        patient_id=conversation.patient_id, practice_id=conversation.practice_id, conversation_id=conversation.pk
+    )
+    reply = portal_reply(grant, "Thanks, see you then")
+    assert reply.patient_id == conversation.patient_id
+    assert reply.conversation.patient_id == conversation.patient_id
