@@ -237,6 +237,7 @@ def ensure_demo(*, seed: int = 7) -> DemoLogins:
     if practice is not None:
         _working_hours_ensure(practice)  # a demo made before hours were seeded gets them now
         _canned_responses_ensure(practice)  # ... and canned responses
+        _on_call_ensure(practice)  # ... and an on-call list
         webchat_demo_channel_ensure(practice)
         return _logins(practice)
     rng = random.Random(seed)
@@ -270,6 +271,7 @@ def ensure_demo(*, seed: int = 7) -> DemoLogins:
         ]
         _working_hours_ensure(practice)
         _canned_responses_ensure(practice)
+        _on_call_ensure(practice)
         types = _appointment_types(practice)
         recalled = _recall_history(practice, rng, patients, providers, types)
         regulars = [p for p in patients if p.pk not in recalled]
@@ -290,6 +292,33 @@ SIMULATOR_KINDS = (ChannelKind.SMS, ChannelKind.WHATSAPP, ChannelKind.EMAIL, Cha
 # Monday to Friday, 8 AM to 5 PM: the seeded visits (8:00 + 40 min steps, the last at 16:00 for
 # 40 minutes) all fall inside, and the calendar offers the gaps between them.
 DEMO_HOURS = (time(8), time(17))
+
+
+# Who is paged, in order, when an urgent alert is not acknowledged (fictional 555-01xx numbers,
+# delivered to the simulator).
+ON_CALL = (("grace", "+15550101001"), ("patel", "+15550101002"), ("daniel", "+15550101003"))
+
+
+def _on_call_ensure(practice: Practice) -> None:
+    from converge.routing.models import RoutingSettings
+
+    settings, _ = RoutingSettings.objects.get_or_create(practice=practice)
+    if settings.on_call_list:
+        return
+    members = {
+        m.user.email.split("@")[0]: m for m in StaffMember.objects.filter(practice=practice).select_related("user")
+    }
+    entries = []
+    for key, phone in ON_CALL:
+        member = members.get(key)
+        if member is None:
+            continue
+        if not member.phone:
+            member.phone = phone
+            member.save(update_fields=["phone"])
+        entries.append({"staff": member.pk})
+    settings.on_call_list = entries
+    settings.save(update_fields=["on_call_list"])
 
 
 def _working_hours_ensure(practice: Practice) -> None:
