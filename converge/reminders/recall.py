@@ -87,6 +87,26 @@ def _queue_start(practice_id: int, now: datetime, interval: timedelta) -> dateti
     return max(now, latest + interval) if latest else now
 
 
+RECENT_RECALL = timedelta(days=30)
+
+
+def recently_recalled(*, practice: Practice, patient_ids: Iterable[int]) -> dict[int, datetime]:
+    """When each of these patients was last sent a recall, within RECENT_RECALL: one query."""
+    since = clock.now() - RECENT_RECALL
+    rows = (
+        Message.objects.filter(
+            practice_id=practice.pk,
+            patient_id__in=list(patient_ids),
+            direction="out",
+            metadata__has_key="recall_batch",
+            created_at__gte=since,
+        )
+        .values("patient_id")
+        .annotate(last=Max("created_at"))
+    )
+    return {row["patient_id"]: row["last"] for row in rows}
+
+
 def recall_send(
     *,
     practice: Practice,

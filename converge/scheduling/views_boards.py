@@ -24,6 +24,7 @@ from converge.reminders.recall import (
     recall_candidates_no_visit,
     recall_interval,
     recall_send,
+    recently_recalled,
 )
 from converge.reminders.waitlist import (
     WaitlistError,
@@ -311,7 +312,11 @@ def recall_page(request: HttpRequest) -> HttpResponse:
         candidates = recall_candidates_no_visit(
             practice=staff.practice, months=months, exclude_booked=exclude_booked, limit=MAX_PATIENTS
         )
-    chosen = {int(v) for v in request.POST.getlist("patient") if v.isdigit()} if error else None
+    recalled = recently_recalled(practice=staff.practice, patient_ids=[c.patient.pk for c in candidates])
+    if error:
+        chosen = {int(v) for v in request.POST.getlist("patient") if v.isdigit()}
+    else:  # recalled lately (just now, say): listed but not ticked, so Send does not repeat it
+        chosen = {c.patient.pk for c in candidates} - set(recalled)
     last: dict[str, Any] | None = request.session.pop("recall_result", None) if request.method == "GET" else None
     if last:
         for key in ("first_at", "last_at"):
@@ -323,6 +328,7 @@ def recall_page(request: HttpRequest) -> HttpResponse:
         "exclude_booked": exclude_booked,
         "candidates": candidates,
         "chosen": chosen,
+        "rows": [(c, recalled.get(c.patient.pk)) for c in candidates],
         "body": body,
         "error": error,
         "result": last,

@@ -262,3 +262,19 @@ def test_recall_page_escapes_names(clinic):
     manager.force_login(make_staff(clinic.practice, "Mia Manager", Role.ADMIN).user)
     html = manager.get("/recall/", {"mode": "due"}).content.decode()
     assert "<script>x()</script>" not in html and "&lt;script&gt;x()&lt;/script&gt;" in html
+
+
+def test_patients_recalled_in_the_last_30_days_are_not_ticked_again(clinic):
+    """After a send, the page lists the same candidates again: the ones just recalled say so and
+    are left unticked, so a second click on Send does not message them twice."""
+    sent, fresh = patients(clinic, 2, start=70)
+    for i, patient in enumerate((sent, fresh)):
+        visit(clinic, patient, datetime(2025, 1, 6, 10 + i, tzinfo=NY))
+    manager = Client()
+    manager.force_login(make_staff(clinic.practice, "Mia Manager", Role.MANAGER).user)
+    with clock.frozen(NOW):
+        manager.post("/recall/", {"mode": "no_visit", "months": "12", "patient": [sent.pk], "body": TEXT})
+        html = manager.get("/recall/", {"mode": "no_visit", "months": "12"}).content.decode()
+    assert f'value="{sent.pk}" id="recall-p{sent.pk}">' in html  # listed, not ticked
+    assert f'value="{fresh.pk}" id="recall-p{fresh.pk}" checked>' in html
+    assert "Recalled 2 Mar 2026" in html
