@@ -28,7 +28,7 @@ def test_whatsapp_then_sms_from_the_same_number_is_one_history(practice, fake_gr
     whatsapp = wa_channel(practice, fake_graph)
     sms = sms_channel(practice, fake_twilio)
     assert wa_post(client, whatsapp, wa_text_notification("wamid.one", "Hi on WhatsApp")).status_code == 200
-    params = twilio_fixture("inbound_sms", From="+16505551234", Body="And now by text")
+    params = twilio_fixture("inbound_sms", From="+16505551234", Body="And now by text: are you open on Saturday?")
     assert twilio_post(client, sms, params, token=fake_twilio.auth_token).status_code == 200
 
     assert Patient.objects.count() == 1
@@ -40,7 +40,7 @@ def test_whatsapp_then_sms_from_the_same_number_is_one_history(practice, fake_gr
     conversation = Conversation.objects.get()
     assert [(m.channel.kind, m.body) for m in conversation.messages.order_by("id")] == [
         ("whatsapp", "Hi on WhatsApp"),
-        ("sms", "And now by text"),
+        ("sms", "And now by text: are you open on Saturday?"),
     ]
     # A reply defaults to where the patient last wrote, and goes out on that provider.
     assert reply_channel_default(conversation) == sms

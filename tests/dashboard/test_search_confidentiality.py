@@ -24,7 +24,9 @@ def clinical(practice, sms_channel):
     settings.invite_to_portal_on_clinical = False
     settings.save()
     message = receive(sms_channel, "+15552017788", CLINICAL_TEXT).message
-    office = receive(sms_channel, "+15552017799", "Where do I see my results, and do you take Aetna?").message
+    office = receive(
+        sms_channel, "+15552017799", "Do you take Aetna? I am still waiting for the results of my billing dispute"
+    ).message
     message.conversation.refresh_from_db()
     assert message.conversation.category in ("clinical", "urgent", "refill")
     return message.conversation, office.conversation
