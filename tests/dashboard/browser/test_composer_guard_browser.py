@@ -43,7 +43,9 @@ def test_the_guard_notice_appears_while_typing_and_the_send_follows_it(browse, m
     page.click("#reply-form button[type=submit]")
     expect(page.locator("#thread-items")).to_contain_text("new secure message", timeout=20000)
     expect(notice).to_have_count(0)
-    kinds = sorted(Message.objects.filter(direction="out", sender__isnull=False).values_list("channel__kind", flat=True))
+    kinds = sorted(
+        Message.objects.filter(direction="out", sender__isnull=False).values_list("channel__kind", flat=True)
+    )
     assert kinds == ["portal"]  # the text went to the portal; SMS carried only the notice
     assert not b.errors, b.errors
 
