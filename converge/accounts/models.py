@@ -32,3 +32,31 @@ class RecoveryCode(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["user", "used_at"])]
+
+
+class StaffInvitation(models.Model):
+    """A single-use link that lets a new staff member set a password and join the practice. Only
+    a SHA-256 of the link's secret is kept; the account is created only when it is accepted."""
+
+    practice = models.ForeignKey("practices.Practice", on_delete=models.CASCADE, related_name="+")
+    email = models.CharField(max_length=254)  # lower-cased
+    display_name = models.CharField(max_length=120)
+    role = models.CharField(max_length=20)
+    teams = models.ManyToManyField("practices.Team", blank=True, related_name="+")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    invited_by = models.ForeignKey(
+        "practices.StaffMember", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    accepted_by = models.ForeignKey(
+        "practices.StaffMember", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["practice", "used_at", "revoked_at", "expires_at"], name="invite_pending_idx")]
+
+    def __str__(self) -> str:
+        return f"invitation:{self.pk}"

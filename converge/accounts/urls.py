@@ -8,4 +8,12 @@ urlpatterns = [
     path("settings/staff/", views.staff_page, name="staff"),
     path("settings/staff/<int:staff_id>/mfa/reset", views.staff_mfa_reset, name="staff-mfa-reset"),
     path("settings/staff/<int:staff_id>/active", views.staff_active, name="staff-active"),
+    path("settings/staff/<int:staff_id>/change", views.staff_change, name="staff-change"),
+    path("settings/staff/invite", views.staff_invite, name="staff-invite"),
+    path(
+        "settings/staff/invitations/<int:invitation_id>/revoke",
+        views.staff_invite_revoke,
+        name="staff-invite-revoke",
+    ),
+    path("invite/<str:token>", views.invite_accept, name="invite-accept"),
 ]

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import segno
+from django.conf import settings
 from django.contrib import messages as flash
+from django.contrib.auth import login
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from converge.accounts import flow, services
+from converge.accounts import flow, invites, services
+from converge.accounts.models import StaffInvitation
 from converge.audit.services import audit_record
 from converge.core.principal import client_ip
 from converge.dashboard.views.common import staff_of, staff_required
-from converge.practices.models import StaffMember
+from converge.practices.models import Role, StaffMember, Team
 from converge.practices.permissions import Perm, can
+from converge.privacy.guard import cached_privacy_settings
 
 WRONG_CODE = "That code did not match. Use the current 6-digit code from your authenticator app, or a recovery code."
 
@@ -122,16 +128,104 @@ def staff_page(request: HttpRequest) -> HttpResponse:
     actor = staff_of(request)
     if not can(actor, Perm.MANAGE_STAFF):
         return HttpResponseForbidden(str(services.StaffChangeNotAllowed()), content_type="text/plain; charset=utf-8")
+    audit_record(practice_id=actor.practice_id, actor=actor, action="staff_list.read", ip=client_ip(request))
+    return _render_staff_page(request, actor)
+
+
+def _render_staff_page(
+    request: HttpRequest,
+    actor: StaffMember,
+    *,
+    invite_error: str = "",
+    invite_link: str = "",
+    form: dict[str, Any] | None = None,
+    status: int = 200,
+) -> HttpResponse:
     members = list(
-        StaffMember.objects.filter(practice_id=actor.practice_id).select_related("user").order_by("display_name")
+        StaffMember.objects.filter(practice_id=actor.practice_id)
+        .select_related("user")
+        .prefetch_related("teams")
+        .order_by("display_name")
     )
     with_device = services.users_with_mfa([m.user_id for m in members])
     rows = [
-        {"member": m, "mfa": m.user_id in with_device, "may_change": services.may_manage_staff(actor, m)}
+        {
+            "member": m,
+            "mfa": m.user_id in with_device,
+            "may_change": services.may_manage_staff(actor, m),
+            "team_ids": {t.pk for t in m.teams.all()},
+        }
         for m in members
     ]
-    audit_record(practice_id=actor.practice_id, actor=actor, action="staff_list.read", ip=client_ip(request))
-    return render(request, "accounts/staff.html", {"rows": rows})
+    roles = [(value, label) for value, label in Role.choices if invites.may_grant(actor, value)]
+    pending = list(invites.pending(actor.practice_id).prefetch_related("teams").order_by("created_at"))
+    return render(
+        request,
+        "accounts/staff.html",
+        {
+            "rows": rows,
+            "actor": actor,
+            "seats": invites.seats(actor.practice),
+            "roles": roles,
+            "all_roles": Role.choices,
+            "teams": list(Team.objects.filter(practice_id=actor.practice_id).order_by("name")),
+            "pending": [
+                {"invitation": i, "may_revoke": invites.may_grant(actor, i.role), "role_label": Role(i.role).label}
+                for i in pending
+                if i.role in Role.values
+            ],
+            "invite_error": invite_error,
+            "invite_link": invite_link,
+            "form": form or {},
+        },
+        status=status,
+    )
+
+
+@staff_required
+@require_POST
+def staff_invite(request: HttpRequest) -> HttpResponse:
+    """Invites a person: emailed through the practice's mailbox channel when there is one, else
+    the link is shown once on the page, to copy."""
+    actor = staff_of(request)
+    if not can(actor, Perm.MANAGE_STAFF):
+        return HttpResponseForbidden(str(services.StaffChangeNotAllowed()), content_type="text/plain; charset=utf-8")
+    form = {
+        "display_name": request.POST.get("display_name", "")[:400],
+        "email": request.POST.get("email", "")[:400],
+        "role": request.POST.get("role", "")[:40],
+        "teams": request.POST.getlist("teams")[:50],
+    }
+    try:
+        invitation, token = invites.invitation_create(
+            actor=actor,
+            email=request.POST.get("email", ""),
+            display_name=request.POST.get("display_name", ""),
+            role=request.POST.get("role", ""),
+            team_ids=request.POST.getlist("teams")[:50],
+        )
+    except services.StaffChangeNotAllowed as refused:
+        return HttpResponseForbidden(str(refused), content_type="text/plain; charset=utf-8")
+    except invites.InviteError as error:
+        safe = {k: (v.replace("\x00", "") if isinstance(v, str) else v) for k, v in form.items()}
+        return _render_staff_page(request, actor, invite_error=str(error), form=safe, status=400)
+    if invites.invitation_send(invitation, token):
+        flash.success(request, f"Invitation emailed to {invitation.email}. The link works once, for the next 72 hours.")
+        return redirect("/settings/staff/")
+    return _render_staff_page(request, actor, invite_link=invites.invite_link(token))
+
+
+@staff_required
+@require_POST
+def staff_invite_revoke(request: HttpRequest, invitation_id: int) -> HttpResponse:
+    actor = staff_of(request)
+    invitation = get_object_or_404(StaffInvitation, pk=invitation_id, practice_id=actor.practice_id)
+    try:
+        invites.invitation_revoke(invitation=invitation, actor=actor)
+    except services.StaffChangeNotAllowed as refused:
+        return HttpResponseForbidden(str(refused), content_type="text/plain; charset=utf-8")
+    flash.success(request, f"The invitation for {invitation.display_name} was withdrawn.")
+    return redirect("/settings/staff/")
 
 
 def _member(request: HttpRequest, staff_id: int) -> StaffMember:
@@ -159,7 +253,75 @@ def staff_active(request: HttpRequest, staff_id: int) -> HttpResponse:
     if not services.may_manage_staff(actor, member):
         return HttpResponseForbidden(str(services.StaffChangeNotAllowed()), content_type="text/plain; charset=utf-8")
     active = request.POST.get("active") == "1"
+    if active and not member.is_active and invites.seats(actor.practice).free < 1:
+        error = f"All {actor.practice.staff_seats} staff seats are in use; {member.display_name} cannot be enabled."
+        return _render_staff_page(request, actor, invite_error=error, status=400)
     services.staff_set_active(staff=member, active=active, actor=actor)
     outcome = "enabled" if active else "disabled and signed out everywhere"
     flash.success(request, f"{member.display_name} was {outcome}.")
     return redirect("/settings/staff/")
+
+
+@staff_required
+@require_POST
+def staff_change(request: HttpRequest, staff_id: int) -> HttpResponse:
+    member = _member(request, staff_id)
+    actor = staff_of(request)
+    try:
+        changed = invites.staff_change(
+            staff=member,
+            actor=actor,
+            role=request.POST.get("role", "")[:40],
+            team_ids=request.POST.getlist("teams")[:50],
+        )
+    except services.StaffChangeNotAllowed as refused:
+        return HttpResponseForbidden(str(refused), content_type="text/plain; charset=utf-8")
+    except invites.InviteError as error:
+        return _render_staff_page(request, actor, invite_error=str(error), status=400)
+    if changed:
+        flash.success(request, f"{member.display_name}'s {' and '.join(changed)} were changed.")
+    return redirect("/settings/staff/")
+
+
+# --- accepting an invitation (public) ---------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def invite_accept(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        invitation = invites.invitation_for(token)
+    except invites.InvitationUnusable as unusable:
+        return render(request, "accounts/invite_gone.html", {"message": str(unusable)}, status=unusable.status)
+    errors: list[str] = []
+    if request.method == "POST":
+        try:
+            staff = invites.invitation_accept(
+                token=token,
+                password=request.POST.get("password", ""),
+                password_again=request.POST.get("password_again", ""),
+                ip=client_ip(request),
+            )
+        except invites.InvitationUnusable as unusable:
+            return render(request, "accounts/invite_gone.html", {"message": str(unusable)}, status=unusable.status)
+        except ValidationError as invalid:
+            errors = list(invalid.messages)
+        else:
+            login(request, staff.user, backend=settings.AUTHENTICATION_BACKENDS[0])  # a new session key
+            services.login_succeeded(staff=staff, session_key=request.session.session_key or "", ip=client_ip(request))
+            if services.mfa_required(staff):
+                flash.info(request, "Welcome. Your role needs two-step sign-in: set up an authenticator app now.")
+                return redirect("/account/mfa/")
+            flash.success(request, f"Welcome to {staff.practice.name}, {staff.display_name}.")
+            return redirect("/")
+    return render(
+        request,
+        "accounts/invite.html",
+        {
+            "invitation": invitation,
+            "role_label": Role(invitation.role).label if invitation.role in Role.values else invitation.role,
+            "errors": errors,
+            "mfa_required": invitation.role
+            in (cached_privacy_settings(invitation.practice_id).mfa_required_roles or []),
+        },
+        status=400 if errors else 200,
+    )

@@ -95,7 +95,12 @@ ACTIONS: dict[str, str] = {
     "staff.create": "Added staff member",
     "staff.disable": "Deactivated staff member",
     "staff.enable": "Reactivated staff member",
+    "staff.invite": "Invited staff member",
+    "staff.invite_accept": "Accepted staff invitation",
+    "staff.invite_revoke": "Withdrew staff invitation",
+    "staff.invite_sent": "Emailed staff invitation",
     "staff.role": "Changed staff role",
+    "staff.teams": "Changed staff teams",
     "staff_list.read": "Viewed staff list",
     "urgent.acknowledge": "Acknowledged urgent alert",
     "urgent.escalate": "Escalated urgent alert",
@@ -275,6 +280,7 @@ RESOLVERS: dict[str, Resolver] = {
     "practices.staffmember": _named("practices", "StaffMember", "display_name", "Staff member", quoted=False),
     "practices.practice": _named("practices", "Practice", "name", "Practice", quoted=False),
     "practices.apitoken": _named("practices", "ApiToken", "name", "API token"),
+    "accounts.staffinvitation": _named("accounts", "StaffInvitation", "display_name", "Invitation for", quoted=False),
 }
 
 

@@ -31,6 +31,8 @@ LIMITS: tuple[tuple[str, int, frozenset[str] | None], ...] = (
     # Guessing happens by posting; reading the pages is not limited.
     ("/portal/", 30, frozenset({"POST"})),
     ("/login/", 30, frozenset({"POST"})),
+    # Staff invitation links: reading one probes a token too, so both methods count.
+    ("/invite/", 30, None),
     # The website chat widget's endpoints (/webchat/<key>/config and /session); its messages go
     # over the WebSocket and are limited per visitor and per address there.
     ("/webchat/", 120, None),

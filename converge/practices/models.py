@@ -34,6 +34,8 @@ class Practice(models.Model):
     # A patient writing within this many days of a resolved conversation reopens it; later, a new
     # conversation starts so the old one's outcome stays intact.
     reopen_window_days = models.PositiveIntegerField(default=7)
+    # Active staff plus pending invitations may not exceed this (Settings → Staff).
+    staff_seats = models.PositiveIntegerField(default=15)
     default_team = models.ForeignKey("Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -12,6 +12,7 @@ import pytest
 from django.test import Client
 from django.urls import get_resolver
 
+from converge.accounts.models import StaffInvitation
 from converge.conversations.models import Conversation, Message, Note
 from converge.core import clock
 from converge.practices.models import Role
@@ -77,6 +78,15 @@ def victim(other_practice):
         "staff_id": bob.pk,
         "channel_id": channel.pk,
         "team_id": other_practice.default_team_id,
+        "invitation_id": StaffInvitation.objects.create(
+            practice=other_practice,
+            email="victim.invite@harbor.example",
+            display_name=SECRET_NAME,
+            role=Role.FRONT_DESK,
+            token_hash="1" * 64,
+            created_at=start,
+            expires_at=start + timedelta(hours=72),
+        ).pk,
     }
     # Objects of apps that add their own routes: map their id parameters here.
     from converge.replies.models import CannedResponse

@@ -34,6 +34,7 @@ from django.db import transaction
 from django.test import Client
 from django.urls import get_resolver
 
+from converge.accounts.models import StaffInvitation
 from converge.api.v1 import api
 from converge.conversations.models import Conversation, Note
 from converge.core import clock
@@ -196,6 +197,16 @@ ROUTES: dict[str, R] = {
     "settings/staff/": R("manage staff"),
     "settings/staff/<int:staff_id>/mfa/reset": R("manage staff", methods=("POST",)),
     "settings/staff/<int:staff_id>/active": R("manage staff", methods=("POST",), data={"active": "0"}),
+    "settings/staff/<int:staff_id>/change": R(
+        "manage staff", methods=("POST",), data={"role": "scheduler", "teams": ["{front_desk_team}"]}
+    ),
+    "settings/staff/invite": R(
+        "manage staff",
+        methods=("POST",),
+        data={"display_name": "New Walker", "email": "new.walker@sunrise.example", "role": "front_desk"},
+    ),
+    "settings/staff/invitations/<int:invitation_id>/revoke": R("manage staff", methods=("POST",)),
+    "invite/<str:token>": R(PUBLIC, methods=("GET", "POST"), data={"password": "x", "password_again": "x"}),
     "settings/audit/": R("view audit"),
     "settings/audit.csv": R("view audit"),
     "settings/policies/": R(
@@ -444,6 +455,17 @@ def build_world() -> dict[str, Any]:
                 practice=practice, patient_id=admin.patient_id, kind="no_show", created_at=now
             ).pk,
             "staff_id": target.pk,
+            "front_desk_team": practice.default_team_id,
+            "invitation_id": StaffInvitation.objects.create(
+                practice=practice,
+                email="invited.walker@sunrise.example",
+                display_name="Invited Walker",
+                role=Role.FRONT_DESK,
+                token_hash="0" * 64,
+                created_at=now,
+                expires_at=now + timedelta(hours=72),
+            ).pk,
+            "token": "not-an-invitation-token",
             "channel_id": whatsapp.pk,
             "mailbox": mailbox.pk,
             "webchat": webchat.pk,
