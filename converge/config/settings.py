@@ -167,6 +167,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 OUTBOX_MAX_ATTEMPTS = env.env_int("CONVERGE_OUTBOX_MAX_ATTEMPTS", 8, minimum=1)
 OUTBOX_LEASE_SECONDS = env.env_int("CONVERGE_OUTBOX_LEASE_SECONDS", 120, minimum=5)
 OUTBOX_BATCH_SIZE = env.env_int("CONVERGE_OUTBOX_BATCH_SIZE", 50, minimum=1)
+# An ambiguous send (the provider may have accepted it: a timeout after the request was written)
+# waits this long for the provider's status callback before it is failed for staff to review.
+OUTBOX_CONFIRM_SECONDS = env.env_int("CONVERGE_OUTBOX_CONFIRM_SECONDS", 900, minimum=10)
 
 # Inbound webhooks: "worker" answers once the messages are stored for the pipeline and the worker
 # runs it; "request" runs the pipeline before answering (see conversations.inbound_queue).

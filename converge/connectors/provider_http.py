@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from converge.connectors.types import PermanentSendError
+from converge.connectors.types import AmbiguousSendError, PermanentSendError, RetryableSendError
 
 TOO_LARGE = "The media is larger than this practice accepts"
 
@@ -33,6 +33,32 @@ def retry_after(response: httpx.Response) -> float | None:
             when = when.replace(tzinfo=UTC)
         seconds = (when - datetime.now(UTC)).total_seconds()
     return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+# Failures before the request was written: the provider cannot have accepted anything.
+_NOT_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.WriteError,
+    httpx.WriteTimeout,
+    httpx.UnsupportedProtocol,
+    httpx.ProxyError,
+)
+
+
+def transport_error(exc: httpx.TransportError, provider: str) -> RetryableSendError:
+    """A transport failure as a send error. A connect failure (DNS, refused, connect timeout, no
+    pooled connection) or a failed write means nothing reached the provider: retryable at once.
+    A read timeout, or the connection lost while waiting for the answer, comes after the request
+    was written: the provider may have accepted it, so it is ambiguous (AmbiguousSendError)."""
+    if isinstance(exc, _NOT_SENT):
+        code = "timeout" if isinstance(exc, httpx.TimeoutException) else "connection"
+        return RetryableSendError(f"Could not reach the {provider} API", code=code)
+    if isinstance(exc, httpx.TimeoutException):
+        return AmbiguousSendError(f"The {provider} API timed out after the request was sent", code="timeout")
+    lost = f"The connection to the {provider} API was lost after the request was sent"
+    return AmbiguousSendError(lost, code="connection_lost")
 
 
 def read_limited(response: httpx.Response, max_bytes: int) -> bytes:

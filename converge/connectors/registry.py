@@ -6,6 +6,7 @@ from converge.connectors.models import Channel, Provider
 from converge.connectors.senders import TwilioSender, WhatsAppSender
 from converge.connectors.simulator import SimulatorConnector
 from converge.connectors.types import (
+    AmbiguousSendError,
     OutboundMessage,
     PermanentSendError,
     ProviderReceipt,
@@ -51,6 +52,9 @@ class _Counted:
 
         try:
             receipt = self.sender.send(message)
+        except AmbiguousSendError as exc:
+            count_send(self.kind, "unconfirmed", exc.code or "ambiguous")
+            raise
         except RetryableSendError as exc:
             count_send(self.kind, "retry", exc.code or "retryable")
             raise

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
+from urllib.parse import urlencode
 
 import httpx
 from django.conf import settings
@@ -68,8 +69,14 @@ def twilio_client(channel: Channel) -> TwilioClient:
     )
 
 
-def twilio_status_callback_url(channel: Channel) -> str:
-    return f"{settings.PUBLIC_BASE_URL.rstrip('/')}/webhooks/twilio/{channel.key}/status"
+STATUS_REFERENCE_PARAM = "ref"
+
+
+def twilio_status_callback_url(channel: Channel, reference: str = "") -> str:
+    """The status webhook URL; `reference` (our message's idempotency key) rides in its query so
+    a callback names the message even when the send's answer, with the SID, was lost."""
+    url = f"{settings.PUBLIC_BASE_URL.rstrip('/')}/webhooks/twilio/{channel.key}/status"
+    return f"{url}?{urlencode({STATUS_REFERENCE_PARAM: reference})}" if reference else url
 
 
 def _with_media(message: OutboundMessage) -> OutboundMessage:
@@ -114,6 +121,7 @@ class TwilioSender:
         message = _with_media(message)
         try:
             client = twilio_client(self.channel)
-            return client.send(message, status_callback=twilio_status_callback_url(self.channel))
+            callback = twilio_status_callback_url(self.channel, message.idempotency_key)
+            return client.send(message, status_callback=callback)
         except ValueError as exc:
             raise PermanentSendError(f"Twilio would refuse this message: {exc}", code="invalid") from None

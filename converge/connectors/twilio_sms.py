@@ -470,10 +470,8 @@ _HOST_REFUSED = "Refused to fetch media from a host that is not Twilio's"
 def _transport_errors() -> Iterator[None]:
     try:
         yield
-    except httpx.TimeoutException as exc:
-        raise RetryableSendError("The Twilio API timed out", code="timeout") from exc
     except httpx.TransportError as exc:
-        raise RetryableSendError("Could not reach the Twilio API", code="connection") from exc
+        raise provider_http.transport_error(exc, "Twilio") from exc
 
 
 def _api_error(response: httpx.Response) -> SendError:

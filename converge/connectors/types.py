@@ -31,6 +31,12 @@ class DeliveryStatus(enum.StrEnum):
     RECEIVED = "received"
 
 
+# The failure_code of an outbound message whose send was ambiguous (AmbiguousSendError): while
+# its status is `sending` it is held, unleased, waiting for the provider's status callback (not
+# resent); when no callback came in time it is `failed` with this code ("may not have been
+# delivered"), for staff to retry or not.
+UNCONFIRMED = "unconfirmed"
+
 # Statuses only move forward along this order; FAILED may replace any non-final status.
 STATUS_RANK: dict[str, int] = {
     DeliveryStatus.QUEUED: 0,
@@ -78,6 +84,10 @@ class StatusUpdate:
     error_code: str = ""
     error_reason: str = ""
     recipient_opted_out: bool = False
+    # Our own reference the provider echoed back (the OutboundMessage's idempotency_key: Twilio's
+    # StatusCallback URL query, WhatsApp's biz_opaque_callback_data): it names the message when
+    # its provider id is not known to us (the send's answer never arrived).
+    reference: str = ""
 
 
 InboundEvent = InboundMessage | StatusUpdate
@@ -131,6 +141,12 @@ class RetryableSendError(SendError):
     def __init__(self, reason: str, *, code: str = "", retry_after: float | None = None) -> None:
         super().__init__(reason, code=code)
         self.retry_after = retry_after
+
+
+class AmbiguousSendError(RetryableSendError):
+    """The request reached the provider but its answer never came (a read timeout, the connection
+    reset after the request was written): the provider may have accepted it. Not to be resent
+    until the provider's status callback or an age rule says what happened."""
 
 
 class PermanentSendError(SendError):

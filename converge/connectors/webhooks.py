@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from converge.connectors import twilio_sms, whatsapp
 from converge.connectors.models import Channel, Provider
+from converge.connectors.senders import STATUS_REFERENCE_PARAM
 from converge.connectors.types import InboundEvent, InboundMessage, MalformedPayload, SignatureError
 from converge.connectors.webhook_channels import webhook_channel
 from converge.conversations.inbound import message_status_apply
@@ -215,6 +216,9 @@ def twilio_status(request: HttpRequest, key: str) -> HttpResponse:
         update = twilio_sms.parse_status(request.POST)
         if len(update.provider_message_id) > _MAX_ID:
             raise MalformedPayload("MessageSid is too long")
+        # Our message's reference, put in the StatusCallback URL when it was sent (and covered by
+        # the signature, which signs the whole URL).
+        update = replace(update, reference=request.GET.get(STATUS_REFERENCE_PARAM, "")[:_MAX_ID])
     except MalformedPayload as exc:
         return JsonResponse({"detail": str(exc)}, status=400)
     message_status_apply(channel=channel, update=update)

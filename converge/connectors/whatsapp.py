@@ -348,6 +348,8 @@ _CONTENT_PARSERS: dict[str, Callable[[Any, str], _Content]] = {
 }
 
 
+MAX_CALLBACK_DATA = 512  # biz_opaque_callback_data
+
 _STATUS_MAP = {
     "sent": DeliveryStatus.SENT,
     "delivered": DeliveryStatus.DELIVERED,
@@ -362,12 +364,14 @@ def _parse_status(status: dict[str, Any], where: str) -> StatusUpdate | None:
     if mapped is None:
         return None  # newer status values (e.g. "deleted") say nothing about delivery
     code, reason = _first_error(status.get("errors"), f"{where}.errors")
+    reference = status.get("biz_opaque_callback_data")
     return StatusUpdate(
         provider_message_id=message_id,
         status=mapped,
         at=_timestamp(status.get("timestamp"), f"{where}.timestamp"),
         error_code=code,
         error_reason=reason,
+        reference=reference[:MAX_CALLBACK_DATA] if isinstance(reference, str) else "",
     )
 
 
@@ -555,6 +559,10 @@ class WhatsAppClient:
 
     def send(self, message: OutboundMessage) -> ProviderReceipt:
         payload = message_payload(message)
+        if message.idempotency_key:
+            # Echoed back in every status webhook of this message: names it when the answer to
+            # this request is lost (a timeout after Meta accepted it).
+            payload["biz_opaque_callback_data"] = message.idempotency_key[:MAX_CALLBACK_DATA]
         path = f"/{self._version}/{self._phone_number_id}/messages"
         data = json_object(self._request("POST", path, json=payload), "WhatsApp")
         messages = data.get("messages")
@@ -660,10 +668,8 @@ _HOST_REFUSED = "Refused to fetch media from a host that is not WhatsApp's"
 def _transport_errors() -> Iterator[None]:
     try:
         yield
-    except httpx.TimeoutException as exc:
-        raise RetryableSendError("The WhatsApp API timed out", code="timeout") from exc
     except httpx.TransportError as exc:
-        raise RetryableSendError("Could not reach the WhatsApp API", code="connection") from exc
+        raise provider_http.transport_error(exc, "WhatsApp") from exc
 
 
 def _api_error(response: httpx.Response) -> SendError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -12,7 +13,7 @@ from converge.audit.services import audit_record
 from converge.connectors.models import Channel
 from converge.connectors.optout import keyword_handle
 from converge.connectors.status import status_may_advance
-from converge.connectors.types import DeliveryStatus, InboundMessage, MalformedPayload, StatusUpdate
+from converge.connectors.types import UNCONFIRMED, DeliveryStatus, InboundMessage, MalformedPayload, StatusUpdate
 from converge.conversations import hooks
 from converge.conversations.models import (
     Attachment,
@@ -289,6 +290,64 @@ def _existing_conversation(*, practice: Practice, patient: Patient, now: datetim
     return recent
 
 
+def _by_reference(channel: Channel, update: StatusUpdate) -> Message | None:
+    """The outbound message a status callback names by our reference when its provider id is not
+    known to us: the answer to its send was lost. The callback proves the provider accepted it:
+    it is recorded as sent, with the provider's id, and is never sent again."""
+    try:
+        key = uuid.UUID(update.reference)
+    except ValueError:
+        return None
+    message = (
+        Message.objects.select_for_update()
+        .filter(
+            channel=channel,
+            idempotency_key=key,
+            direction=Direction.OUTBOUND,
+            provider_message_id__isnull=True,
+        )
+        .first()
+    )
+    if message is None:
+        return None
+    held = message.status in (DeliveryStatus.QUEUED, DeliveryStatus.SENDING)
+    if not held and not (message.status == DeliveryStatus.FAILED and message.failure_code == UNCONFIRMED):
+        return None
+    now = clock.now()
+    Message.objects.filter(pk=message.pk).update(
+        status=DeliveryStatus.SENT,
+        provider_message_id=update.provider_message_id,
+        sent_at=message.sent_at or now,
+        lease_token="",
+        lease_expires_at=None,
+        leased_by="",
+        next_attempt_at=None,
+        failure_code="",
+        failure_reason="",
+    )
+    message.refresh_from_db()
+    log.info("status callback confirmed an unconfirmed send message=%s", message.pk)
+    audit_record(
+        practice_id=message.practice_id,
+        actor=f"channel:{channel.pk}",
+        action="message.sent",
+        obj=message,
+        patient_id=message.patient_id,
+        detail={"confirmed_by": "status callback"},
+    )
+    hooks.run_after_outcome(message)
+    events.publish_on_commit(
+        [events.practice_group(message.practice_id)],
+        {
+            "type": "message.status",
+            "conversation_id": message.conversation_id,
+            "message_id": message.pk,
+            "status": message.status,
+        },
+    )
+    return message
+
+
 def message_status_apply(*, channel: Channel, update: StatusUpdate) -> Message | None:
     """Apply a provider's delivery report; statuses never move backwards."""
     with transaction.atomic():
@@ -301,6 +360,8 @@ def message_status_apply(*, channel: Channel, update: StatusUpdate) -> Message |
             )
             .first()
         )
+        if message is None and update.reference:
+            message = _by_reference(channel, update)
         if message is None:
             log.info("status for unknown message channel=%s", channel.pk)
             return None

@@ -3,6 +3,16 @@
 The Message row is the record: a claim sets a lease; a worker that dies leaves the lease to
 expire and another worker claims the row again. Claims use SELECT ... FOR UPDATE SKIP LOCKED on
 PostgreSQL so workers never wait on each other; on SQLite the write lock serialises claims.
+
+Exactly once, as far as the providers allow (neither has idempotency keys):
+- Right before each provider call the worker renews its lease in one conditional UPDATE (its
+  token, its worker id, not expired): a worker whose lease is gone does not send.
+- A failure before the request was written (DNS, refused, connect timeout) is retried as usual.
+  One after (a read timeout, the connection lost while waiting: AmbiguousSendError) may have
+  been accepted: the message is held, `sending` with failure_code UNCONFIRMED and no lease, and
+  is not resent. The provider's status callback, which carries our reference (the idempotency
+  key), confirms it (conversations.inbound); when none comes within OUTBOX_CONFIRM_SECONDS it is
+  failed "may not have been delivered", and staff decide whether to retry.
 """
 
 from __future__ import annotations
@@ -22,6 +32,8 @@ from converge.connectors.policy import send_refusal
 from converge.connectors.ratelimit import throttle_claim
 from converge.connectors.registry import sender_for
 from converge.connectors.types import (
+    UNCONFIRMED,
+    AmbiguousSendError,
     DeliveryStatus,
     OutboundButton,
     OutboundMessage,
@@ -85,7 +97,7 @@ def outbox_dispatch_batch(*, limit: int | None = None, worker_id: str = "", stop
         if stop is not None and stop.is_set():
             outbox_release([m.pk for m in messages[done:]], token)
             break
-        _send_one(message, token)
+        _send_one(message, token, worker_id)
     return len(ids)
 
 
@@ -116,13 +128,35 @@ def to_outbound(message: Message) -> OutboundMessage:
     )
 
 
-def _send_one(message: Message, token: str) -> None:
+def _lease_still_ours(message: Message, token: str, worker_id: str) -> bool:
+    """Renew this worker's lease for the send about to be made, in one conditional UPDATE: False
+    when the lease is gone (expired, taken by another worker, released as a dead worker's)."""
+    now = clock.now()
+    return bool(
+        Message.objects.filter(
+            pk=message.pk,
+            lease_token=token,
+            leased_by=worker_id,
+            status=DeliveryStatus.SENDING,
+            lease_expires_at__gt=now,
+        ).update(lease_expires_at=now + timedelta(seconds=settings.OUTBOX_LEASE_SECONDS))
+    )
+
+
+def _send_one(message: Message, token: str, worker_id: str = "") -> str:
+    """Send one claimed message; returns the outcome (sent, retry, failed, unconfirmed, lease_lost)."""
     contact = message.contact_point
     if refusal := send_refusal(message):  # opt-out, WhatsApp's 24-hour window
         _record_failure(message, token, code=refusal.code, reason=refusal.reason, permanent=True)
-        return
+        return "failed"
+    if not _lease_still_ours(message, token, worker_id):
+        log.warning("lease lost before sending, skipped message=%s", message.pk)
+        return "lease_lost"
     try:
         receipt = sender_for(message.channel).send(to_outbound(message))
+    except AmbiguousSendError as exc:
+        _record_unconfirmed(message, token, code=exc.code, reason=exc.reason)
+        return "unconfirmed"
     except RetryableSendError as exc:
         _record_failure(
             message,
@@ -132,10 +166,12 @@ def _send_one(message: Message, token: str) -> None:
             permanent=False,
             retry_after=exc.retry_after,
         )
+        return "retry"
     except PermanentSendError as exc:
         _record_failure(message, token, code=exc.code, reason=exc.reason, permanent=True)
         if exc.recipient_opted_out and contact is not None:
             ContactPoint.objects.filter(pk=contact.pk, opted_out_at__isnull=True).update(opted_out_at=clock.now())
+        return "failed"
     except Exception as exc:  # a connector bug must not kill the worker; retry like a transient error
         log.exception("send crashed message=%s", message.pk)
         _record_failure(
@@ -145,8 +181,61 @@ def _send_one(message: Message, token: str) -> None:
             reason=f"internal error ({type(exc).__name__})",
             permanent=False,
         )
-    else:
-        _record_sent(message, token, receipt)
+        return "retry"
+    _record_sent(message, token, receipt)
+    return "sent"
+
+
+UNCONFIRMED_WAITING = "Sent to the provider, which has not confirmed it yet ({reason})"
+UNCONFIRMED_EXPIRED = "May not have been delivered: the provider never confirmed it"
+
+
+def _record_unconfirmed(message: Message, token: str, *, code: str, reason: str) -> None:
+    """Hold an ambiguously sent message: `sending`, unleased, not due (outbox_claim takes only
+    rows whose lease has expired, and this one has none) until the provider's status callback
+    confirms it or OUTBOX_CONFIRM_SECONDS pass (outbox_expire_unconfirmed)."""
+    deadline = clock.now() + timedelta(seconds=settings.OUTBOX_CONFIRM_SECONDS)
+    updated = Message.objects.filter(pk=message.pk, lease_token=token, status=DeliveryStatus.SENDING).update(
+        failure_code=UNCONFIRMED,
+        failure_reason=UNCONFIRMED_WAITING.format(reason=f"{code or 'no answer'}")[:300],
+        lease_token="",
+        lease_expires_at=None,
+        leased_by="",
+        next_attempt_at=deadline,
+    )
+    if updated:
+        log.warning("send unconfirmed (%s), held for the provider's callback message=%s", code, message.pk)
+        _publish_status(message, DeliveryStatus.SENDING)
+
+
+def outbox_expire_unconfirmed() -> int:
+    """Fail the held messages no status callback confirmed in time, for staff to review."""
+    now = clock.now()
+    expired = 0
+    due = Message.objects.filter(
+        status=DeliveryStatus.SENDING, failure_code=UNCONFIRMED, lease_token="", next_attempt_at__lte=now
+    ).order_by("id")
+    for message in due[:500]:
+        with transaction.atomic():
+            if not Message.objects.filter(
+                pk=message.pk, status=DeliveryStatus.SENDING, failure_code=UNCONFIRMED, lease_token=""
+            ).update(status=DeliveryStatus.FAILED, failure_reason=UNCONFIRMED_EXPIRED, next_attempt_at=None):
+                continue  # confirmed meanwhile
+            audit_record(
+                practice_id=message.practice_id,
+                actor=None,
+                action="message.failed",
+                obj=message,
+                patient_id=message.patient_id,
+                detail={"code": UNCONFIRMED},
+            )
+            message.status, message.failure_reason = DeliveryStatus.FAILED, UNCONFIRMED_EXPIRED
+            hooks.run_after_outcome(message)
+            _publish_status(message, DeliveryStatus.FAILED)
+            expired += 1
+    if expired:
+        log.warning("%s unconfirmed sends were never confirmed by the provider: failed for review", expired)
+    return expired
 
 
 def _record_sent(message: Message, token: str, receipt: ProviderReceipt) -> None:
@@ -165,7 +254,9 @@ def _record_sent(message: Message, token: str, receipt: ProviderReceipt) -> None
             failure_reason="",
         )
         if not updated:
-            log.warning("lease lost before recording send message=%s", message.pk)
+            confirmed = Message.objects.filter(pk=message.pk, provider_message_id=receipt.provider_message_id)
+            if not confirmed.exists():  # else: its status callback came first and recorded it
+                log.warning("lease lost before recording send message=%s", message.pk)
             return
         audit_record(
             practice_id=message.practice_id,

@@ -50,6 +50,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds to wait before answering (provokes client timeouts)
     send_content_length: bool = True
+    drop: bool = False  # close the connection without answering (a reset after the request)
 
 
 class ContractViolation(Exception):
@@ -149,6 +150,9 @@ def _handler_for(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
                 payload = json.dumps(reply.json_body).encode()
             if reply.delay:
                 time.sleep(reply.delay)
+            if reply.drop:
+                self.close_connection = True
+                return
             try:
                 self.send_response(reply.status)
                 content_type = "application/json" if reply.json_body is not None else None
@@ -328,7 +332,9 @@ def check_graph_message(payload: Any) -> None:
     _require(_is_text(payload.get("to")), "to must be the recipient's number")
     kind = payload.get("type")
     _require(kind in _GRAPH_TYPES, f"unknown message type {kind!r}")
-    allowed_keys = {"messaging_product", "recipient_type", "to", "type", kind, "context"}
+    allowed_keys = {"messaging_product", "recipient_type", "to", "type", kind, "context", "biz_opaque_callback_data"}
+    if "biz_opaque_callback_data" in payload:
+        _require(_is_text(payload["biz_opaque_callback_data"], 512), "biz_opaque_callback_data: 1-512 characters")
     _require(set(payload) <= allowed_keys, f"unexpected fields {set(payload) - allowed_keys}")
     content = payload.get(kind)
     _require(isinstance(content, dict), f"{kind} must be an object")

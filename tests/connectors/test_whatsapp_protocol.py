@@ -568,6 +568,7 @@ def test_send_text(fake_graph: FakeGraphAPI) -> None:
         "to": PATIENT,
         "type": "text",
         "text": {"body": "Your results are ready in the portal."},
+        "biz_opaque_callback_data": "msg-1",  # echoed in status webhooks: names the message
     }
 
 
