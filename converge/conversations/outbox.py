@@ -44,6 +44,7 @@ from converge.connectors.types import (
 from converge.conversations import hooks
 from converge.conversations.models import Message
 from converge.core import clock, events
+from converge.core.metrics import count_send
 from converge.patients.models import ContactPoint
 
 log = logging.getLogger(__name__)
@@ -151,6 +152,7 @@ def _send_one(message: Message, token: str, worker_id: str = "") -> str:
         return "failed"
     if not _lease_still_ours(message, token, worker_id):
         log.warning("lease lost before sending, skipped message=%s", message.pk)
+        count_send(message.channel.kind, "lease_lost")
         return "lease_lost"
     try:
         receipt = sender_for(message.channel).send(to_outbound(message))
