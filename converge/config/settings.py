@@ -82,15 +82,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 
 def redis_channel_layer(url: str, *, prefix: str) -> dict[str, Any]:
-    """channels_redis waits for a consumer's next event with a 5 s blocking pop; redis-py 8's
-    default 5 s read timeout raced it, and under load the consumer died with its WebSocket.
-    The read timeout outwaits the pop; it is still finite, so a dead Redis is noticed."""
     return {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {
-            "hosts": [{"address": url, "socket_timeout": 15, "socket_connect_timeout": 5}],
-            "prefix": prefix,
-        },
+        "CONFIG": {"hosts": [url], "prefix": prefix},
     }
 
 
