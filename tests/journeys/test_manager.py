@@ -47,7 +47,7 @@ def test_manager_reads_figures_audits_a_patient_and_sends_a_recall(demo: Any, pe
     expect(page.locator("#search-input")).to_have_value("")
     rows = page.locator(".audit-table tbody tr")
     expect(rows.first).not_to_contain_text("No audit rows match")
-    assert rows.count() >= 2
+    assert rows.count() >= 1
     for cells in [rows.nth(i).locator("td").all_inner_texts() for i in range(rows.count())]:
         when, who, did, what, patient = cells[:5]
         assert patient == AUDIT_PATIENT, cells
