@@ -12,7 +12,6 @@ import os
 import re
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -22,9 +21,9 @@ from typing import Any
 import httpx
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-sync"]
-CONVERGE = Path(sys.executable).with_name("converge")
+# One Chromium set-up and port picker for both browser suites.
+from tests.dashboard.browser.conftest import CHROMIUM, CHROMIUM_ARGS, CONVERGE, _free_port
+
 SHOTS = Path("/tmp/shots/journeys")
 
 
@@ -34,15 +33,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
             if not Path(CHROMIUM).exists():
                 item.add_marker(pytest.mark.skip(reason=f"{CHROMIUM} is not installed"))
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def user_env(data_dir: Path) -> dict[str, str]:
