@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import tempfile
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from pathlib import Path
 
 from django.db import transaction
 
@@ -49,22 +46,6 @@ class Outcome:
 
 
 # --- files ---------------------------------------------------------------------------------------
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if path.exists() and path.stat().st_size == len(data):
-        return
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part-")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def store_blob(*, practice_id: int, data: bytes, area: str = "", suffix: str = "") -> str:

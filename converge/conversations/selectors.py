@@ -123,20 +123,6 @@ def message_list(*, conversation: Conversation, after_id: int | None = None, lim
     return newest
 
 
-def thread_items(*, conversation: Conversation, limit: int = 200) -> list[Message | Note | ConversationEvent]:
-    """Messages, notes and system events interleaved by time."""
-    messages = message_list(conversation=conversation, limit=limit)
-    since = messages[0].created_at if messages and len(messages) >= limit else None
-    notes_qs = Note.objects.filter(conversation=conversation).select_related("author")
-    events_qs = ConversationEvent.objects.filter(conversation=conversation)
-    if since is not None:
-        notes_qs = notes_qs.filter(created_at__gte=since)
-        events_qs = events_qs.filter(created_at__gte=since)
-    items: list[Message | Note | ConversationEvent] = [*messages, *notes_qs, *events_qs]
-    items.sort(key=lambda item: (item.created_at, item.pk))
-    return items
-
-
 # --- The staff inbox ------------------------------------------------------------------------
 
 OPEN_STATUSES = ("open", "pending")

@@ -12,7 +12,7 @@ from django.db import transaction
 from converge.audit.services import audit_record
 from converge.connectors.types import DeliveryStatus, InboundMessage, StatusUpdate
 from converge.conversations.inbound import message_receive, message_status_apply
-from converge.conversations.models import Conversation, Direction, Message
+from converge.conversations.models import Direction, Message
 from converge.core import clock
 from converge.patients.models import ContactPoint, Patient
 from converge.privacy.models import PortalLink
@@ -137,7 +137,3 @@ def portal_reply(grant: PortalGrant, body: str) -> Message:
         inbound=InboundMessage(provider_message_id=f"portal-{uuid.uuid4()}", sender_address=address, body=body),
     )
     return received.message
-
-
-def conversation_of(grant: PortalGrant) -> Conversation:
-    return Conversation.objects.get(pk=grant.conversation_id, practice_id=grant.practice_id)
