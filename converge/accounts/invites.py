@@ -323,3 +323,22 @@ def staff_change(*, staff: StaffMember, actor: StaffMember, role: str, team_ids:
             )
             changed.append("teams")
     return changed
+
+
+def staff_set_enabled(*, staff: StaffMember, actor: StaffMember, active: bool) -> bool:
+    """Disables (every session and WebSocket ends) or re-enables a member; False when it was so
+    already. Re-enabling takes a seat, so it is refused when none is free."""
+    from converge.accounts.services import may_manage_staff, staff_set_active
+
+    if not may_manage_staff(actor, staff):
+        raise StaffChangeNotAllowed
+    if staff.is_active == active:
+        return False
+    with transaction.atomic():
+        practice = Practice.objects.select_for_update().get(pk=staff.practice_id)
+        if active and seats(practice).free < 1:
+            raise InviteError(
+                f"All {practice.staff_seats} staff seats are in use; {staff.display_name} cannot be enabled."
+            )
+        staff_set_active(staff=staff, active=active, actor=actor)
+    return True

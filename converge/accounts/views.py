@@ -253,10 +253,10 @@ def staff_active(request: HttpRequest, staff_id: int) -> HttpResponse:
     if not services.may_manage_staff(actor, member):
         return HttpResponseForbidden(str(services.StaffChangeNotAllowed()), content_type="text/plain; charset=utf-8")
     active = request.POST.get("active") == "1"
-    if active and not member.is_active and invites.seats(actor.practice).free < 1:
-        error = f"All {actor.practice.staff_seats} staff seats are in use; {member.display_name} cannot be enabled."
-        return _render_staff_page(request, actor, invite_error=error, status=400)
-    services.staff_set_active(staff=member, active=active, actor=actor)
+    try:
+        invites.staff_set_enabled(staff=member, actor=actor, active=active)
+    except invites.InviteError as error:
+        return _render_staff_page(request, actor, invite_error=str(error), status=400)
     outcome = "enabled" if active else "disabled and signed out everywhere"
     flash.success(request, f"{member.display_name} was {outcome}.")
     return redirect("/settings/staff/")

@@ -72,6 +72,10 @@ from converge.api.routing import router as routing_router  # noqa: E402
 
 api.add_router("/", routing_router)
 
+from converge.api.staff import router as staff_router  # noqa: E402
+
+api.add_router("/", staff_router)
+
 
 @api.exception_handler(ServiceError)
 def service_error(request: HttpRequest, exc: ServiceError):  # type: ignore[no-untyped-def]

@@ -288,9 +288,29 @@ API: dict[tuple[str, str], R] = {
     # The README's "break glass" column, plus the roles with "read clinical": they already read
     # everything, so a grant gives them nothing (privacy/access.py allows it; harmless, audited).
     ("POST", "/patients/{patient_id}/break-glass"): R(BREAK_GLASS, data={"reason": "patient called, urgent"}),
+    # Staff administration (converge/api/staff.py): a token reads the lists; changes are STAFF_ONLY_API.
+    ("GET", "/staff"): R("manage staff"),
+    ("PATCH", "/staff/{staff_id}"): R("manage staff", data={"role": "scheduler"}),
+    ("POST", "/staff/{staff_id}/disable"): R("manage staff"),
+    ("POST", "/staff/{staff_id}/enable"): R("manage staff"),
+    ("POST", "/staff/{staff_id}/mfa/reset"): R("manage staff"),
+    ("GET", "/staff/invitations"): R("manage staff"),
+    ("POST", "/staff/invitations"): R(
+        "manage staff", data={"email": "api.walker@sunrise.example", "display_name": "Api Walker", "role": "nurse"}
+    ),
+    ("POST", "/staff/invitations/{invitation_id}/withdraw"): R("manage staff"),
 }
 # Operations a practice token may not use: they act as a staff member (400, "... are made by staff").
-STAFF_ONLY_API = {("POST", "/messages/{message_id}/category"), ("POST", "/patients/{patient_id}/break-glass")}
+STAFF_ONLY_API = {
+    ("POST", "/messages/{message_id}/category"),
+    ("POST", "/patients/{patient_id}/break-glass"),
+    ("PATCH", "/staff/{staff_id}"),
+    ("POST", "/staff/{staff_id}/disable"),
+    ("POST", "/staff/{staff_id}/enable"),
+    ("POST", "/staff/{staff_id}/mfa/reset"),
+    ("POST", "/staff/invitations"),
+    ("POST", "/staff/invitations/{invitation_id}/withdraw"),
+}
 
 # Role-rule bugs the walk found in code another helper owns (reported, not fixed here). A listed
 # case that starts passing fails the walk, so the entry is removed when the fix lands.
