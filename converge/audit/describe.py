@@ -102,6 +102,11 @@ ACTIONS: dict[str, str] = {
     "staff.role": "Changed staff role",
     "staff.teams": "Changed staff teams",
     "staff_list.read": "Viewed staff list",
+    "teamchat.channel_create": "Created a team channel",
+    "teamchat.message_delete": "Deleted a team message",
+    "teamchat.message_edit": "Edited a team message",
+    "teamchat.topic_read": "Viewed a team topic about a patient",
+    "teamchat.topic_start": "Started a team topic",
     "urgent.acknowledge": "Acknowledged urgent alert",
     "urgent.escalate": "Escalated urgent alert",
     "urgent.escalation_stopped": "Stopped on-call paging: nobody acknowledged",
@@ -132,6 +137,7 @@ ACTION_GROUPS: list[tuple[str, str]] = [
     ("urgent.", "Urgent alerts"),
     ("staff", "Staff accounts"),
     ("channel.", "Channels"),
+    ("teamchat.", "Team messages"),
     ("audit.", "Audit log"),
 ]
 

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "converge.portal",
     "converge.replies",
     "converge.search",
+    "converge.teamchat",
     "converge.dashboard",
 ]
 

@@ -1,0 +1,281 @@
+"""Reads of team messages for one staff member: the sidebar with unread counts, a topic's or a
+direct conversation's messages (keyset pages), the link a topic makes to a patient's conversation
+(revealed only to those who may open it) and search."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+
+from converge.audit.services import audit_record
+from converge.connectors.models import StaffPresence
+from converge.connectors.webchat_availability import PRESENCE_TTL
+from converge.conversations.models import Conversation
+from converge.core import clock
+from converge.core.principal import Principal
+from converge.practices.models import StaffMember
+from converge.privacy import access as privacy
+from converge.teamchat import access
+from converge.teamchat.models import (
+    DirectMember,
+    DirectThread,
+    TeamChannel,
+    TeamMessage,
+    TeamNotification,
+    Topic,
+    TopicState,
+)
+
+PAGE = 50
+TOPICS_PER_CHANNEL = 12
+RESTRICTED = "a patient conversation (restricted)"
+
+
+@dataclass
+class TopicRow:
+    topic: Topic
+    title: str
+    unread: int
+
+
+@dataclass
+class ChannelRow:
+    channel: TeamChannel
+    member: bool
+    topics: list[TopicRow] = field(default_factory=list)
+
+    @property
+    def unread(self) -> int:
+        return sum(t.unread for t in self.topics)
+
+
+@dataclass
+class ThreadRow:
+    thread: DirectThread
+    names: str
+    unread: int
+    online: bool
+
+
+@dataclass
+class Sidebar:
+    channels: list[ChannelRow]
+    threads: list[ThreadRow]
+
+
+def online_staff_ids(practice_id: int) -> set[int]:
+    """Staff with a live staff WebSocket (the presence the chat widget already uses)."""
+    return set(
+        StaffPresence.objects.filter(practice_id=practice_id, last_seen_at__gte=clock.now() - PRESENCE_TTL).values_list(
+            "staff_id", flat=True
+        )
+    )
+
+
+def topic_title(topic: Topic, principal: Principal) -> str:
+    if topic.title_names_patient and not _may_open_link(topic, principal):
+        return "Question about a patient (restricted)"
+    return topic.title
+
+
+def _may_open_link(topic: Topic, principal: Principal) -> bool:
+    return topic.conversation is None or privacy.may_read(topic.conversation, principal)
+
+
+def _unread_by_topic(staff: StaffMember, topic_ids: list[int]) -> dict[int, int]:
+    last_read = TopicState.objects.filter(topic=OuterRef("topic_id"), staff=staff).values("last_read_id")[:1]
+    rows = (
+        TeamMessage.objects.filter(practice_id=staff.practice_id, topic_id__in=topic_ids, deleted_at__isnull=True)
+        .exclude(author=staff)
+        .annotate(read_up_to=Coalesce(Subquery(last_read), Value(0)))
+        .filter(id__gt=F("read_up_to"))
+        .values("topic_id")
+        .annotate(n=Count("id"))
+    )
+    return {r["topic_id"]: r["n"] for r in rows}
+
+
+def _unread_by_thread(staff: StaffMember) -> dict[int, int]:
+    last_read = DirectMember.objects.filter(thread=OuterRef("thread_id"), staff=staff).values("last_read_id")[:1]
+    rows = (
+        TeamMessage.objects.filter(
+            practice_id=staff.practice_id,
+            thread__in=access.member_threads(staff).values("id"),
+            deleted_at__isnull=True,
+        )
+        .exclude(author=staff)
+        .annotate(read_up_to=Coalesce(Subquery(last_read), Value(0)))
+        .filter(id__gt=F("read_up_to"))
+        .values("thread_id")
+        .annotate(n=Count("id"))
+    )
+    return {r["thread_id"]: r["n"] for r in rows}
+
+
+def sidebar(*, principal: Principal) -> Sidebar:
+    staff = principal.staff
+    assert staff is not None
+    member_ids = set(access.member_channels(staff).values_list("id", flat=True))
+    subscribed = access.subscribed_topics(staff)
+    channels_qs = TeamChannel.objects.filter(practice_id=staff.practice_id).select_related("team").order_by("name")
+    if not access.sees_all_channels(staff):
+        channels_qs = channels_qs.filter(Q(pk__in=member_ids) | Q(pk__in=subscribed.values("channel_id")))
+    channels = list(channels_qs)
+    followed = set(subscribed.values_list("id", flat=True))
+    rows: list[ChannelRow] = []
+    all_topic_ids: list[int] = []
+    for channel in channels:
+        member = channel.pk in member_ids or access.sees_all_channels(staff)
+        topics_qs = channel.topics.select_related("conversation").order_by("-last_message_at", "-id")
+        if not member:
+            topics_qs = topics_qs.filter(pk__in=followed)
+        topics = list(topics_qs[:TOPICS_PER_CHANNEL])
+        all_topic_ids += [t.pk for t in topics]
+        rows.append(
+            ChannelRow(
+                channel=channel, member=member, topics=[TopicRow(t, topic_title(t, principal), 0) for t in topics]
+            )
+        )
+    unread = _unread_by_topic(staff, [i for i in all_topic_ids if i in followed])
+    for row in rows:
+        for t in row.topics:
+            t.unread = unread.get(t.topic.pk, 0)
+    return Sidebar(channels=rows, threads=thread_rows(staff=staff))
+
+
+def thread_rows(*, staff: StaffMember) -> list[ThreadRow]:
+    threads = list(
+        access.member_threads(staff).prefetch_related("memberships__staff").order_by("-last_message_at", "-id")[:30]
+    )
+    unread = _unread_by_thread(staff)
+    online = online_staff_ids(staff.practice_id)
+    rows = []
+    for thread in threads:
+        others = [m.staff for m in thread.memberships.all() if m.staff_id != staff.pk]
+        rows.append(
+            ThreadRow(
+                thread=thread,
+                names=", ".join(sorted(o.display_name for o in others)),
+                unread=unread.get(thread.pk, 0),
+                online=any(o.pk in online for o in others),
+            )
+        )
+    return rows
+
+
+def thread_names(*, thread: DirectThread, staff: StaffMember) -> str:
+    names = thread.memberships.exclude(staff=staff).values_list("staff__display_name", flat=True)
+    return ", ".join(sorted(names))
+
+
+def unread_total(*, staff: StaffMember) -> int:
+    """The top bar's count: unread messages in subscribed topics and direct conversations."""
+    topic_ids = list(access.subscribed_topics(staff).values_list("id", flat=True))
+    return sum(_unread_by_topic(staff, topic_ids).values()) + sum(_unread_by_thread(staff).values())
+
+
+def notifications_unread(*, staff: StaffMember) -> int:
+    return TeamNotification.objects.filter(practice_id=staff.practice_id, staff=staff, read_at__isnull=True).count()
+
+
+def messages_page(
+    qs: QuerySet[TeamMessage], *, before_id: int | None = None, after_id: int | None = None, limit: int = PAGE
+) -> tuple[list[TeamMessage], bool]:
+    """Oldest first. Without ids: the newest `limit`; `before_id`: the `limit` before it (scrolling
+    up); `after_id`: everything newer (live updates). The flag says whether older ones remain."""
+    qs = qs.select_related("author", "conversation__patient")
+    if after_id is not None:
+        return list(qs.filter(id__gt=after_id).order_by("id")[:500]), False
+    if before_id is not None:
+        qs = qs.filter(id__lt=before_id)
+    newest = list(qs.order_by("-id")[: limit + 1])
+    more = len(newest) > limit
+    return list(reversed(newest[:limit])), more
+
+
+def topic_messages(topic: Topic) -> QuerySet[TeamMessage]:
+    return TeamMessage.objects.filter(practice_id=topic.practice_id, topic=topic)
+
+
+def thread_messages(thread: DirectThread) -> QuerySet[TeamMessage]:
+    return TeamMessage.objects.filter(practice_id=thread.practice_id, thread=thread)
+
+
+@dataclass(frozen=True)
+class PatientLink:
+    allowed: bool
+    conversation_id: int | None
+    label: str
+
+
+def topic_link(topic: Topic, principal: Principal) -> PatientLink | None:
+    if topic.conversation is None:
+        return None
+    if not _may_open_link(topic, principal):
+        return PatientLink(allowed=False, conversation_id=None, label=RESTRICTED)
+    return PatientLink(
+        allowed=True, conversation_id=topic.conversation_id, label=topic.conversation.patient.display_name
+    )
+
+
+def topic_open_audit(*, topic: Topic, principal: Principal) -> None:
+    """A read of a topic that links a patient is a read about that patient: one audit row."""
+    if topic.conversation is None:
+        return
+    audit_record(
+        practice_id=principal.practice_id,
+        actor=principal.actor,
+        action="teamchat.topic_read",
+        obj=topic,
+        patient_id=topic.conversation.patient_id,
+        ip=principal.ip,
+    )
+
+
+def linked_topics(*, conversation: Conversation, principal: Principal) -> list[Topic]:
+    """The topics asked about this conversation that the reader can open."""
+    staff = principal.staff
+    if staff is None:
+        return []
+    return list(
+        access.visible_topics(staff)
+        .filter(conversation=conversation)
+        .select_related("channel")
+        .order_by("-last_message_at")[:5]
+    )
+
+
+def ask_channels(*, staff: StaffMember) -> list[TeamChannel]:
+    """Where "Ask the team" may start a topic: every team's channel, and the member's own."""
+    return [
+        c
+        for c in TeamChannel.objects.filter(practice_id=staff.practice_id).select_related("team").order_by("name")
+        if access.may_start_topic(staff, c)
+    ]
+
+
+def search(*, staff: StaffMember, text: str, limit: int = 50) -> list[TeamMessage]:
+    """Words in the messages this member can read. A scoped icontains: team messages are few next
+    to patient messages, so the full-text index of converge/search is not needed yet."""
+    text = text.strip()
+    if not text:
+        return []
+    return list(
+        TeamMessage.objects.filter(practice_id=staff.practice_id, deleted_at__isnull=True, body__icontains=text)
+        .filter(
+            Q(topic__in=access.visible_topics(staff).values("id"))
+            | Q(thread__in=access.member_threads(staff).values("id"))
+        )
+        .select_related("author", "topic__channel", "topic__conversation")
+        .order_by("-id")[:limit]
+    )
+
+
+def staff_choices(*, staff: StaffMember) -> list[StaffMember]:
+    return list(
+        StaffMember.objects.filter(practice_id=staff.practice_id, is_active=True)
+        .exclude(pk=staff.pk)
+        .order_by("display_name")
+    )

@@ -1,0 +1,143 @@
+"""Team messages: posting, mentions and their notifications, the 10-minute edit window with the
+prior text kept in revisions (not in the audit), unread counts and read state."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from converge.audit.models import AuditEvent
+from converge.core import clock, events
+from converge.practices.models import Role
+from converge.routing.services import routing_settings
+from converge.teamchat import selectors, services
+from converge.teamchat.models import TeamMessageRevision, TeamNotification, TopicState
+from converge.teamchat.services import TeamChatError
+from tests.helpers import make_staff, receive
+
+pytestmark = pytest.mark.django_db
+
+
+def test_every_team_gets_one_channel(practice, channels):
+    assert set(channels) == {"front-desk", "scheduling", "nursing", "providers"}
+    services.team_channels_ensure(practice_id=practice.pk)
+    assert len(channels) == 4
+
+
+def test_post_in_a_topic_reaches_the_channel_members_and_counts_unread(
+    staff, nurse, channels, published, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        topic, message = services.topic_start(
+            actor=staff, channel=channels["nursing"], title="Printer broken", body="The printer jams"
+        )
+    groups, event = published[0]
+    assert event == {
+        "type": "team.message",
+        "topic_id": topic.pk,
+        "channel_id": channels["nursing"].pk,
+        "message_id": message.pk,
+        "urgent": False,
+    }
+    # The nurse (a member of Nursing) and the asker (who follows the topic he started).
+    assert set(groups) == {events.user_group(nurse.user_id), events.user_group(staff.user_id)}
+    assert selectors.unread_total(staff=nurse) == 1
+    assert selectors.unread_total(staff=staff) == 0  # one's own message is read
+    services.mark_read(actor=nurse, topic=topic, up_to_id=message.pk)
+    assert selectors.unread_total(staff=nurse) == 0
+
+
+def test_a_mention_notifies_without_the_text(staff, nurse, channels, published, django_capture_on_commit_callbacks):
+    scheduler = make_staff(staff.practice, "Sam Scheduler", Role.SCHEDULER, team_slugs=("scheduling",))
+    with django_capture_on_commit_callbacks(execute=True):
+        _topic, message = services.topic_start(
+            actor=nurse, channel=channels["nursing"], title="Add-on", body="@scheduling can we fit Mrs Lopez at 3?"
+        )
+    notification = TeamNotification.objects.get()
+    assert notification.staff == scheduler and notification.kind == "mention"
+    notify = next(e for _, e in published if e["type"] == "team.notify")
+    assert notify["author_name"] == "Grace Kim" and "Lopez" not in str(notify)
+    # A mentioned non-member follows the topic, so they can read and answer it.
+    assert TopicState.objects.get(staff=scheduler).follows
+    assert selectors.unread_total(staff=scheduler) == 1
+    services.mark_read(actor=scheduler, topic=message.topic, up_to_id=message.pk)
+    assert TeamNotification.objects.get().read_at is not None
+
+
+def test_mentions_of_a_person_and_of_oncall(staff, nurse, channels):
+    doctor = make_staff(staff.practice, "Dr Patel", Role.PROVIDER, team_slugs=("providers",))
+    settings = routing_settings(staff.practice_id)
+    settings.on_call_list = [{"staff": doctor.pk}]
+    settings.save(update_fields=["on_call_list"])
+    handle = nurse.user.email.split("@")[0]
+    services.topic_start(actor=staff, channel=channels["front-desk"], title="Q", body=f"@{handle} and @oncall please")
+    assert set(TeamNotification.objects.values_list("staff_id", flat=True)) == {nurse.pk, doctor.pk}
+
+
+def test_direct_messages_notify_the_other_member_only(staff, nurse):
+    thread = services.direct_open(actor=staff, member_ids=[nurse.pk])
+    assert services.direct_open(actor=nurse, member_ids=[staff.pk]) == thread  # the same conversation
+    message = services.message_post(actor=staff, thread=thread, body="Are you free at 2?")
+    assert list(TeamNotification.objects.values_list("staff_id", "kind")) == [(nurse.pk, "direct")]
+    assert selectors.unread_total(staff=nurse) == 1
+    services.mark_read(actor=nurse, thread=thread, up_to_id=message.pk)
+    assert selectors.unread_total(staff=nurse) == 0
+
+
+def test_groups_are_small(practice, staff):
+    others = [make_staff(practice, f"Person {n}") for n in range(8)]
+    with pytest.raises(TeamChatError, match="at most 8"):
+        services.direct_open(actor=staff, member_ids=[o.pk for o in others])
+
+
+def test_edit_and_delete_keep_the_prior_text_out_of_the_audit(staff, channels):
+    _topic, message = services.topic_start(
+        actor=staff, channel=channels["nursing"], title="Dose", body="Metformin 500 mg"
+    )
+    services.message_edit(actor=staff, message=message, body="Metformin 850 mg")
+    services.message_delete(actor=staff, message=message)
+    message.refresh_from_db()
+    assert message.body == "" and message.deleted_at is not None
+    revisions = list(TeamMessageRevision.objects.order_by("id").values_list("reason", "body"))
+    assert revisions == [("edit", "Metformin 500 mg"), ("delete", "Metformin 850 mg")]
+    rows = AuditEvent.objects.filter(action__startswith="teamchat.message_")
+    assert {r.action for r in rows} == {"teamchat.message_edit", "teamchat.message_delete"}
+    assert not any("Metformin" in str(r.detail) for r in AuditEvent.objects.all())
+
+
+def test_only_the_author_edits_and_only_for_ten_minutes(staff, nurse, channels):
+    _topic, message = services.topic_start(actor=staff, channel=channels["nursing"], title="T", body="first")
+    with pytest.raises(TeamChatError, match="Only the author"):
+        services.message_edit(actor=nurse, message=message, body="hijack")
+    with clock.frozen(message.created_at + timedelta(minutes=11)), pytest.raises(TeamChatError, match="10 minutes"):
+        services.message_delete(actor=staff, message=message)
+
+
+def test_blank_and_huge_messages_are_refused(staff, channels):
+    with pytest.raises(TeamChatError):
+        services.topic_start(actor=staff, channel=channels["nursing"], title="T", body="   ")
+    with pytest.raises(TeamChatError):
+        services.topic_start(actor=staff, channel=channels["nursing"], title="T", body="x" * 10_001)
+
+
+def test_urgent_messages_notify_everyone_they_reach(staff, nurse, channels):
+    services.topic_start(actor=staff, channel=channels["nursing"], title="Now", body="Patient fainted", urgent=True)
+    assert list(TeamNotification.objects.values_list("staff_id", "kind")) == [(nurse.pk, "urgent")]
+
+
+def test_ask_the_team_links_the_conversation_and_reads_are_audited(staff, nurse, channels, sms_channel):
+    conversation = receive(sms_channel, "+15550001234", "Can I double my dose?").message.conversation
+    topic, _ = services.topic_ask_team(
+        actor=staff, conversation=conversation, channel=channels["nursing"], body="Can she double it?"
+    )
+    assert topic.title == f"Question about {conversation.patient.display_name}"
+    assert topic.conversation == conversation
+    from converge.core.principal import staff_principal
+
+    principal = staff_principal(nurse)
+    assert [t.pk for t in selectors.linked_topics(conversation=conversation, principal=principal)] == [topic.pk]
+    before = AuditEvent.objects.filter(action="teamchat.topic_read").count()
+    selectors.topic_open_audit(topic=topic, principal=principal)
+    row = AuditEvent.objects.filter(action="teamchat.topic_read").get()
+    assert before == 0 and row.patient_id == conversation.patient_id
