@@ -15,6 +15,7 @@ EXTENSION_MODULES = (
     "converge.routing.cli_commands",
     "converge.privacy.cli",
     "converge.core.cli",
+    "converge.accounts.cli",
 )
 
 REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = []  # type: ignore[type-arg]
