@@ -342,3 +342,35 @@ def staff_set_enabled(*, staff: StaffMember, actor: StaffMember, active: bool) -
             )
         staff_set_active(staff=staff, active=active, actor=actor)
     return True
+
+
+SEATS_MAX = 500
+
+
+def seat_limit_set(*, actor: StaffMember, limit: int) -> Seats:
+    """The practice's staff seat limit (a manager's or administrator's setting): never below the
+    seats in use, active staff plus pending invitations."""
+    if not can(actor, Perm.MANAGE_STAFF):
+        raise StaffChangeNotAllowed
+    if not 1 <= limit <= SEATS_MAX:
+        raise InviteError(f"Seats: choose a number from 1 to {SEATS_MAX}.")
+    with transaction.atomic():
+        practice = Practice.objects.select_for_update().get(pk=actor.practice_id)
+        in_use = seats(practice)
+        if limit < in_use.used:
+            raise InviteError(
+                f"Seats: {in_use.used} are in use ({in_use.active} active staff, {in_use.invited} pending "
+                f"invitations), so the limit cannot be {limit}. Disable someone or withdraw an invitation first."
+            )
+        previous = practice.staff_seats
+        if previous != limit:
+            practice.staff_seats = limit
+            practice.save(update_fields=["staff_seats"])
+            audit_record(
+                practice_id=practice.pk,
+                actor=actor,
+                action="practice.staff_seats",
+                obj=practice,
+                detail={"from": previous, "to": limit},
+            )
+        return seats(practice)

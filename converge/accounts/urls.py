@@ -10,6 +10,7 @@ urlpatterns = [
     path("settings/staff/<int:staff_id>/active", views.staff_active, name="staff-active"),
     path("settings/staff/<int:staff_id>/change", views.staff_change, name="staff-change"),
     path("settings/staff/invite", views.staff_invite, name="staff-invite"),
+    path("settings/staff/seats", views.staff_seats, name="staff-seats"),
     path(
         "settings/staff/invitations/<int:invitation_id>/revoke",
         views.staff_invite_revoke,

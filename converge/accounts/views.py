@@ -137,6 +137,7 @@ def _render_staff_page(
     actor: StaffMember,
     *,
     invite_error: str = "",
+    seats_error: str = "",
     invite_link: str = "",
     form: dict[str, Any] | None = None,
     status: int = 200,
@@ -175,6 +176,8 @@ def _render_staff_page(
                 if i.role in Role.values
             ],
             "invite_error": invite_error,
+            "seats_error": seats_error,
+            "seats_max": invites.SEATS_MAX,
             "invite_link": invite_link,
             "form": form or {},
         },
@@ -213,6 +216,25 @@ def staff_invite(request: HttpRequest) -> HttpResponse:
         flash.success(request, f"Invitation emailed to {invitation.email}. The link works once, for the next 72 hours.")
         return redirect("/settings/staff/")
     return _render_staff_page(request, actor, invite_link=invites.invite_link(token))
+
+
+@staff_required
+@require_POST
+def staff_seats(request: HttpRequest) -> HttpResponse:
+    actor = staff_of(request)
+    raw = request.POST.get("staff_seats", "").strip()[:12]
+    try:
+        limit = int(raw)
+    except ValueError:
+        return _render_staff_page(request, actor, seats_error="Seats: enter a whole number.", status=400)
+    try:
+        invites.seat_limit_set(actor=actor, limit=limit)
+    except services.StaffChangeNotAllowed as refused:
+        return HttpResponseForbidden(str(refused), content_type="text/plain; charset=utf-8")
+    except invites.InviteError as error:
+        return _render_staff_page(request, actor, seats_error=str(error), status=400)
+    flash.success(request, f"The practice now has {limit} staff seats.")
+    return redirect("/settings/staff/")
 
 
 @staff_required

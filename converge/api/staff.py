@@ -164,6 +164,21 @@ def list_staff(request: HttpRequest):  # type: ignore[no-untyped-def]
     )
 
 
+class SeatsIn(Input):
+    limit: int = Field(ge=1, le=invites.SEATS_MAX)
+
+
+@router.put("/staff/seats", response=answers({200: SeatsOut}, 400, 403))
+def set_seat_limit(request: HttpRequest, payload: SeatsIn):  # type: ignore[no-untyped-def]
+    """The practice's staff seat limit: 400 below the seats in use (active staff plus pending
+    invitations)."""
+    principal = _manager(request, write=True)
+    assert principal.staff is not None
+    with _refusals():
+        seats = invites.seat_limit_set(actor=principal.staff, limit=payload.limit)
+    return SeatsOut(limit=seats.limit, active=seats.active, invited=seats.invited, free=seats.free)
+
+
 # (Before the /staff/{staff_id} operations: Django would read "invitations" as a staff_id.)
 @router.get("/staff/invitations", response=answers({200: list[InvitationOut]}, 403))
 def list_invitations(request: HttpRequest):  # type: ignore[no-untyped-def]

@@ -82,6 +82,7 @@ ACTIONS: dict[str, str] = {
     "portal.read": "Read messages in the secure portal",
     "practice.create": "Created practice",
     "privacy.break_glass": "Used emergency access",
+    "practice.staff_seats": "Changed the staff seat limit",
     "privacy.settings": "Changed privacy settings",
     "recall.send": "Sent recall message",
     "reminder.send": "Sent appointment reminder",

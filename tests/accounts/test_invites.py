@@ -323,3 +323,23 @@ def test_the_public_route_is_rate_limited(practice, monkeypatch):
     statuses = [Client().get(f"/invite/guess-{i}").status_code for i in range(limit + 3)]
     assert statuses[0] == 404 and statuses[-1] == 429
     clear_cache()
+
+
+def test_the_seat_limit_is_a_setting_never_below_the_seats_in_use(practice: Any, manager: StaffMember) -> None:
+    client = client_for(manager)
+    make_staff(practice, "Dan Desk", Role.FRONT_DESK)
+    invites.invitation_create(actor=manager, email="pending@example.org", display_name="P", role="nurse", team_ids=[])
+    page = client.get("/settings/staff/").content.decode()
+    assert 'name="staff_seats"' in page and 'value="15"' in page
+    too_low = client.post("/settings/staff/seats", {"staff_seats": "2"})
+    assert too_low.status_code == 400 and "3 are in use" in too_low.content.decode()
+    assert client.post("/settings/staff/seats", {"staff_seats": "many"}).status_code == 400
+    assert client.post("/settings/staff/seats", {"staff_seats": "3"}).status_code == 302
+    practice.refresh_from_db()
+    assert practice.staff_seats == 3
+    event = AuditEvent.objects.get(action="practice.staff_seats")
+    assert event.detail == {"from": 15, "to": 3}
+    full = client.post("/settings/staff/invite", {"display_name": "X", "email": "x@example.org", "role": "nurse"})
+    assert full.status_code == 400 and "All 3 staff seats" in full.content.decode()
+    nurse = make_staff(practice, "Nora Nurse", Role.NURSE)
+    assert client_for(nurse).post("/settings/staff/seats", {"staff_seats": "30"}).status_code == 403

@@ -129,3 +129,18 @@ def test_another_practices_staff_is_not_found(practice: Any, manager: StaffMembe
         expires_at=stranger.created_at,
     )
     assert call(client, "POST", f"/staff/invitations/{invitation.pk}/withdraw").status_code == 404
+
+
+def test_seat_limit_over_the_api(practice: Any, manager: StaffMember) -> None:
+    client = as_staff(manager)
+    low = call(client, "PUT", "/staff/seats", {"limit": 0})
+    assert low.status_code == 422
+    assert call(client, "PUT", "/staff/seats", {"limit": 1}).json() == {
+        "limit": 1,
+        "active": 1,
+        "invited": 0,
+        "free": 0,
+    }
+    make_staff(practice, "Dan Desk", Role.FRONT_DESK)
+    refused = call(client, "PUT", "/staff/seats", {"limit": 1})
+    assert refused.status_code == 400 and "2 are in use" in refused.json()["detail"]
