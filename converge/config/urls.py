@@ -51,6 +51,7 @@ urlpatterns = [
     path("", include("converge.audit.urls")),
     path("", include("converge.privacy.urls")),
     path("", include("converge.scheduling.urls")),
+    path("", include("converge.teamchat.urls")),
     path("", include("converge.dashboard.urls")),
 ]
 

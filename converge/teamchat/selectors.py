@@ -5,6 +5,7 @@ direct conversation's messages (keyset pages), the link a topic makes to a patie
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
@@ -19,6 +20,7 @@ from converge.practices.models import StaffMember
 from converge.privacy import access as privacy
 from converge.teamchat import access
 from converge.teamchat.models import (
+    EDIT_WINDOW_MINUTES,
     DirectMember,
     DirectThread,
     TeamChannel,
@@ -193,6 +195,14 @@ def messages_page(
     newest = list(qs.order_by("-id")[: limit + 1])
     more = len(newest) > limit
     return list(reversed(newest[:limit])), more
+
+
+def editable(message: TeamMessage, staff: StaffMember) -> bool:
+    return (
+        message.author_id == staff.pk
+        and message.deleted_at is None
+        and clock.now() - message.created_at <= timedelta(minutes=EDIT_WINDOW_MINUTES)
+    )
 
 
 def topic_messages(topic: Topic) -> QuerySet[TeamMessage]:

@@ -144,6 +144,15 @@ def victim(other_practice):
         state=Attachment.State.STORED,
         storage_path="never-read.enc",
     ).pk
+    from converge.teamchat import services as team
+
+    team.team_channels_ensure(practice_id=other_practice.pk)
+    channel = team.channel_create(actor=bob, name=SECRET_NAME, member_ids=[])
+    topic, team_message = team.topic_start(actor=bob, channel=channel, title=SECRET_NAME, body=SECRET_BODY)
+    carol = make_staff(other_practice, "Carol Other", Role.NURSE)
+    thread = team.direct_open(actor=bob, member_ids=[carol.pk])
+    team.message_post(actor=bob, thread=thread, body=SECRET_BODY)
+    ids.update(team_channel_id=channel.pk, topic_id=topic.pk, thread_id=thread.pk, team_message_id=team_message.pk)
     return ids
 
 

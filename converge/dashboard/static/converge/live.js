@@ -56,6 +56,7 @@ function connect() {
       wasDown = false;
       // Re-sync: whatever happened while we were away is in the database.
       schedule(["counts", "list", "thread", "header", "channels", "badge", "alerts"]);
+      document.dispatchEvent(new CustomEvent("converge:team", { detail: { type: "team.resync" } }));
     }
   });
   socket.addEventListener("message", (e) => {
@@ -79,6 +80,11 @@ function banner(show) {
 }
 
 function onEvent(event) {
+  if (typeof event.type === "string" && event.type.startsWith("team.")) {
+    // Team messages (converge/teamchat/static/teamchat/team.js) re-read their own regions.
+    document.dispatchEvent(new CustomEvent("converge:team", { detail: event }));
+    return;
+  }
   const open = currentConversationId();
   const mine = event.conversation_id && event.conversation_id === open;
   switch (event.type) {

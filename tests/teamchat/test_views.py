@@ -1,0 +1,155 @@
+"""The /team/ pages: what a member, a non-member and another practice's staff may see, the
+"Ask the team" flow from a conversation, and bad input answered with a 4xx."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from converge.audit.models import AuditEvent
+from converge.practices.models import Role
+from converge.privacy.models import PrivacySettings
+from converge.teamchat import services
+from converge.teamchat.models import TeamMessage, Topic
+from tests.conftest import clear_cache
+from tests.helpers import make_staff, receive
+
+pytestmark = pytest.mark.django_db
+HTMX = {"HX-Request": "true"}
+
+
+def signed_in(staff) -> Client:
+    client = Client()
+    client.force_login(staff.user)
+    return client
+
+
+def test_the_page_lists_channels_topics_and_unread(staff, nurse, channels):
+    topic, _ = services.topic_start(actor=staff, channel=channels["nursing"], title="Printer broken", body="Jammed")
+    page = signed_in(nurse).get("/team/").content.decode()
+    assert "# </span> Nursing" in page or "Nursing" in page
+    assert "Printer broken" in page and 'aria-label="1 unread"' in page
+    opened = signed_in(nurse).get(f"/team/t/{topic.pk}/").content.decode()
+    assert "Jammed" in opened and 'id="team-composer"' in opened
+    assert signed_in(nurse).get("/team/badge").content.decode().strip() == ""  # read by opening
+
+
+def test_an_empty_topic_says_so(staff, channels):
+    topic = Topic.objects.create(
+        practice=staff.practice,
+        channel=channels["front-desk"],
+        title="Quiet",
+        created_at=staff.created_at,
+        last_message_at=staff.created_at,
+    )
+    assert "No messages in this topic yet" in signed_in(staff).get(f"/team/t/{topic.pk}/").content.decode()
+
+
+def test_posting_escapes_the_text_and_refuses_blank(staff, nurse, channels):
+    topic, _ = services.topic_start(actor=staff, channel=channels["nursing"], title="T", body="first")
+    client = signed_in(nurse)
+    assert client.post(f"/team/t/{topic.pk}/post", {"body": "<script>x()</script>"}, headers=HTMX).status_code == 204
+    page = client.get(f"/team/t/{topic.pk}/messages?after=0", headers=HTMX).content.decode()
+    assert "<script>x()" not in page and "&lt;script&gt;" in page
+    refused = client.post(f"/team/t/{topic.pk}/post", {"body": "  "}, headers=HTMX)
+    assert refused.status_code == 400 and "Write a message" in refused.content.decode()
+
+
+def test_older_messages_load_by_keyset(staff, channels):
+    topic, _ = services.topic_start(actor=staff, channel=channels["nursing"], title="Long", body="m0")
+    for n in range(1, 60):
+        services.message_post(actor=staff, topic=topic, body=f"m{n}")
+    client = signed_in(staff)
+    page = client.get(f"/team/t/{topic.pk}/").content.decode()
+    assert "m59" in page and ">m9<" not in page and "Load earlier messages" in page
+    oldest = TeamMessage.objects.get(body="m10").pk
+    earlier = client.get(f"/team/t/{topic.pk}/messages?before={oldest}", headers=HTMX).content.decode()
+    assert ">m9<" in earlier and ">m0<" in earlier and ">m10<" not in earlier
+
+
+def test_a_non_member_and_another_practice_get_404(staff, nurse, channels, other_practice, manager):
+    private = services.channel_create(actor=manager, name="Managers", member_ids=[])
+    topic, _ = services.topic_start(actor=manager, channel=private, title="Budget", body="Numbers")
+    thread = services.direct_open(actor=staff, member_ids=[nurse.pk])
+    outsider = make_staff(other_practice, "Olive Outsider", Role.ADMIN)
+    scheduler = make_staff(staff.practice, "Sam Scheduler", Role.SCHEDULER)
+    for who in (outsider, scheduler):
+        client = signed_in(who)
+        assert client.get(f"/team/t/{topic.pk}/").status_code == 404
+        assert client.post(f"/team/t/{topic.pk}/post", {"body": "hi"}).status_code == 404
+        assert client.get(f"/team/d/{thread.pk}/").status_code == 404
+        assert client.get(f"/team/c/{private.pk}/").status_code == 404
+        assert "Budget" not in client.get("/team/").content.decode()
+    # A manager sees every channel, but not other people's direct messages.
+    assert signed_in(manager).get(f"/team/d/{thread.pk}/").status_code == 404
+    assert signed_in(manager).get(f"/team/t/{topic.pk}/").status_code == 200
+
+
+def test_only_managers_create_channels(staff, manager):
+    assert signed_in(staff).post("/team/channels", {"name": "Mine"}).status_code == 403
+    response = signed_in(manager).post("/team/channels", {"name": "Huddle", "members": [str(staff.pk)]})
+    assert response.status_code == 302
+    assert "Huddle" in signed_in(staff).get("/team/").content.decode()
+
+
+def test_ask_the_team_from_a_conversation(staff, nurse, channels, sms_channel):
+    conversation = receive(sms_channel, "+15550001234", "Is my rash normal?").message.conversation
+    client = signed_in(staff)
+    header = client.get(f"/c/{conversation.pk}/header", headers=HTMX).content.decode()
+    assert "Ask the team" in header and f'value="{channels["nursing"].pk}" selected' in header
+    response = client.post(
+        f"/team/ask/{conversation.pk}",
+        {"channel": channels["nursing"].pk, "body": "Can a nurse call her?"},
+        headers=HTMX,
+    )
+    assert response.status_code == 204
+    topic = Topic.objects.get()
+    assert topic.conversation == conversation
+    header = client.get(f"/c/{conversation.pk}/header", headers=HTMX).content.decode()
+    assert f'data-linked-topic="{topic.pk}"' in header
+    opened = signed_in(nurse).get(f"/team/t/{topic.pk}/").content.decode()
+    assert f'href="/c/{conversation.pk}/"' in opened
+    assert AuditEvent.objects.filter(action="teamchat.topic_read", patient_id=conversation.patient_id).count() == 1
+    assert client.post(f"/team/ask/{conversation.pk}", {"channel": "abc"}, headers=HTMX).status_code == 400
+
+
+def test_a_restricted_reader_sees_the_link_as_restricted(staff, nurse, channels, sms_channel):
+    conversation = receive(sms_channel, "+15550004321", "my refill").message.conversation
+    conversation.category = "clinical"
+    conversation.save(update_fields=["category"])
+    topic, _ = services.topic_ask_team(
+        actor=nurse, conversation=conversation, channel=channels["front-desk"], body="Please book her in"
+    )
+    PrivacySettings.objects.update_or_create(practice=staff.practice, defaults={"clinical_confidentiality": True})
+    clear_cache()
+    page = signed_in(staff).get(f"/team/t/{topic.pk}/").content.decode()
+    assert "a patient conversation (restricted)" in page
+    assert conversation.patient.display_name not in page and f'href="/c/{conversation.pk}/"' not in page
+    # and a clinical conversation cannot be asked about by a role that may not open it
+    response = signed_in(staff).post(
+        f"/team/ask/{conversation.pk}", {"channel": channels["nursing"].pk, "body": "x"}, headers=HTMX
+    )
+    assert response.status_code == 403
+
+
+def test_direct_messages_and_search(staff, nurse):
+    client = signed_in(staff)
+    response = client.post("/team/direct", {"members": [str(nurse.pk)]})
+    assert response.status_code == 302
+    thread_url = response["Location"]
+    assert client.post(thread_url + "post", {"body": "Lunch at noon?"}).status_code == 302
+    assert "Lunch at noon?" in signed_in(nurse).get(thread_url).content.decode()
+    assert "Lunch at noon?" in signed_in(nurse).get("/team/search?q=lunch").content.decode()
+    outsider = make_staff(staff.practice, "Third Person")
+    assert "Lunch at noon?" not in signed_in(outsider).get("/team/search?q=lunch").content.decode()
+    assert client.post("/team/direct", {"members": ["x"]}).status_code == 302  # refused with a message
+
+
+def test_edit_within_the_window_via_the_page(staff, channels):
+    _topic, message = services.topic_start(actor=staff, channel=channels["nursing"], title="T", body="teh typo")
+    client = signed_in(staff)
+    assert client.post(f"/team/m/{message.pk}/edit", {"body": "the typo"}, headers=HTMX).status_code == 204
+    message.refresh_from_db()
+    assert message.body == "the typo" and message.edited_at is not None
+    nurse_client = signed_in(make_staff(staff.practice, "Nora Nurse", Role.NURSE, team_slugs=("nursing",)))
+    assert nurse_client.post(f"/team/m/{message.pk}/delete", headers=HTMX).status_code == 400
