@@ -6,7 +6,7 @@
 Part 1 plans reminders for 100,000 upcoming appointments (bound: 20 s).
 Part 2 dispatches reminders through a local HTTP provider (Twilio's API shape) that answers after
 50 ms, under a per-channel rate limit, and prints the achieved send rate as a share of the limit
-(bound: at least 90 %).
+(bound: 95–100 %: at the limit, never above it).
 """
 
 from __future__ import annotations

@@ -83,6 +83,7 @@ def bench_dispatch() -> float:
             # Every 48 h reminder falls due within the last half hour: all are sendable now.
             start=now + timedelta(hours=48) - timedelta(minutes=5 + i % 25),
             appointment_type=visit,
+            check_hours=False,  # booked by the clock, not by the providers' hours
         )
         reminders_plan(appointment)
     queued = 0
@@ -100,13 +101,13 @@ def bench_dispatch() -> float:
         return 0.0
     achieved = (len(sends) - 1) / (sends[-1] - sends[0])
     share = achieved / RATE_LIMIT
-    # The bucket starts full (one second's burst); the steady rate leaves that burst out.
+    # The steady rate leaves the first second out (a bucket configured with a burst spends it there).
     steady_from = min(int(RATE_LIMIT), len(sends) - 2)
     steady = (len(sends) - 1 - steady_from) / (sends[-1] - sends[steady_from])
+    verdict = "OK" if 0.95 <= share <= 1.0 else ("OVER" if share > 1.0 else "UNDER")
     print(
         f"dispatch: {len(sends)} of {queued} reminders through a provider with {int(LATENCY * 1000)} ms latency "
-        f"at {achieved:.2f}/s under a {RATE_LIMIT:.0f}/s limit = {share:.0%} of the limit (bound: at least 90%) "
-        f"{'OK' if share >= 0.9 else 'UNDER'}; steady rate after the first second's burst: {steady:.2f}/s "
-        f"= {steady / RATE_LIMIT:.0%}"
+        f"at {achieved:.2f}/s under a {RATE_LIMIT:.0f}/s limit = {share:.1%} of the limit (bound: 95-100%) "
+        f"{verdict}; steady rate after the first second: {steady:.2f}/s = {steady / RATE_LIMIT:.1%}"
     )
     return share

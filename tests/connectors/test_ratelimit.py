@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import connection
 
 from converge.connectors.models import Channel, ChannelRateState, Provider
-from converge.connectors.ratelimit import burst, max_per_second
+from converge.connectors.ratelimit import PACING, burst, max_per_second
 from converge.connectors.types import DeliveryStatus
 from converge.conversations.models import Direction, Message
 from converge.conversations.outbox import outbox_claim, outbox_dispatch_batch
@@ -60,7 +60,7 @@ def queue_many(channel: Channel, count: int) -> list[Message]:
 def test_twilio_defaults_follow_published_per_sender_limits(practice, kw, rate):
     channel = sms_channel(practice, **kw)
     assert max_per_second(channel) == rate
-    assert burst(channel, rate) == max(1.0, rate)
+    assert burst(channel, rate) == max(1.0, rate / 4)
 
 
 @pytest.mark.django_db
@@ -112,11 +112,11 @@ def test_a_burst_is_throttled_not_rejected(limited):
     assert [m.pk for m in waiting] == [m.pk for m in messages[1:]]  # still in order
     assert all(m.attempts == 0 and not m.failure_reason for m in waiting)  # not claimed, not failed
     delays = [(m.next_attempt_at - start).total_seconds() for m in waiting]
-    assert delays == pytest.approx([1, 2, 3, 4])
+    assert delays == pytest.approx([n / PACING for n in (1, 2, 3, 4)])  # 1 % under the limit
     with clock.frozen(start + timedelta(seconds=0.5)):
         assert outbox_dispatch_batch() == 0  # nothing due, nothing claimed
-    for second in range(1, 5):
-        with clock.frozen(start + timedelta(seconds=second)):
+    for delay in delays:
+        with clock.frozen(start + timedelta(seconds=delay)):
             assert outbox_dispatch_batch() == 1
     assert RecordingSender.sent == [f"Reminder {i}" for i in range(5)]
     assert not outbound().exclude(status=DeliveryStatus.SENT).exists()
@@ -129,12 +129,25 @@ def test_tokens_refill_up_to_the_burst_only(limited):
     start = clock.now()
     with clock.frozen(start):
         queue_many(limited, 10)
-        assert outbox_dispatch_batch() == 3
+        assert outbox_dispatch_batch() == 3  # a configured burst starts full
     with clock.frozen(start + timedelta(minutes=10)):  # a long idle spell banks no more than the burst
         Message.objects.filter(status=DeliveryStatus.QUEUED).update(next_attempt_at=clock.now())
         assert outbox_dispatch_batch() == 3
     state = ChannelRateState.objects.get(channel=limited)
     assert 0 <= state.tokens < 1
+
+
+@pytest.mark.django_db
+def test_a_new_default_bucket_starts_with_one_token_so_no_run_is_above_the_rate(limited):
+    limited.settings = {"max_per_second": 8}  # default burst: a quarter second, 2 tokens
+    limited.save(update_fields=["settings"])
+    start = clock.now()
+    with clock.frozen(start):
+        queue_many(limited, 10)
+        assert outbox_dispatch_batch() == 1
+    with clock.frozen(start + timedelta(minutes=1)):
+        Message.objects.filter(status=DeliveryStatus.QUEUED).update(next_attempt_at=clock.now())
+        assert outbox_dispatch_batch() == 2  # caught up after a pause, never a second's worth
 
 
 @pytest.mark.django_db
