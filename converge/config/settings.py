@@ -83,9 +83,13 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 
 def redis_channel_layer(url: str, *, prefix: str) -> dict[str, Any]:
+    """Connections that outwait the layer's blocking pop and never lose a cancel
+    (converge/core/redis_layer.py says why both matter)."""
+    from converge.core.redis_layer import layer_host
+
     return {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [url], "prefix": prefix},
+        "CONFIG": {"hosts": [layer_host(url)], "prefix": prefix},
     }
 
 
