@@ -1,5 +1,6 @@
-"""Inviting staff: a single-use link valid for 72 hours, sent through the practice's mailbox
-channel when it has one (else shown once to the person who invited), and the seat limit.
+"""Inviting staff: a single-use link valid for 72 hours, emailed through the practice's mailbox
+channel by the worker when it has one (converge.accounts.mail; else shown once to the person
+who invited), and the seat limit.
 
 Only a SHA-256 of the link's secret is stored. The invitee's account is created when the link is
 accepted, in one transaction with marking the invitation used. Seats are active staff plus
@@ -22,6 +23,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import Q, QuerySet
 
+from converge.accounts import mail
 from converge.accounts.models import StaffInvitation
 from converge.accounts.services import StaffChangeNotAllowed
 from converge.audit.services import audit_record
@@ -143,6 +145,7 @@ def invitation_create(
         practice = Practice.objects.select_for_update().get(pk=actor.practice_id)  # one seat count at a time
         superseded = list(pending(practice.pk).filter(email=email).values_list("pk", flat=True))
         StaffInvitation.objects.filter(pk__in=superseded).update(revoked_at=now)
+        mail.cancel(superseded)
         if seats(practice).free < 1:
             raise InviteError(
                 f"All {practice.staff_seats} staff seats are in use (active staff and pending invitations). "
@@ -176,53 +179,16 @@ def invitation_revoke(*, invitation: StaffInvitation, actor: StaffMember) -> Non
         if StaffInvitation.objects.filter(pk=invitation.pk, used_at=None, revoked_at=None).update(
             revoked_at=clock.now()
         ):
+            mail.cancel([invitation.pk])
             audit_record(practice_id=invitation.practice_id, actor=actor, action="staff.invite_revoke", obj=invitation)
 
 
 def invitation_send(invitation: StaffInvitation, token: str) -> bool:
-    """Emails the link through the practice's enabled mailbox channel; False when there is none
-    or the mail could not be sent (the page then shows the link to copy)."""
-    from converge.connectors.email_channels import email_config, smtp_for
-    from converge.connectors.models import Channel, Provider
-    from converge.connectors.types import ChannelKind, OutboundMessage, SendError
+    """Queues the link's email through the practice's mailbox channel (the worker sends it);
+    False when there is none that sends (the page then shows the link to copy, once)."""
+    from converge.accounts import mail
 
-    channel = (
-        Channel.objects.select_related("practice")
-        .filter(practice_id=invitation.practice_id, kind=ChannelKind.EMAIL, provider=Provider.MAILBOX, enabled=True)
-        .order_by("pk")
-        .first()
-    )
-    if channel is None:
-        return False
-    config = email_config(channel)
-    if not config.smtp_host:
-        return False
-    practice = channel.practice
-    body = (
-        f"Hello {invitation.display_name},\n\n"
-        f"You have been invited to join {practice.name} on Converge. Open this link to set your password "
-        f"(it works once, for 72 hours):\n\n{invite_link(token)}\n\n"
-        "If you did not expect this, ignore this message."
-    )
-    message = OutboundMessage(
-        idempotency_key=f"staff-invitation-{invitation.pk}",
-        to_address=invitation.email,
-        body=body,
-        metadata={"subject": f"Your invitation to {practice.name} on Converge", "automatic": True},
-    )
-    try:
-        smtp_for(config).send(message)
-    except (SendError, OSError, ValueError) as exc:
-        log.warning("staff invitation mail failed invitation=%s kind=%s", invitation.pk, type(exc).__name__)
-        return False
-    audit_record(
-        practice_id=invitation.practice_id,
-        actor=None,
-        action="staff.invite_sent",
-        obj=invitation,
-        detail={"channel": channel.pk},
-    )
-    return True
+    return mail.queue(invitation, token)
 
 
 def invitation_for(token: str) -> StaffInvitation:
@@ -274,6 +240,7 @@ def invitation_accept(*, token: str, password: str, password_again: str, ip: str
         invitation.used_at = clock.now()
         invitation.accepted_by = staff
         invitation.save(update_fields=["used_at", "accepted_by"])
+        mail.cancel([invitation.pk])
         audit_record(
             practice_id=invitation.practice_id,
             actor=staff,

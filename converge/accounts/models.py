@@ -54,9 +54,20 @@ class StaffInvitation(models.Model):
     accepted_by = models.ForeignKey(
         "practices.StaffMember", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The invitation email waits in this small outbox (converge.accounts.mail), sent by the
+    # worker, never inside the request. Its link is kept encrypted only until it is sent or
+    # given up; then only the hash above remains.
+    mail_status = models.CharField(max_length=10, blank=True)  # "", queued, sent, failed, cancelled
+    mail_secret = models.TextField(blank=True)
+    mail_attempts = models.PositiveSmallIntegerField(default=0)
+    mail_next_at = models.DateTimeField(null=True, blank=True)
+    mail_error = models.CharField(max_length=200, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["practice", "used_at", "revoked_at", "expires_at"], name="invite_pending_idx")]
+        indexes = [
+            models.Index(fields=["practice", "used_at", "revoked_at", "expires_at"], name="invite_pending_idx"),
+            models.Index(fields=["mail_next_at"], name="invite_mail_due_idx", condition=models.Q(mail_status="queued")),
+        ]
 
     def __str__(self) -> str:
         return f"invitation:{self.pk}"

@@ -213,7 +213,11 @@ def staff_invite(request: HttpRequest) -> HttpResponse:
         safe = {k: (v.replace("\x00", "") if isinstance(v, str) else v) for k, v in form.items()}
         return _render_staff_page(request, actor, invite_error=str(error), form=safe, status=400)
     if invites.invitation_send(invitation, token):
-        flash.success(request, f"Invitation emailed to {invitation.email}. The link works once, for the next 72 hours.")
+        flash.success(
+            request,
+            f"Invitation to {invitation.email} is on its way by email (see Pending invitations). "
+            "The link works once, for the next 72 hours.",
+        )
         return redirect("/settings/staff/")
     return _render_staff_page(request, actor, invite_link=invites.invite_link(token))
 

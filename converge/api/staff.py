@@ -74,9 +74,9 @@ class InviteIn(Input):
 
 class InvitedOut(Schema):
     invitation: InvitationOut
-    # The link is given once, and only when the practice has no mailbox to email it through (it
-    # is queued in the outbox otherwise).
-    emailed: bool
+    # True: the email is queued (the worker sends it; GET /staff/invitations has no link). Else
+    # the practice has no mailbox that sends, and the link is given here, once.
+    email_queued: bool
     link: str | None
 
 
@@ -202,9 +202,9 @@ def invite_staff(request: HttpRequest, payload: InviteIn):  # type: ignore[no-un
             role=payload.role,
             team_ids=[str(t) for t in payload.team_ids],
         )
-    emailed = invites.invitation_send(invitation, token)
-    link = None if emailed else invites.invite_link(token)
-    return Status(201, InvitedOut(invitation=_invitation_out(invitation), emailed=emailed, link=link))
+    queued = invites.invitation_send(invitation, token)
+    link = None if queued else invites.invite_link(token)
+    return Status(201, InvitedOut(invitation=_invitation_out(invitation), email_queued=queued, link=link))
 
 
 @router.post("/staff/invitations/{invitation_id}/withdraw", response=answers({200: InvitationOut}, 400, 403, 404))

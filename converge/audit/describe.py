@@ -100,6 +100,7 @@ ACTIONS: dict[str, str] = {
     "staff.invite_accept": "Accepted staff invitation",
     "staff.invite_revoke": "Withdrew staff invitation",
     "staff.invite_sent": "Emailed staff invitation",
+    "staff.invite_mail_failed": "Could not email staff invitation",
     "staff.role": "Changed staff role",
     "staff.teams": "Changed staff teams",
     "staff_list.read": "Viewed staff list",

@@ -1,5 +1,5 @@
-"""Keep secrets that travel in URLs (portal link tokens, webhook channel keys, web-chat visitor
-tokens) out of the logs — ours and the ASGI server's."""
+"""Keep secrets that travel in URLs (portal link tokens, staff invitation links, webhook channel
+keys, web-chat visitor tokens) out of the logs — ours and the ASGI server's."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import logging
 import re
 from typing import Any
 
-_SECRET_PATHS = re.compile(r"(/portal/t/|/webhooks/[a-z]+/)[^/\s?\"']+")
+_SECRET_PATHS = re.compile(r"(/portal/t/|/webhooks/[a-z]+/|/invite/)[^/\s?\"']+")
 # A web-chat visitor's token opens their thread; it rides in the WebSocket URL's query string.
 _SECRET_QUERY = re.compile(r"([?&]token=)[^&\s\"']+")
 

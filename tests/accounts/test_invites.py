@@ -13,7 +13,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from converge.accounts import invites
+from converge.accounts import invites, mail
 from converge.accounts.models import StaffInvitation
 from converge.audit.models import AuditEvent
 from converge.connectors.models import Channel, Provider
@@ -156,6 +156,9 @@ def test_the_invitation_is_emailed_through_the_practices_mailbox(practice, manag
     monkeypatch.setattr(SmtpSender, "send", fake_send)
     response = invite(client_for(manager))
     assert response.status_code == 302
+    assert sent == []  # not inside the request: the worker sends it
+    assert "Sending" in client_for(manager).get("/settings/staff/").content.decode()
+    assert mail.send_due() == 1
     [(host, message)] = sent
     assert host == "smtp.sunrise.example" and message.to_address == "nora@sunrise.example"
     token = re.search(r"/invite/(\S+)", message.body).group(1)  # type: ignore[union-attr]
@@ -163,9 +166,12 @@ def test_the_invitation_is_emailed_through_the_practices_mailbox(practice, manag
     page = client_for(manager).get("/settings/staff/").content.decode()
     assert token not in page and "nora@sunrise.example" in page  # listed as pending, link not shown
     assert AuditEvent.objects.filter(action="staff.invite_sent").exists()
+    invitation = StaffInvitation.objects.get(email="nora@sunrise.example")
+    assert invitation.mail_status == "sent" and invitation.mail_secret == ""  # only the hash is left
+    assert mail.send_due() == 0  # sent once
 
 
-def test_a_failing_mailbox_falls_back_to_the_link(practice, manager, monkeypatch):
+def test_a_failing_mailbox_retries_then_says_so_and_a_withdrawn_one_is_not_sent(practice, manager, monkeypatch, caplog):
     Channel.objects.create(
         practice=practice,
         kind="email",
@@ -177,12 +183,43 @@ def test_a_failing_mailbox_falls_back_to_the_link(practice, manager, monkeypatch
     from converge.connectors.email_smtp import SmtpSender
     from converge.connectors.types import RetryableSendError
 
+    calls: list[Any] = []
+
     def failing(self: SmtpSender, message: Any, **kw: Any) -> Any:
+        calls.append(message)
         raise RetryableSendError("down")
 
     monkeypatch.setattr(SmtpSender, "send", failing)
     response = invite(client_for(manager))
-    assert response.status_code == 200 and link_on(response)
+    assert response.status_code == 302  # queued; no link on the page
+    invitation = StaffInvitation.objects.get(email="nora@sunrise.example")
+    for attempt in range(1, mail.MAX_ATTEMPTS + 1):
+        assert mail.send_due() == 0
+        invitation.refresh_from_db()
+        assert invitation.mail_attempts == attempt
+        StaffInvitation.objects.filter(pk=invitation.pk).update(mail_next_at=clock.now())  # the backoff is over
+    invitation.refresh_from_db()
+    assert invitation.mail_status == "failed" and invitation.mail_secret == ""
+    assert len(calls) == mail.MAX_ATTEMPTS
+    assert "Could not be sent" in client_for(manager).get("/settings/staff/").content.decode()
+    assert AuditEvent.objects.filter(action="staff.invite_mail_failed").count() == 1
+    token = re.search(r"/invite/(\S+)", calls[0].body).group(1)  # type: ignore[union-attr]
+    assert token not in caplog.text and "nora@sunrise.example" not in caplog.text
+
+    # A second invitation withdrawn before the worker runs is never sent.
+    calls.clear()
+    invite(client_for(manager))
+    again = StaffInvitation.objects.filter(email="nora@sunrise.example", revoked_at=None).get()
+    assert client_for(manager).post(f"/settings/staff/invitations/{again.pk}/revoke").status_code == 302
+    assert mail.send_due() == 0 and calls == []
+    again.refresh_from_db()
+    assert again.mail_status == "cancelled" and again.mail_secret == ""
+
+
+def test_the_invitation_link_is_redacted_in_logs() -> None:
+    from converge.core.logfilters import redact
+
+    assert redact('"GET /invite/AbC-123_x HTTP/1.1" 200') == '"GET /invite/[redacted] HTTP/1.1" 200'
 
 
 def test_the_seat_limit_counts_pending_invitations(practice, manager):
@@ -343,3 +380,9 @@ def test_the_seat_limit_is_a_setting_never_below_the_seats_in_use(practice: Any,
     assert full.status_code == 400 and "All 3 staff seats" in full.content.decode()
     nurse = make_staff(practice, "Nora Nurse", Role.NURSE)
     assert client_for(nurse).post("/settings/staff/seats", {"staff_seats": "30"}).status_code == 403
+
+
+def test_the_worker_sends_invitation_email_as_a_periodic_job() -> None:
+    from converge.core.jobs import registered_jobs
+
+    assert registered_jobs()["accounts.invitation_mail"].every.total_seconds() <= 5
