@@ -3,9 +3,9 @@
 Every worker (the in-process one of `converge serve`, or `converge worker`) has a WorkerHeartbeat
 row that a thread of its own refreshes every WORKER_HEARTBEAT_SECONDS, whatever the worker loop is
 busy with (a slow send, a long job). A row not refreshed for 3 beats means the worker is dead
-(killed, machine gone): on each beat, every live worker releases the inbound rows and outbox
-messages whose `leased_by` names no live worker, so they are taken up again within seconds
-instead of after their whole lease.
+(killed, machine gone): on each beat, every live worker releases the inbound rows, outbox
+messages and periodic jobs whose `leased_by` / `running_by` names no live worker, so they are
+taken up again within seconds instead of after their whole lease.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from django.db import connection
 from django.db.models import QuerySet
 
 from converge.core import clock
-from converge.core.models import WorkerHeartbeat
+from converge.core.models import PeriodicJobState, WorkerHeartbeat
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +75,9 @@ def release_dead_claims() -> tuple[int, int]:
         .exclude(leased_by__in=live)
         .update(lease_expires_at=now, leased_by="")
     )
-    if inbound or outbox:
-        log.warning("released claims of dead workers: %s inbound, %s outbound", inbound, outbox)
+    jobs = PeriodicJobState.objects.exclude(running_by="").exclude(running_by__in=live).update(running_by="")
+    if inbound or outbox or jobs:
+        log.warning("released claims of dead workers: %s inbound, %s outbound, %s jobs", inbound, outbox, jobs)
     WorkerHeartbeat.objects.filter(beat_at__lt=now - KEEP_DEAD).delete()
     return inbound, outbox
 
@@ -97,6 +98,8 @@ def release_own_claims(worker_id: str) -> tuple[int, int]:
         leased_by="",
         attempts=F("attempts") - 1,  # claimed, never tried
     )
+    # A job cut short by the stop runs again at the next tick of any worker.
+    PeriodicJobState.objects.filter(running_by=worker_id).update(running_by="", next_run_at=now)
     return inbound, outbox
 
 

@@ -1,20 +1,23 @@
-"""Periodic jobs: a registry that later capabilities add to, run by the worker loop.
+"""Periodic jobs: a registry that later capabilities add to, run by the worker's jobs lane.
 
-Each job's next run time is a database row claimed with SKIP LOCKED, so with several workers a
-job runs once per interval, not once per worker.
+Each job's state is a PeriodicJobState row. The jobs lane reads every row in one query per tick
+and starts each due job in a thread of its own, so a job that runs long (a stalled IMAP server,
+a big reminder dispatch) never holds up the next run of the others. A job is claimed with one
+conditional UPDATE — the `next_run_at` this worker read, and nobody running it — so with several
+workers it runs once per interval and never twice at once.
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import close_old_connections, connection
 
 from converge.core import clock
 from converge.core.models import PeriodicJobState
@@ -32,6 +35,10 @@ JOB_MODULES = (
     "converge.connectors.jobs",
 )
 
+# The longest the jobs lane sleeps between ticks: a job made due by another process (or a row
+# released from a dead worker) starts at most this late.
+MAX_TICK_SECONDS = 1.0
+
 
 @dataclass(frozen=True)
 class PeriodicJob:
@@ -41,6 +48,7 @@ class PeriodicJob:
 
 
 _registry: dict[str, PeriodicJob] = {}
+_current = threading.local()
 
 
 def periodic(name: str, *, every: timedelta) -> Callable[[Callable[[], object]], Callable[[], object]]:
@@ -57,35 +65,120 @@ def registered_jobs() -> dict[str, PeriodicJob]:
     return dict(_registry)
 
 
-def run_due_jobs(stop: threading.Event | None = None) -> int:
+def stopping() -> bool:
+    """True inside a job whose worker is stopping: a job that loops (batch after batch) ends
+    after the batch in hand, and the rest waits for the next run."""
+    stop: threading.Event | None = getattr(_current, "stop", None)
+    return stop is not None and stop.is_set()
+
+
+def job_states(names: list[str]) -> dict[str, PeriodicJobState]:
+    """Every job's row in one query; rows missing (a job added since) are created due now."""
+    states = {state.name: state for state in PeriodicJobState.objects.filter(name__in=names)}
+    if missing := [name for name in names if name not in states]:
+        PeriodicJobState.objects.bulk_create(
+            [PeriodicJobState(name=name, next_run_at=clock.now()) for name in missing], ignore_conflicts=True
+        )
+        states.update({state.name: state for state in PeriodicJobState.objects.filter(name__in=missing)})
+    return states
+
+
+def claim(job: PeriodicJob, state: PeriodicJobState, worker_id: str, now: datetime) -> bool:
+    """Take a due job: only one worker's UPDATE matches the next_run_at they all read."""
+    if state.running_by or state.next_run_at > now:
+        return False
+    return bool(
+        PeriodicJobState.objects.filter(pk=state.pk, next_run_at=state.next_run_at, running_by="").update(
+            next_run_at=now + job.every, last_run_at=now, last_error="", running_by=worker_id
+        )
+    )
+
+
+def run_claimed(job: PeriodicJob, worker_id: str, stop: threading.Event | None = None) -> None:
+    """Run a job this worker claimed, record its error if it fails, and let it go."""
+    _current.stop = stop
+    error = ""
+    try:
+        job.func()
+    except Exception as exc:
+        log.exception("periodic job failed name=%s", job.name)
+        error = type(exc).__name__
+    finally:
+        _current.stop = None
+    PeriodicJobState.objects.filter(name=job.name, running_by=worker_id).update(running_by="", last_error=error)
+
+
+def run_due_jobs(stop: threading.Event | None = None, *, worker_id: str = "inline") -> int:
+    """Run every due job here, one after the other (tests, one-off runs); returns how many ran."""
+    jobs = registered_jobs()
+    states = job_states(list(jobs))
     ran = 0
-    for job in registered_jobs().values():
+    for name, job in jobs.items():
         if stop is not None and stop.is_set():  # stopping: the jobs not started run next time
             break
-        if _claim(job):
-            try:
-                job.func()
-            except Exception as exc:
-                log.exception("periodic job failed name=%s", job.name)
-                PeriodicJobState.objects.filter(name=job.name).update(last_error=type(exc).__name__)
+        if claim(job, states[name], worker_id, clock.now()):
+            run_claimed(job, worker_id, stop)
             ran += 1
     return ran
 
 
-def _claim(job: PeriodicJob) -> bool:
-    now = clock.now()
-    with contextlib.suppress(IntegrityError):
-        PeriodicJobState.objects.get_or_create(name=job.name, defaults={"next_run_at": now})
-    with transaction.atomic():
-        state = (
-            PeriodicJobState.objects.select_for_update(skip_locked=True)
-            .filter(name=job.name, next_run_at__lte=now)
-            .first()
-        )
-        if state is None:
-            return False
-        state.next_run_at = now + job.every
-        state.last_run_at = now
-        state.last_error = ""
-        state.save(update_fields=["next_run_at", "last_run_at", "last_error"])
-    return True
+class JobsLane:
+    """The worker's jobs lane: one query per tick, each due job in a thread of its own. A job
+    still running from its last run is not started again (here, or by another worker)."""
+
+    def __init__(self, worker_id: str, stop: threading.Event) -> None:
+        self.worker_id = worker_id
+        self.stop = stop
+        self.jobs = registered_jobs()
+        self.running: dict[str, threading.Thread] = {}
+
+    def run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                close_old_connections()
+                try:
+                    wait = self.tick()
+                except Exception:
+                    log.exception("worker jobs lane tick failed")
+                    connection.close()
+                    wait = MAX_TICK_SECONDS
+                self.stop.wait(wait)
+        finally:
+            connection.close()
+
+    def tick(self) -> float:
+        """Start the due jobs; returns the seconds until the next one is due (capped)."""
+        self.running = {name: thread for name, thread in self.running.items() if thread.is_alive()}
+        states = job_states(list(self.jobs))
+        now = clock.now()
+        for name, state in states.items():
+            if state.running_by == self.worker_id and name not in self.running:
+                # Its thread ended without letting go (the database was away then).
+                PeriodicJobState.objects.filter(pk=state.pk, running_by=self.worker_id).update(running_by="")
+                state.running_by = ""
+        for name, job in self.jobs.items():
+            if self.stop.is_set():
+                break
+            if name not in self.running and claim(job, states[name], self.worker_id, now):
+                thread = threading.Thread(target=self._run_job, args=(job,), name=f"converge-job-{name}", daemon=True)
+                self.running[name] = thread
+                thread.start()
+        upcoming = [s.next_run_at for n, s in states.items() if n not in self.running and not s.running_by]
+        if not upcoming:
+            return MAX_TICK_SECONDS
+        return max(0.05, min(MAX_TICK_SECONDS, (min(upcoming) - now).total_seconds()))
+
+    def _run_job(self, job: PeriodicJob) -> None:
+        try:
+            close_old_connections()
+            run_claimed(job, self.worker_id, self.stop)
+        except Exception:  # the database went away while recording: the heartbeat releases it
+            log.exception("periodic job could not be recorded name=%s", job.name)
+        finally:
+            connection.close()
+
+    def wait_running(self, deadline: float) -> list[str]:
+        """At stop: wait for the running jobs until `deadline` (monotonic); the names still running."""
+        for thread in list(self.running.values()):
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        return [name for name, thread in self.running.items() if thread.is_alive()]

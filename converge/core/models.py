@@ -13,12 +13,16 @@ class TenantModel(models.Model):
 
 
 class PeriodicJobState(models.Model):
-    """When each registered periodic job runs next; claimed with SKIP LOCKED across workers."""
+    """When each registered periodic job runs next, and which worker runs it now. A worker claims
+    a due job with one conditional UPDATE (the next_run_at it read, no one running it), so with
+    several workers a job runs once per interval and never twice at once; a dead worker's
+    `running_by` is cleared by the others' heartbeat (core.heartbeat)."""
 
     name = models.CharField(max_length=100, unique=True)
     next_run_at = models.DateTimeField()
     last_run_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=300, blank=True)
+    running_by = models.CharField(max_length=100, blank=True)  # a WorkerHeartbeat.worker_id
 
 
 class WorkerHeartbeat(models.Model):

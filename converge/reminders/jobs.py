@@ -1,13 +1,14 @@
 from datetime import timedelta
 
-from converge.core.jobs import periodic
+from converge.core.jobs import periodic, stopping
 from converge.reminders.services import reminders_dispatch_due, reminders_fall_back, reminders_plan_missing
 from converge.reminders.waitlist import waitlist_send_batches
 
 
 @periodic("reminders.dispatch", every=timedelta(seconds=15))
 def dispatch_reminders() -> None:
-    while reminders_dispatch_due() > 0:
+    # Batch after batch until none is due (its own thread: nothing else waits), unless stopping.
+    while not stopping() and reminders_dispatch_due() > 0:
         pass
 
 
