@@ -65,6 +65,8 @@ class ThreadRow:
 class Sidebar:
     channels: list[ChannelRow]
     threads: list[ThreadRow]
+    # Teams whose channel the member is not in, where they may still start a topic (ask them).
+    other_teams: list[TeamChannel] = field(default_factory=list)
 
 
 def online_staff_ids(practice_id: int) -> set[int]:
@@ -144,7 +146,13 @@ def sidebar(*, principal: Principal) -> Sidebar:
     for row in rows:
         for t in row.topics:
             t.unread = unread.get(t.topic.pk, 0)
-    return Sidebar(channels=rows, threads=thread_rows(staff=staff))
+    shown = {c.pk for c in channels}
+    others = [
+        c
+        for c in TeamChannel.objects.filter(practice_id=staff.practice_id, team__isnull=False).order_by("name")
+        if c.pk not in shown
+    ]
+    return Sidebar(channels=rows, threads=thread_rows(staff=staff), other_teams=others)
 
 
 def thread_rows(*, staff: StaffMember) -> list[ThreadRow]:

@@ -61,7 +61,8 @@ def _messages_context(
         message.editable = selectors.editable(message, staff)  # type: ignore[attr-defined]
     if messages and before is None:
         services.mark_read(actor=staff_of(request), topic=topic, thread=thread, up_to_id=messages[-1].pk)
-    return {"messages": messages, "more": more, "oldest_id": messages[0].pk if messages else 0, "before": before}
+    # Not "messages": the base template shows Django's flash messages under that name.
+    return {"items": messages, "more": more, "oldest_id": messages[0].pk if messages else 0, "before": before}
 
 
 # --- pages ------------------------------------------------------------------------------------

@@ -153,3 +153,9 @@ def test_edit_within_the_window_via_the_page(staff, channels):
     assert message.body == "the typo" and message.edited_at is not None
     nurse_client = signed_in(make_staff(staff.practice, "Nora Nurse", Role.NURSE, team_slugs=("nursing",)))
     assert nurse_client.post(f"/team/m/{message.pk}/delete", headers=HTMX).status_code == 400
+
+
+def test_a_topic_page_shows_no_stray_flash_lines(staff, channels):
+    topic, message = services.topic_start(actor=staff, channel=channels["nursing"], title="T", body="hello")
+    page = signed_in(staff).get(f"/team/t/{topic.pk}/").content.decode()
+    assert "TeamMessage object" not in page and 'class="flash"' not in page

@@ -1,0 +1,92 @@
+"""Issue 17's journey in two real browsers against `converge serve`: the front desk asks the
+nurses about a patient from the conversation ("Ask the team"), the nurse sees the topic appear
+live and answers, and the front desk sees the answer live. Screenshots go to /tmp/shots/teamchat/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from converge.teamchat.models import Topic
+from tests.dashboard.browser.conftest import CHROMIUM, wait_connected
+from tests.helpers import receive
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed"),
+]
+SHOTS = Path("/tmp/shots/teamchat")
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+def test_front_desk_asks_the_nurses_and_sees_the_answer_live(browse, maria, grace, sms_channel):
+    conversation = receive(sms_channel, "+15552017755", "Can I move my appointment to Friday?").message.conversation
+    name = conversation.patient.display_name
+
+    nurse = browse(1280, 800)
+    nurse_page = nurse.login(grace)
+    nurse_page.goto(f"{nurse.base_url}/team/")
+    wait_connected(nurse_page)
+    expect(nurse_page.locator("#team-sidebar")).to_contain_text("Nursing")
+
+    front = browse(1280, 800)
+    front_page = front.login(maria)
+    front_page.goto(f"{front.base_url}/c/{conversation.pk}/")
+    wait_connected(front_page)
+    front_page.locator("#ask-team > summary").click()
+    expect(front_page.locator("#ask-channel")).to_have_value(str(_nursing_channel_id(conversation)))
+    front_page.fill("#ask-body", "She also asks whether she should still take her tablets the night before?")
+    shot(front_page, "ask-the-team-1280x800")
+    front_page.locator("#ask-send").click()
+
+    # The nurse's sidebar shows the new topic without a reload.
+    topic_link = nurse_page.locator("#team-sidebar .topic-link", has_text=f"Question about {name}")
+    expect(topic_link).to_be_visible()
+    expect(topic_link).to_contain_text("1")  # unread
+    topic = Topic.objects.get()
+
+    # The conversation lists the topic; the front desk opens it.
+    linked = front_page.locator(f'#linked-topics [data-linked-topic="{topic.pk}"]')
+    expect(linked).to_be_visible()
+    linked.click()
+    front_page.wait_for_url(f"**/team/t/{topic.pk}/")
+    wait_connected(front_page)
+    expect(front_page.locator("#team-link")).to_contain_text(name)
+
+    topic_link.click()
+    nurse_page.wait_for_url(f"**/team/t/{topic.pk}/")
+    wait_connected(nurse_page)
+    expect(nurse_page.locator("#team-messages")).to_contain_text("tablets the night before")
+    nurse_page.locator("#team-body").fill("Yes, as usual. I'll call her this afternoon.")
+    nurse_page.locator("#team-body").press("Enter")  # Enter sends
+    expect(nurse_page.locator("#team-body")).to_have_value("")
+
+    answer = front_page.locator("#team-messages .tmsg", has_text="I'll call her this afternoon")
+    expect(answer).to_be_visible()
+    expect(answer).to_contain_text(grace.display_name)
+    shot(front_page, "topic-front-desk-1280x800")
+    shot(nurse_page, "topic-nurse-1280x800")
+    front_page.goto(f"{front.base_url}/team/")
+    expect(front_page.locator("#team-sidebar")).to_contain_text("Ask another team")
+    shot(front_page, "team-home-front-desk-1280x800")
+
+    tablet = browse(768, 1024)
+    tablet_page = tablet.login(grace)
+    tablet_page.goto(f"{tablet.base_url}/team/t/{topic.pk}/")
+    expect(tablet_page.locator("#team-messages")).to_contain_text("call her this afternoon")
+    shot(tablet_page, "topic-nurse-768x1024")
+    tablet_page.goto(f"{tablet.base_url}/team/")
+    shot(tablet_page, "team-home-768x1024")
+    assert not [e for e in front.errors + nurse.errors + tablet.errors if "favicon" not in e]
+
+
+def _nursing_channel_id(conversation) -> int:
+    from converge.teamchat.models import TeamChannel
+
+    return TeamChannel.objects.get(practice_id=conversation.practice_id, team__slug="nursing").pk
