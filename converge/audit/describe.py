@@ -107,6 +107,7 @@ ACTIONS: dict[str, str] = {
     "teamchat.channel_create": "Created a team channel",
     "teamchat.message_delete": "Deleted a team message",
     "teamchat.message_edit": "Edited a team message",
+    "teamchat.retention_purge": "Deleted team messages past retention",
     "teamchat.topic_read": "Viewed a team topic about a patient",
     "teamchat.topic_start": "Started a team topic",
     "urgent.acknowledge": "Acknowledged urgent alert",

@@ -5,3 +5,6 @@ class TeamchatConfig(AppConfig):
     name = "converge.teamchat"
     label = "teamchat"
     verbose_name = "Team messages"
+
+    def ready(self) -> None:
+        from converge.teamchat import jobs  # noqa: F401 -- registers the retention job

@@ -141,3 +141,18 @@ def test_ask_the_team_links_the_conversation_and_reads_are_audited(staff, nurse,
     selectors.topic_open_audit(topic=topic, principal=principal)
     row = AuditEvent.objects.filter(action="teamchat.topic_read").get()
     assert before == 0 and row.patient_id == conversation.patient_id
+
+
+def test_the_practice_retention_applies_to_team_messages(staff, channels):
+    from converge.core.jobs import registered_jobs
+    from converge.privacy.models import PrivacySettings
+    from converge.teamchat.jobs import purge_team_messages
+    from converge.teamchat.models import TeamMessage
+
+    assert "teamchat.retention" in registered_jobs()
+    _topic, old = services.topic_start(actor=staff, channel=channels["nursing"], title="Old", body="old news")
+    TeamMessage.objects.filter(pk=old.pk).update(created_at=clock.now() - timedelta(days=40))
+    services.message_post(actor=staff, topic=old.topic, body="fresh")
+    PrivacySettings.objects.update_or_create(practice=staff.practice, defaults={"message_retention_days": 30})
+    assert purge_team_messages() == 1
+    assert list(TeamMessage.objects.values_list("body", flat=True)) == ["fresh"]

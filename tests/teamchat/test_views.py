@@ -159,3 +159,15 @@ def test_a_topic_page_shows_no_stray_flash_lines(staff, channels):
     topic, message = services.topic_start(actor=staff, channel=channels["nursing"], title="T", body="hello")
     page = signed_in(staff).get(f"/team/t/{topic.pk}/").content.decode()
     assert "TeamMessage object" not in page and 'class="flash"' not in page
+
+
+def test_an_urgent_team_message_shows_a_banner_on_every_page_until_read(staff, nurse, channels):
+    topic, _ = services.topic_start(
+        actor=staff, channel=channels["nursing"], title="Now", body="Patient fainted in the lobby", urgent=True
+    )
+    client = signed_in(nurse)
+    for url in ("/", "/patients/"):
+        page = client.get(url).content.decode()
+        assert "Urgent team message from Maria Lopez" in page and "fainted" not in page
+    client.get(f"/team/t/{topic.pk}/")
+    assert "Urgent team message from" not in client.get("/patients/").content.decode()
