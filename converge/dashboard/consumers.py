@@ -79,6 +79,14 @@ class StaffConsumer(AsyncJsonWebsocketConsumer):
         if not isinstance(content, dict):
             return
         kind = content.get("type")
+        if kind == "team.typing":
+            # Only to the people who can read that topic or direct conversation (teamchat decides).
+            typing = await self._team_typing(content)
+            if typing is not None:
+                groups, event = typing
+                for group in groups:
+                    await self.channel_layer.group_send(group, {"type": "converge.event", "event": event})
+            return
         if kind in ("presence.viewing", "presence.typing", "presence.left"):
             conversation_id = content.get("conversation_id")
             if not isinstance(conversation_id, int):
@@ -98,6 +106,12 @@ class StaffConsumer(AsyncJsonWebsocketConsumer):
                     },
                 },
             )
+
+    @database_sync_to_async
+    def _team_typing(self, content: dict[str, Any]) -> tuple[list[str], dict[str, Any]] | None:
+        from converge.teamchat.live import typing_event
+
+        return typing_event(staff_id=self.staff_id, content=content)
 
     @database_sync_to_async
     def _idle_ok(self) -> bool:

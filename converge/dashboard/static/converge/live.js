@@ -43,6 +43,11 @@ export function initLive() {
   window.addEventListener("pagehide", leave);
 }
 
+// For other modules that tell colleagues something (team.js: typing in a topic).
+export function sendLive(message) {
+  if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
+}
+
 function connect() {
   const scheme = window.location.protocol === "https:" ? "wss" : "ws";
   socket = new WebSocket(`${scheme}://${window.location.host}/ws/staff/`);

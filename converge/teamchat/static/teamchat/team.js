@@ -3,12 +3,15 @@
 // open topic's messages newer than the last one shown. Edits and deletes re-read from that message.
 import { PASSIVE, isTypingTarget, toast } from "../converge/util.js";
 import { urgentArrived } from "../converge/urgent.js";
+import { sendLive } from "../converge/live.js";
 
 const team = () => document.getElementById("team");
 const openTopic = () => Number(team()?.dataset.topicId || 0);
 const openThread = () => Number(team()?.dataset.threadId || 0);
 let sidebarTimer = null;
 let badgeTimer = null;
+let typingTimer = null;
+const typists = new Map();
 
 function messagesUrl() {
   if (openTopic()) return `/team/t/${openTopic()}/messages`;
@@ -118,7 +121,7 @@ function onTeamEvent(e) {
   const event = e.detail || {};
   switch (event.type) {
     case "team.message":
-      if (isOpen(event)) refreshMessages();
+      if (isOpen(event)) { typists.clear(); renderTyping(); refreshMessages(); }
       refreshSidebar();
       refreshBadge();
       return;
@@ -137,6 +140,9 @@ function onTeamEvent(e) {
       }
       return;
     }
+    case "team.typing":
+      if (isOpen(event)) showTyping(event);
+      return;
     case "team.read":
       refreshBadge();
       refreshSidebar();
@@ -151,12 +157,35 @@ function onTeamEvent(e) {
   }
 }
 
+function showTyping(event) {
+  typists.set(Number(event.staff_id), { name: String(event.staff_name || "A colleague"), at: Date.now() });
+  renderTyping();
+  clearTimeout(typingTimer);
+  typingTimer = setTimeout(renderTyping, 6500);
+}
+
+function renderTyping() {
+  const el = document.getElementById("team-typing");
+  if (!el) return;
+  const now = Date.now();
+  for (const [id, t] of typists) if (now - t.at > 6000) typists.delete(id);
+  const names = [...typists.values()].map((t) => t.name);
+  el.textContent = names.length ? `${names.join(", ")} ${names.length > 1 ? "are" : "is"} typing…` : ""; // text only
+}
+
 // --- the page -----------------------------------------------------------------------------
 
 function initComposer() {
   const form = document.getElementById("team-composer");
   if (!form) return;
   const area = form.querySelector("textarea");
+  let lastTyping = 0;
+  area.addEventListener("input", () => {
+    const now = Date.now();
+    if (now - lastTyping < 2500) return;
+    lastTyping = now;
+    sendLive(openTopic() ? { type: "team.typing", topic_id: openTopic() } : { type: "team.typing", dm_id: openThread() });
+  });
   area.addEventListener("keydown", (e) => {
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
       e.preventDefault();
