@@ -37,9 +37,13 @@ TEST_CSV = CORPUS_DIR / "test.csv"
 # The v6 held-out set (issue 14): read only by `converge router eval`, never by training or tuning.
 HELDOUT_CSV = CORPUS_DIR / "heldout.csv"
 # Bump when features or hyperparameters change, so saved models are retrained.
-MODEL_VERSION = 1
+MODEL_VERSION = 2
 MAX_MODEL_CHARS = 5_000  # the model reads this much; red flags read far more
 MAX_PARTS = 12
+# The red-flag families whose safety reply differs from 911 (issue 14): an urgent message the model
+# alone caught gets the reply of the family it most resembles; every other family is "other".
+REPLY_FAMILIES: tuple[str, ...] = ("suicide_self_harm", "poisoning_overdose")
+OTHER_FAMILY = "other_emergency"
 
 _PART_SPLIT = re.compile(
     r"[.!?\n;]+|\b(?:also|oh and|ps|one more thing|and another thing|tambien|también|otra cosa"
@@ -192,6 +196,7 @@ class TriageModel:
         *,
         corpus_digest: str,
         n_train: int,
+        family_classifier: LogisticRegression | None = None,
     ) -> None:
         self.word, self.char, self.classifier = word, char, classifier
         self.corpus_hash = corpus_digest
@@ -203,6 +208,16 @@ class TriageModel:
         # Evidence for a class is measured against the average class, so common words cancel.
         self._relative_t = np.ascontiguousarray((coef - coef.mean(axis=0)).T)
         self._intercept = np.asarray(classifier.intercept_, dtype=np.float64)
+        self.family_labels: tuple[str, ...] = ()
+        if family_classifier is not None:
+            self.family_labels = tuple(str(c) for c in family_classifier.classes_)
+            family_coef = np.asarray(family_classifier.coef_, dtype=np.float64)
+            if len(self.family_labels) == 2:  # sklearn keeps one row for a binary problem
+                family_coef = np.vstack([-family_coef[0], family_coef[0]]) / 2
+                self._family_intercept = np.asarray([-1, 1], dtype=np.float64) * family_classifier.intercept_[0] / 2
+            else:
+                self._family_intercept = np.asarray(family_classifier.intercept_, dtype=np.float64)
+            self._family_coef_t = np.ascontiguousarray(family_coef.T)
         self._blocks = self._make_blocks()
 
     def _make_blocks(self) -> tuple[_Block, _Block]:
@@ -237,6 +252,18 @@ class TriageModel:
 
     def probabilities(self, text: str) -> dict[str, float]:
         return self.analyse(text).probabilities
+
+    def family_probabilities(self, analysis: Analysis) -> dict[str, float]:
+        """Which urgent family an analysed message resembles (trained on the urgent rows only)."""
+        if not self.family_labels:
+            return {}
+        logits = self._family_intercept.copy()
+        for _, columns, values, _ in analysis.features:
+            if columns:
+                logits += values @ self._family_coef_t[columns]
+        logits -= logits.max()
+        exp = np.exp(logits)
+        return dict(zip(self.family_labels, (exp / exp.sum()).tolist(), strict=True))
 
     def evidence(self, analysis: Analysis, label: str, limit: int = 3) -> tuple[str, ...]:
         """The words and phrases that pushed this message toward `label`, strongest first."""
@@ -282,8 +309,15 @@ class TriageModel:
         joblib.dump(payload, path)
 
 
-def fit(texts: Sequence[str], labels: Sequence[str], *, corpus_digest: str = "") -> TriageModel:
-    """Fit on in-memory rows (what `train` and the threshold tuning both use)."""
+def fit(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    *,
+    corpus_digest: str = "",
+    families: Sequence[str] | None = None,
+) -> TriageModel:
+    """Fit on in-memory rows (what `train` and the threshold tuning both use). `families` (the
+    corpus's family column) also fits the family guess for model-only urgent catches."""
     # The vectorizers see folded text, exactly as `TriageModel.analyse` does.
     folded = [fold(t[:MAX_MODEL_CHARS]) for t in texts]
     word = TfidfVectorizer(analyzer=_word_grams, min_df=2, sublinear_tf=True)
@@ -293,14 +327,30 @@ def fit(texts: Sequence[str], labels: Sequence[str], *, corpus_digest: str = "")
         C=10.0, solver="saga", max_iter=300, tol=1e-3, class_weight="balanced", random_state=0
     )
     classifier.fit(matrix, list(labels))
-    return TriageModel(word, char, classifier, corpus_digest=corpus_digest, n_train=len(texts))
+    family_classifier = _fit_families(matrix, labels, families)
+    return TriageModel(
+        word, char, classifier, corpus_digest=corpus_digest, n_train=len(texts), family_classifier=family_classifier
+    )
+
+
+def _fit_families(matrix: Any, labels: Sequence[str], families: Sequence[str] | None) -> LogisticRegression | None:
+    if families is None:
+        return None
+    rows = [i for i, (label, family) in enumerate(zip(labels, families, strict=True)) if label == "urgent" and family]
+    targets = [families[i] if families[i] in REPLY_FAMILIES else OTHER_FAMILY for i in rows]
+    if len(set(targets)) < 2:
+        return None
+    classifier = LogisticRegression(C=10.0, solver="saga", max_iter=300, tol=1e-3, random_state=0)
+    classifier.fit(matrix[rows], targets)
+    return classifier
 
 
 def train(corpus_paths: Sequence[Path], out_path: Path | None = None) -> TriageModel:
     """Train on the given CSVs (normally the committed train.csv plus any extras)."""
     paths = list(corpus_paths)
     rows = [row for path in paths for row in read_labelled_csv(path)]
-    model = fit([t for t, _ in rows], [label for _, label in rows], corpus_digest=corpus_hash(paths))
+    families = [family for path in paths for family in read_family_column(path)]
+    model = fit([t for t, _ in rows], [label for _, label in rows], corpus_digest=corpus_hash(paths), families=families)
     if out_path is not None:
         model.save(out_path, paths)
     return model

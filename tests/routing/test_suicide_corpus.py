@@ -187,11 +187,24 @@ def test_eval_command_prints_per_family_lines(
     assert set(figures["urgent_recall_by_family"]) == {SUICIDE_SELF_HARM, "breathing"}
 
 
-def test_heldout_figures_do_not_regress(classifier: Classifier) -> None:
-    """A floor at the v8 figures recorded in PROVENANCE.md (below the issue-14 targets of 0.98 /
-    0.98 / 0.5 % / 0.938, which are not met yet). Evaluation only: nothing is tuned on this."""
-    figures = router_cli.evaluate_csv(HELDOUT_CSV)
-    assert figures["urgent_recall"] >= 0.95
-    assert figures["urgent_recall_by_family"][SUICIDE_SELF_HARM]["recall"] >= 0.95
-    assert figures["clinical_to_nonclinical_rate"] <= 0.015
-    assert figures["macro_f1"] >= 0.88
+def test_heldout_csv_is_a_header_only_without_heldout_templates() -> None:
+    """v8 was spent (it is dev7 now); the next blind set is dropped in as templates/heldout.*.txt.
+    Until then heldout.csv is a header, and adding it must not change the training split."""
+    if generate.has_templates("heldout"):
+        pytest.skip("held-out templates present")
+    assert _rows(HELDOUT_CSV) == []
+    assert HELDOUT_CSV.read_text(encoding="utf-8") == "text,label,family\n"
+
+
+def test_heldout_is_generated_last_so_it_cannot_change_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    real = generate.generate_split
+
+    def recording(split: str, seen: set[str], pool: str | None = None) -> list[generate.Row]:
+        calls.append(pool or split)
+        return [] if split == "heldout" else real(split, seen, pool)
+
+    monkeypatch.setattr(generate, "generate_split", recording)
+    monkeypatch.setattr(generate, "has_templates", lambda split: True)
+    generate.generate()
+    assert calls[0] == "test" and calls[-1] == "heldout"

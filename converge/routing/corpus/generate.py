@@ -11,9 +11,10 @@ Deterministic: the same templates always give byte-identical CSVs.
 
 Each CSV has the columns text,label,family: `family` is the red-flag family of an urgent row (a
 trailing "@family" on its template, else the family of the first red flag the rules find in the
-clean template text, else other_emergency) and empty for the other labels. heldout.csv (v8, issue
-14) is generated after test.csv and before train.csv, so no held-out text is also a training text;
-it is never read by training or tuning (see PROVENANCE.md).
+clean template text, else other_emergency) and empty for the other labels. heldout.csv is generated
+last, from templates/heldout.*.txt only, and drops any variant that is also a test or training text,
+so adding or replacing the held-out templates never changes train.csv or test.csv; it is never
+read by training or tuning (see PROVENANCE.md). Without held-out templates it is a header only.
 """
 
 from __future__ import annotations
@@ -33,8 +34,10 @@ TEMPLATES = HERE / "templates"
 SPLIT_FILES = {"train": ("train", "dev", "dev2", "dev3", "dev4"), "test": ("test",), "heldout": ("heldout",)}
 # Template files generated as a pool of their own, with their own quotas, and added to a split:
 # the suicide/self-harm templates and their hard negatives (issue 14) go to training.
-# dev5 and dev6 were the v6 and v7 held-out sets, spent on error analysis like dev..dev4.
-POOLS: dict[str, tuple[str, ...]] = {"train": ("selfharm", "dev5", "dev6")}
+# dev5, dev6 and dev7 were the v6, v7 and v8 held-out sets, spent on error analysis like dev..dev4.
+# "everyday" holds short neutral messages (acknowledgements, channel switches, one-word answers)
+# and idioms or past, negated red flags: the hard negatives the over-triage came from.
+POOLS: dict[str, tuple[str, ...]] = {"train": ("selfharm", "dev5", "dev6", "dev7", "everyday")}
 LABELS = ("administrative", "scheduling", "refill", "clinical", "urgent")
 PRECEDENCE = {label: rank for rank, label in enumerate(LABELS)}
 
@@ -66,12 +69,12 @@ QUOTAS: dict[str, dict[str, dict[str, int]]] = {
         },
         "es": {"administrative": 35, "scheduling": 40, "refill": 28, "clinical": 40, "urgent": 48},
     },
-    # v8 held-out set (issue 14): mostly suicide/self-harm risk and its hard negatives.
+    # The held-out set (v9 onwards, issue 14): mostly suicide/self-harm risk and its hard negatives.
     "heldout": {
         "en": {"administrative": 55, "scheduling": 45, "refill": 30, "clinical": 60, "urgent": 130},
         "es": {"administrative": 18, "scheduling": 15, "refill": 10, "clinical": 20, "urgent": 40},
     },
-    # The v6 and v7 held-out sets once spent (training data now).
+    # The v6, v7 and v8 held-out sets once spent (training data now).
     "dev5": {
         "en": {"administrative": 55, "scheduling": 45, "refill": 30, "clinical": 60, "urgent": 130},
         "es": {"administrative": 18, "scheduling": 15, "refill": 10, "clinical": 20, "urgent": 40},
@@ -79,6 +82,14 @@ QUOTAS: dict[str, dict[str, dict[str, int]]] = {
     "dev6": {
         "en": {"administrative": 55, "scheduling": 45, "refill": 30, "clinical": 60, "urgent": 130},
         "es": {"administrative": 18, "scheduling": 15, "refill": 10, "clinical": 20, "urgent": 40},
+    },
+    "dev7": {
+        "en": {"administrative": 55, "scheduling": 45, "refill": 30, "clinical": 60, "urgent": 130},
+        "es": {"administrative": 18, "scheduling": 15, "refill": 10, "clinical": 20, "urgent": 40},
+    },
+    "everyday": {
+        "en": {"administrative": 300, "scheduling": 150, "refill": 45, "clinical": 90},
+        "es": {"administrative": 90, "scheduling": 40, "refill": 12, "clinical": 25},
     },
     "selfharm": {
         "en": {"administrative": 80, "scheduling": 30, "refill": 45, "clinical": 110, "urgent": 260},
@@ -89,7 +100,7 @@ QUOTAS: dict[str, dict[str, dict[str, int]]] = {
 # Chance that a message also carries a sentence from a lower-precedence label.
 MIX_RATE = {"scheduling": 0.06, "refill": 0.10, "clinical": 0.22, "urgent": 0.15}
 # Risk messages wrapped in scheduling or admin wording are the point of these sets.
-MIX_RATES = {name: {**MIX_RATE, "urgent": 0.3} for name in ("heldout", "selfharm", "dev5", "dev6")}
+MIX_RATES = {name: {**MIX_RATE, "urgent": 0.3} for name in ("heldout", "selfharm", "dev5", "dev6", "dev7")}
 OTHER_EMERGENCY = "other_emergency"
 _FAMILY_TAG = re.compile(r"\s+@([a-z_]+)$")
 # A hard negative that denies risk ("not suicidal") is not mixed into another message: glued to a
@@ -515,16 +526,21 @@ def generate_split(split: str, seen: set[str], pool: str | None = None) -> list[
     return rows
 
 
+def has_templates(split: str) -> bool:
+    return all((TEMPLATES / f"{name}.{lang}.txt").is_file() for name in SPLIT_FILES[split] for lang in QUOTAS[split])
+
+
 def generate() -> dict[str, list[Row]]:
-    # Test first, then the held-out v8 set, so that no text either produced is also a training text.
+    # Test first, so no training text is a test text; the held-out set last, so it can be replaced
+    # (a fresh blind set dropped in as templates/heldout.*.txt) without changing train or test.
     seen: set[str] = set()
     test = generate_split("test", seen)
-    heldout = generate_split("heldout", seen)
     train = generate_split("train", seen)
     extra = [row for pool in POOLS["train"] for row in generate_split("train", seen, pool)]
     if extra:
         train = train + extra
         random.Random("shuffle-train-pools").shuffle(train)
+    heldout = generate_split("heldout", seen) if has_templates("heldout") else []
     return {"train": train, "test": test, "heldout": heldout}
 
 

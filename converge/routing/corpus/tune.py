@@ -20,11 +20,12 @@ from sklearn.model_selection import GroupKFold
 from converge.routing.classifier import Policy, Scores, verdict
 from converge.routing.corpus.generate import generate
 from converge.routing.model import TRAIN_CSV, fit, parts
-from converge.routing.redflags import scan
+from converge.routing.redflags import SUICIDE_SELF_HARM, scan
 
 # Tuning targets, stricter than the acceptance targets to leave room for new wording.
 MAX_CLINICAL_TO_FRONT_DESK = 0.01
 MIN_URGENT_RECALL = 0.98
+MIN_SUICIDE_RECALL = 0.98  # issue 14: the suicide/self-harm family on its own
 TIE = 0.002
 RECALL_TIE = 0.003
 # The rules catch nearly every urgent training message because they were written from them; on
@@ -32,10 +33,12 @@ RECALL_TIE = 0.003
 # them, so its urgent threshold is set by what the model alone catches on held-out templates.
 MODEL_ALONE_URGENT_RECALL = 0.75
 # Sentence-level urgency (issue 14): 1.01 switches it off.
-URGENT_PART = [0.5, 0.6, 0.7, 0.8, 0.9, 1.01]
+URGENT_PART = [0.4, 0.45, 0.5, 0.6, 0.7, 1.01]
+# The model alone on messages of Policy.short_words words or fewer: 0.0 leaves them as any other.
+SHORT_URGENT = [0.0, 0.7, 0.8, 0.9]
 
 
-def out_of_fold_scores() -> tuple[list[Scores], np.ndarray]:
+def out_of_fold_scores() -> tuple[list[Scores], np.ndarray, np.ndarray]:
     rows = generate()["train"]
     with TRAIN_CSV.open(encoding="utf-8", newline="") as handle:
         committed = [(r["text"], r["label"]) for r in csv.DictReader(handle)]
@@ -43,6 +46,7 @@ def out_of_fold_scores() -> tuple[list[Scores], np.ndarray]:
         raise SystemExit("train.csv is out of date: run python -m converge.routing.corpus.generate")
     texts = [r.text for r in rows]
     labels = np.array([r.label for r in rows])
+    families = np.array([r.family for r in rows])
     scores: list[Scores | None] = [None] * len(rows)
     for train_idx, held_idx in GroupKFold(5).split(texts, labels, [r.template for r in rows]):
         model = fit([texts[i] for i in train_idx], labels[train_idx].tolist())
@@ -57,16 +61,19 @@ def out_of_fold_scores() -> tuple[list[Scores], np.ndarray]:
                 tuple(model.analyse(s, folded=True) for s in pieces),
                 found.negated,
             )
-    return [s for s in scores if s is not None], labels
+    return [s for s in scores if s is not None], labels, families
 
 
-def evaluate(scores: list[Scores], labels: np.ndarray, policy: Policy) -> dict[str, float]:
+def evaluate(scores: list[Scores], labels: np.ndarray, policy: Policy, families: np.ndarray) -> dict[str, float]:
     predicted = np.array([verdict(s, policy, is_reply_to_reminder=False).category for s in scores])
     clinical = np.isin(labels, ["clinical", "urgent"])
     front_desk = np.isin(predicted, ["administrative", "scheduling"])
+    not_urgent = labels != "urgent"
     return {
         "macro_f1": float(f1_score(labels, predicted, average="macro")),
         "urgent_recall": float(np.mean(predicted[labels == "urgent"] == "urgent")),
+        "suicide_recall": float(np.mean(predicted[families == SUICIDE_SELF_HARM] == "urgent")),
+        "over_triage": float(np.mean(predicted[not_urgent] == "urgent")),
         "clinical_to_front_desk": float(np.mean(front_desk[clinical])),
     }
 
@@ -78,8 +85,8 @@ def model_alone_urgent_recall(scores: list[Scores], labels: np.ndarray, threshol
 
 
 def main() -> None:
-    scores, labels = out_of_fold_scores()
-    candidates = [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95]
+    scores, labels, families = out_of_fold_scores()
+    candidates = [0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95]
     for threshold in candidates:
         recall = model_alone_urgent_recall(scores, labels, threshold)
         print(f"model alone, urgent >= {threshold}: recall {recall:.3f}")
@@ -90,19 +97,28 @@ def main() -> None:
     results = []
     # The model-alone rule gives the highest whole-message threshold; lower ones are tried too.
     model_urgents = [t for t in candidates if t <= model_urgent]
-    grid = itertools.product(model_urgents, [0.25, 0.3, 0.35, 0.4, 0.45, 0.5], [0.5, 0.55, 0.6, 0.65, 0.7], URGENT_PART)
-    for whole_urgent, whole, part, urgent_part in grid:
+    grid = itertools.product(model_urgents, [0.3, 0.35, 0.4, 0.45], [0.5, 0.6, 0.7], URGENT_PART, SHORT_URGENT)
+    for whole_urgent, whole, part, urgent_part, short_urgent in grid:
         policy = replace(
-            Policy(), model_urgent=whole_urgent, urgent_part=urgent_part, clinical_whole=whole, clinical_part=part
+            Policy(),
+            model_urgent=whole_urgent,
+            urgent_part=urgent_part,
+            clinical_whole=whole,
+            clinical_part=part,
+            short_urgent=short_urgent,
         )
-        results.append((policy, evaluate(scores, labels, policy)))
+        results.append((policy, evaluate(scores, labels, policy, families)))
     careful = [(p, m) for p, m in results if m["clinical_to_front_desk"] <= MAX_CLINICAL_TO_FRONT_DESK] or results
-    safe = [(p, m) for p, m in careful if m["urgent_recall"] >= MIN_URGENT_RECALL]
+    safe = [
+        (p, m)
+        for p, m in careful
+        if m["urgent_recall"] >= MIN_URGENT_RECALL and m["suicide_recall"] >= MIN_SUICIDE_RECALL
+    ]
     if not safe:
         # No setting reaches the recall floor: urgent recall first, then macro-F1 (issue 14).
         top = max(m["urgent_recall"] for _, m in careful)
         safe = [(p, m) for p, m in careful if m["urgent_recall"] >= top - RECALL_TIE]
-        print(f"no setting reaches urgent recall {MIN_URGENT_RECALL}; best is {top:.3f}")
+        print(f"no setting reaches urgent recall {MIN_URGENT_RECALL} and suicide/self-harm {MIN_SUICIDE_RECALL}")
     ranked = sorted(safe, key=lambda pm: -pm[1]["macro_f1"])
     for policy, metrics in ranked[:10]:
         print(describe(policy, metrics))
@@ -110,17 +126,23 @@ def main() -> None:
     best = ranked[0][1]["macro_f1"]
     chosen = min(
         (pm for pm in ranked if pm[1]["macro_f1"] >= best - TIE),
-        key=lambda pm: (pm[0].urgent_part, pm[0].clinical_whole, pm[0].clinical_part, pm[0].model_urgent),
+        key=lambda pm: (
+            pm[0].urgent_part,
+            pm[0].clinical_whole,
+            pm[0].clinical_part,
+            pm[0].model_urgent,
+            pm[0].short_urgent,
+        ),
     )
     print("chosen:", describe(*chosen))
-    print("current Policy():", describe(Policy(), evaluate(scores, labels, Policy())))
+    print("current Policy():", describe(Policy(), evaluate(scores, labels, Policy(), families)))
 
 
 def describe(policy: Policy, metrics: dict[str, float]) -> str:
     figures = " ".join(f"{k}={v:.3f}" for k, v in metrics.items())
     return (
         f"model_urgent={policy.model_urgent} urgent_part={policy.urgent_part} clinical_whole={policy.clinical_whole} "
-        f"clinical_part={policy.clinical_part}: {figures}"
+        f"clinical_part={policy.clinical_part} short_urgent={policy.short_urgent}: {figures}"
     )
 
 
