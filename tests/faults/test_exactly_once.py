@@ -10,6 +10,7 @@ not show as failed), duplicated (messages the provider accepted more than once).
 from __future__ import annotations
 
 import logging
+import os
 import socket
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -19,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from django.db import connection
 from django.test import Client
 
 from converge.connectors import senders
@@ -31,7 +33,13 @@ from converge.core import clock
 from tests.connectors.channels import sms_channel as twilio_channel
 from tests.connectors.channels import twilio_signature, wa_channel, wa_post, wa_status_notification
 from tests.connectors.fake_providers import FakeGraphAPI, FakeTwilioAPI, RecordedRequest, Reply
-from tests.conversations.test_outbox_processes import patient_message, queue_bulk
+from tests.conversations.test_outbox_processes import (  # noqa: F401 -- spawn is a fixture
+    assert_each_sent_exactly_once,
+    patient_message,
+    queue_bulk,
+    spawn,
+    wait_all_sent,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -377,3 +385,38 @@ def test_a_released_claim_of_a_worker_thought_dead_is_not_sent_by_it(practice: A
             message = Message.objects.select_related("channel", "contact_point").get(pk=ids[0])
             assert outbox._send_one(message, token, "worker-a") == "lease_lost"
         assert fake.sends == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_worker_processes_a_lease_expiring_mid_batch_each_message_sent_once(sms_channel: Any, spawn: Any) -> None:
+    """Real `converge worker` processes: 1 s sends and a 5 s lease, so the batch of whichever
+    worker claims first outlasts its lease and the other takes over the rows not yet reached;
+    they take turns until all are sent. Each is sent once, and no send outlives its own lease,
+    so no worker records a send whose lease another took ("lease lost before recording send")."""
+    env = {
+        "CONVERGE_SIMULATOR_DELAY_MS": "1000",
+        "CONVERGE_OUTBOX_LEASE_SECONDS": "5",
+        "CONVERGE_OUTBOX_BATCH_SIZE": "12",
+    }
+    workers = [spawn(f"worker-{i}", "worker", "--idle", "0.1", **env) for i in (1, 2)]
+    for worker in workers:
+        worker.wait_for_output("worker running")
+    messages = queue_bulk(patient_message(sms_channel), 12)
+
+    wait_all_sent(12, workers, timeout=60)
+
+    assert_each_sent_exactly_once(messages, sms_channel.key)
+    logs = [worker.output() for worker in workers]
+    assert sum(log.count("lease lost before sending, skipped") for log in logs) >= 1, logs
+    assert Message.objects.filter(pk__in=[m.pk for m in messages], attempts__gt=1).exists()  # taken over
+    for log in logs:
+        assert "lease lost before recording send" not in log
+        assert "Traceback" not in log, log[-4000:]
+
+
+def test_these_faults_run_on_the_database_the_suite_was_given() -> None:
+    """CI's second pass sets CONVERGE_TEST_DATABASE_URL to PostgreSQL: the claims above
+    (SELECT ... FOR UPDATE SKIP LOCKED, conditional UPDATEs) must be exercised there, not on a
+    silent SQLite fallback."""
+    wanted = "postgresql" if os.environ.get("CONVERGE_TEST_DATABASE_URL", "").startswith("postgres") else "sqlite"
+    assert connection.vendor == wanted
