@@ -1,6 +1,7 @@
 from django.urls import path
 
 from converge.accounts import views
+from converge.practices import views as practice_views
 
 urlpatterns = [
     path("login/verify", views.mfa_verify, name="mfa-verify"),
@@ -17,4 +18,7 @@ urlpatterns = [
         name="staff-invite-revoke",
     ),
     path("invite/<str:token>", views.invite_accept, name="invite-accept"),
+    path("settings/on-call/", practice_views.oncall_page, name="on-call"),
+    path("settings/on-call/add", practice_views.oncall_add, name="on-call-add"),
+    path("settings/on-call/<int:shift_id>/remove", practice_views.oncall_remove, name="on-call-remove"),
 ]

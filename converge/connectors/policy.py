@@ -62,6 +62,13 @@ class Refusal:
 
 def send_refusal(message: Message) -> Refusal | None:
     """Why the worker must not send this message now (a permanent failure), or None."""
+    from converge.conversations.models import STAFF_PAGE_KIND
+
+    if message.kind == STAFF_PAGE_KIND:  # an on-call page whose alert was acknowledged meanwhile
+        from converge.routing.oncall import PAGE_CANCELLED, page_refusal
+
+        reason = page_refusal(message)
+        return Refusal(PAGE_CANCELLED, reason) if reason else None
     contact = message.contact_point
     if contact is None:
         return None

@@ -100,3 +100,24 @@ class ApiToken(TenantModel):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+
+
+class OnCallShift(TenantModel):
+    """Who is on call when (Settings → On-call), in the practice's time zone: either every week on
+    the given weekdays from start_time to end_time (an end at or before the start runs past
+    midnight; 00:00–00:00 is the whole day), or once, from start_date start_time to end_date
+    end_time. Urgent escalation pages the people on shift now before the ordered on-call list."""
+
+    staff = models.ForeignKey(StaffMember, on_delete=models.CASCADE, related_name="on_call_shifts")
+    weekdays = models.JSONField(default=list, blank=True)  # [0..6], 0 = Monday; empty for a date range
+    start_date = models.DateField(null=True, blank=True)
+    end_date = models.DateField(null=True, blank=True)
+    start_time = models.TimeField()
+    end_time = models.TimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["practice", "end_date"], name="oncall_shift_idx")]
+
+    def __str__(self) -> str:
+        return f"on-call-shift:{self.pk}"

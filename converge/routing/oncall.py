@@ -63,12 +63,17 @@ def _entries(settings: RoutingSettings) -> list[dict[str, Any]]:
     return [{"staff": settings.on_call_id}] if settings.on_call_id else []
 
 
-def on_call_targets(settings: RoutingSettings) -> list[OnCallTarget]:
-    """The practice's on-call list in order; staff no longer active are left out."""
+def on_call_targets(settings: RoutingSettings, when: datetime | None = None) -> list[OnCallTarget]:
+    """Whoever the rota has on shift now (converge.practices.rota), then the practice's ordered
+    on-call list (without those already paged first); staff no longer active are left out."""
+    from converge.practices.rota import on_shift
+
     entries = _entries(settings)
     ids = [e["staff"] for e in entries if "staff" in e]
     staff = {s.pk: s for s in StaffMember.objects.filter(practice_id=settings.practice_id, pk__in=ids, is_active=True)}
-    targets = []
+    rota = on_shift(settings.practice_id, when)
+    targets = [OnCallTarget(label=m.display_name, phone=_staff_phone(m), staff_id=m.pk) for m in rota]
+    entries = [e for e in entries if int(e.get("staff") or 0) not in {m.pk for m in rota}]
     for entry in entries:
         if "phone" in entry:
             targets.append(OnCallTarget(label=str(entry["phone"]), phone=str(entry["phone"]), staff_id=None))
@@ -118,8 +123,16 @@ def on_call_list_parse(practice_id: int, text: str) -> list[dict[str, Any]]:
 
 
 def on_call_list_text(settings: RoutingSettings) -> str:
-    """The list as the settings form shows it, one entry a line."""
-    return "\n".join(t.label for t in on_call_targets(settings))
+    """The list as the settings form shows it, one entry a line (the rota is not part of it)."""
+    entries = _entries(settings)
+    ids = [e["staff"] for e in entries if "staff" in e]
+    names = dict(
+        StaffMember.objects.filter(practice_id=settings.practice_id, pk__in=ids, is_active=True).values_list(
+            "pk", "display_name"
+        )
+    )
+    labels = [str(e["phone"]) if "phone" in e else names.get(int(e.get("staff") or 0), "") for e in entries]
+    return "\n".join(label for label in labels if label)
 
 
 def on_call_list_update(*, settings: RoutingSettings, actor: object, text: str) -> RoutingSettings:
@@ -283,6 +296,17 @@ def _page_next(alert: UrgentAlert, settings: RoutingSettings, now: datetime) -> 
     return 1
 
 
+PAGE_CANCELLED = "page-cancelled"
+
+
+def page_refusal(message: Message) -> str:
+    """Why a queued page must not be sent now, or "": its alert was acknowledged while the page
+    waited (a retry's backoff, say). The outbox records it as not sent (code PAGE_CANCELLED)."""
+    info = (message.metadata or {}).get("on_call") or {}
+    acknowledged = UrgentAlert.objects.filter(pk=int(info.get("alert") or 0), acknowledged_at__isnull=False).exists()
+    return "the alert was acknowledged before this page was sent" if acknowledged else ""
+
+
 def page_outcome(message: Message) -> None:
     """The outbox (or a provider's delivery report) recorded a page as sent or failed for good:
     say so on the timeline; a failure makes the next person due at once (the next check, within
@@ -295,6 +319,10 @@ def page_outcome(message: Message) -> None:
     conversation = Conversation.objects.select_related("practice").get(pk=message.conversation_id)
     alert = UrgentAlert.objects.filter(pk=int(info.get("alert") or 0)).first()
     detail = {"step": info.get("step"), "staff": info.get("staff"), "message": message.pk}
+    if message.status == DeliveryStatus.FAILED and message.failure_code == PAGE_CANCELLED:
+        _line(conversation, "page_cancelled", f"On-call page to {label} not sent: the alert was acknowledged", now)
+        audit_record(action="urgent.page_cancelled", **_about(conversation, alert), detail=detail)
+        return
     if message.status == DeliveryStatus.FAILED:
         reason = message.failure_reason or "delivery failed"
         _line(conversation, "page_failed", f"On-call page to {label} failed: {reason}", now)

@@ -25,7 +25,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ from converge.accounts.models import StaffInvitation
 from converge.api.v1 import api
 from converge.conversations.models import Conversation, Note
 from converge.core import clock
-from converge.practices.models import Role
+from converge.practices.models import OnCallShift, Role
 from converge.privacy.models import PrivacySettings
 from tests.conftest import ALWAYS_OPEN, clear_cache
 from tests.core.urlwalk import PARAM, api_operations, fill, walk
@@ -208,6 +208,14 @@ ROUTES: dict[str, R] = {
     "settings/staff/invitations/<int:invitation_id>/revoke": R("manage staff", methods=("POST",)),
     "settings/staff/seats": R("manage staff", methods=("POST",), data={"staff_seats": "40"}),
     "invite/<str:token>": R(PUBLIC, methods=("GET", "POST"), data={"password": "x", "password_again": "x"}),
+    "settings/on-call/": R("manage settings"),
+    "settings/on-call/add": R(
+        "manage settings",
+        methods=("POST",),
+        data={"staff": "{nurse}", "weekdays": ["5", "6"], "start_time": "00:00", "end_time": "00:00"},
+        form_refusal_ok=True,
+    ),
+    "settings/on-call/<int:shift_id>/remove": R("manage settings", methods=("POST",)),
     "settings/audit/": R("view audit"),
     "settings/audit.csv": R("view audit"),
     "settings/policies/": R(
@@ -512,6 +520,9 @@ def build_world() -> dict[str, Any]:
                 expires_at=now + timedelta(hours=72),
             ).pk,
             "token": "not-an-invitation-token",
+            "shift_id": OnCallShift.objects.create(
+                practice=practice, staff=target, weekdays=[0], start_time=time(9), end_time=time(17)
+            ).pk,
             "channel_id": whatsapp.pk,
             "mailbox": mailbox.pk,
             "webchat": webchat.pk,
