@@ -83,6 +83,11 @@ def test_front_desk_asks_the_nurses_and_sees_the_answer_live(browse, maria, grac
     shot(tablet_page, "topic-nurse-768x1024")
     tablet_page.goto(f"{tablet.base_url}/team/")
     shot(tablet_page, "team-home-768x1024")
+    tablet_page.goto(f"{tablet.base_url}/c/{conversation.pk}/")
+    expect(tablet_page.locator("#linked-topics")).to_contain_text(f"Question about {name}")
+    tablet_page.locator("#ask-team > summary").click()
+    expect(tablet_page.locator("#ask-send")).to_be_visible()
+    shot(tablet_page, "conversation-ask-768x1024")
     assert not [e for e in front.errors + nurse.errors + tablet.errors if "favicon" not in e]
 
 
@@ -90,3 +95,28 @@ def _nursing_channel_id(conversation) -> int:
     from converge.teamchat.models import TeamChannel
 
     return TeamChannel.objects.get(practice_id=conversation.practice_id, team__slug="nursing").pk
+
+
+def test_history_loads_as_one_scrolls_up(browse, maria, nurse):
+    from converge.teamchat import services
+    from converge.teamchat.models import TeamChannel
+
+    services.team_channels_ensure(practice_id=maria.practice_id)
+    channel = TeamChannel.objects.get(practice_id=maria.practice_id, team__slug="front-desk")
+    topic, _ = services.topic_start(actor=maria, channel=channel, title="Printer broken", body="message 0")
+    for n in range(1, 70):
+        services.message_post(actor=nurse if n % 3 else maria, topic=topic, body=f"message {n} @grace")
+    front = browse(1280, 800)
+    page = front.login(maria)
+    page.goto(f"{front.base_url}/team/t/{topic.pk}/")
+    messages = page.locator("#team-messages .tmsg")
+    expect(messages).to_have_count(50)
+    expect(page.locator("#team-messages .tmsg").last).to_be_in_viewport()  # newest at the bottom
+    page.locator("#team-scroll").evaluate("el => { el.scrollTop = 0; }")
+    expect(messages).to_have_count(70)
+    expect(page.locator("#team-messages")).to_contain_text("message 0")
+    shot(page, "topic-history-1280x800")
+    page.locator("#team-body").fill("@gr")
+    expect(page.locator("#mention-popup")).to_be_visible()
+    shot(page, "mention-picker-1280x800")
+    assert not [e for e in front.errors if "favicon" not in e]

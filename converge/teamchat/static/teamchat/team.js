@@ -111,6 +111,27 @@ function urgentBanner(event) {
   box.hidden = false;
 }
 
+let audio = null;
+function softTone() {
+  let on = false;
+  try { on = window.localStorage.getItem("converge.sound") === "on"; } catch (_) { on = false; }
+  if (!on) return;
+  try {
+    audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+    if (audio.state !== "running") return; // the browser waits for a click first (urgent.js asks)
+    const tone = audio.createOscillator();
+    const gain = audio.createGain();
+    tone.frequency.value = 660;
+    gain.gain.setValueAtTime(0.12, audio.currentTime);
+    gain.gain.exponentialRampToValueAtTime(0.001, audio.currentTime + 0.25);
+    tone.connect(gain).connect(audio.destination);
+    tone.start();
+    tone.stop(audio.currentTime + 0.25);
+  } catch (_) {
+    audio = null;
+  }
+}
+
 function notifyDesktop(text, event) {
   if (!("Notification" in window) || Notification.permission !== "granted" || !document.hidden) return;
   const note = new Notification(text, { tag: `team-${Number(event.message_id)}` }); // who, never what
@@ -135,6 +156,7 @@ function onTeamEvent(e) {
         urgentArrived();
       }
       if (!isOpen(event) || document.hidden) {
+        if (!event.urgent) softTone();
         toast(`${event.urgent ? "Urgent message" : "New message"} from ${from}`);
         notifyDesktop(`New message from ${from}`, event);
       }
@@ -187,7 +209,7 @@ function initComposer() {
     sendLive(openTopic() ? { type: "team.typing", topic_id: openTopic() } : { type: "team.typing", dm_id: openThread() });
   });
   area.addEventListener("keydown", (e) => {
-    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing && !e.defaultPrevented) {
       e.preventDefault();
       if (area.value.trim()) form.requestSubmit();
     }
@@ -300,6 +322,17 @@ function initDesktopNotifications() {
 
 if (document.body.dataset.staffId) {
   document.addEventListener("converge:team", onTeamEvent);
+  // Chromium lets audio start only after a click or key press on the page.
+  const wake = () => {
+    try {
+      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+      if (audio.state === "suspended") audio.resume();
+    } catch (_) {
+      audio = null;
+    }
+  };
+  document.addEventListener("pointerdown", wake, { capture: true, once: true });
+  document.addEventListener("keydown", wake, { capture: true, once: true });
   if (team()) {
     initComposer();
     initScrolling();
