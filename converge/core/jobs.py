@@ -1,7 +1,8 @@
 """Periodic jobs: a registry that later capabilities add to, run by the worker's jobs lane.
 
 Each job's state is a PeriodicJobState row. The jobs lane reads every row in one query per tick
-and starts each due job in a thread of its own, so a job that runs long (a stalled IMAP server,
+and starts each due job in a thread of its own (as many at once as the connection pool leaves
+room for), so a job that runs long (a stalled IMAP server,
 a big reminder dispatch) never holds up the next run of the others. A job is claimed with one
 conditional UPDATE — the `next_run_at` this worker read, and nobody running it — so with several
 workers it runs once per interval and never twice at once.
@@ -16,7 +17,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
+from django.conf import settings
 from django.db import close_old_connections, connection
 
 from converge.core import clock
@@ -34,6 +37,13 @@ JOB_MODULES = (
     "converge.connectors.webchat_availability",
     "converge.connectors.jobs",
 )
+
+# Connections a worker's other threads hold (heartbeat, inbound, outbox, the jobs lane's tick):
+# running jobs may use what is left of a connection pool, so a stalled job never makes the
+# inbound lane wait for a connection.
+OTHER_CONNECTIONS = 4
+MAX_RUNNING_JOBS = 8
+FULL_TICK_SECONDS = 0.25
 
 # The longest the jobs lane sleeps between ticks: a job made due by another process (or a row
 # released from a dead worker) starts at most this late.
@@ -70,6 +80,14 @@ def stopping() -> bool:
     after the batch in hand, and the rest waits for the next run."""
     stop: threading.Event | None = getattr(_current, "stop", None)
     return stop is not None and stop.is_set()
+
+
+def max_running_jobs(database: dict[str, Any] | None = None) -> int:
+    options = (database or settings.DATABASES["default"]).get("OPTIONS") or {}
+    pool = options.get("pool") if isinstance(options, dict) else None
+    if isinstance(pool, dict) and "max_size" in pool:
+        return max(1, min(MAX_RUNNING_JOBS, int(pool["max_size"]) - OTHER_CONNECTIONS))
+    return MAX_RUNNING_JOBS
 
 
 def job_states(names: list[str]) -> dict[str, PeriodicJobState]:
@@ -131,6 +149,7 @@ class JobsLane:
         self.stop = stop
         self.jobs = registered_jobs()
         self.running: dict[str, threading.Thread] = {}
+        self.max_running = max_running_jobs()
 
     def run(self) -> None:
         try:
@@ -159,6 +178,8 @@ class JobsLane:
         for name, job in self.jobs.items():
             if self.stop.is_set():
                 break
+            if len(self.running) >= self.max_running:  # the rest wait for a thread to end
+                return FULL_TICK_SECONDS
             if name not in self.running and claim(job, states[name], self.worker_id, now):
                 thread = threading.Thread(target=self._run_job, args=(job,), name=f"converge-job-{name}", daemon=True)
                 self.running[name] = thread

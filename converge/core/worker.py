@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 # How long a stopping worker gives its lanes and running jobs before handing back what is left;
 # `converge worker` exits at 10 s whatever happens (cli.WORKER_STOP_SECONDS).
-STOP_GRACE_SECONDS = 7.0
+STOP_GRACE_SECONDS = 6.0
 
 # Set when this process stores work for the worker, so an in-process worker's lanes start at
 # once instead of at their next poll. Separate worker processes poll. One event per lane: the
@@ -51,6 +51,7 @@ def run_worker(stop: threading.Event, *, idle_seconds: float = 0.5) -> None:
     if heartbeat is None:
         return
     worker_id = heartbeat.worker_id
+    connection.close()  # this thread only waits now; its connection goes back to the pool
     jobs = JobsLane(worker_id, stop)
     lanes = [
         _start(

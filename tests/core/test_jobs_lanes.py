@@ -127,3 +127,36 @@ def test_a_stalled_job_does_not_hold_up_the_others_and_never_runs_twice_at_once(
     assert lane.wait_running(time.monotonic() + 10) == []
     assert stopped_inside == [True]  # a looping job can see the stop and end after its batch
     assert PeriodicJobState.objects.get(name="t.slow").running_by == ""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_more_jobs_run_at_once_than_the_connection_pool_leaves_room_for() -> None:
+    release = threading.Event()
+    started: list[str] = []
+
+    def stalls(name: str) -> PeriodicJob:
+        return PeriodicJob(name, timedelta(seconds=60), lambda: (started.append(name), release.wait(30)))
+
+    lane = lane_with([stalls("t.one"), stalls("t.two")])
+    lane.max_running = 1
+    try:
+        lane.tick()
+        wait_for("the first job started", lambda: started, timeout=10)
+        assert lane.tick() == 0.25  # full: the second waits for a thread to end
+        assert started == ["t.one"]
+        assert PeriodicJobState.objects.get(name="t.two").running_by == ""  # not claimed either
+        release.set()
+        assert lane.wait_running(time.monotonic() + 10) == []
+        lane.tick()
+        wait_for("the second job started", lambda: len(started) == 2, timeout=10)
+    finally:
+        release.set()
+        lane.wait_running(time.monotonic() + 10)
+
+
+def test_running_jobs_leave_the_pool_room_for_the_other_lanes() -> None:
+    from converge.core import jobs
+
+    pooled = {"OPTIONS": {"pool": {"min_size": 1, "max_size": 8, "timeout": 30}}}
+    assert jobs.max_running_jobs(pooled) == 8 - jobs.OTHER_CONNECTIONS
+    assert jobs.max_running_jobs({"OPTIONS": {"timeout": 30}}) == jobs.MAX_RUNNING_JOBS  # SQLite: no pool
