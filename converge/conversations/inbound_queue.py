@@ -32,6 +32,7 @@ from converge.conversations.inbound import message_receive
 from converge.conversations.models import InboundEvent
 from converge.conversations.outbox import backoff_delay
 from converge.core import clock
+from converge.core.metrics import observe_pipeline
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +138,7 @@ def inbound_process(events: Sequence[InboundEvent]) -> Processed:
             continue
         if received.created:
             stored += 1
+            observe_pipeline(event.channel.kind, (clock.now() - event.received_at).total_seconds())
         else:
             duplicates += 1
     return Processed(stored, duplicates, failed)

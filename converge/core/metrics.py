@@ -2,15 +2,15 @@
 the page does not exist).
 
 Two kinds of figures:
-- Counted by the process that saw the event (webhooks, sends, provider errors, WebSocket
-  connections): per process. With `serve --workers N` each process counts its own, and a scrape
-  reaches one of them, unless PROMETHEUS_MULTIPROC_DIR names a directory every process shares
-  (prometheus_client's multiprocess mode: each process writes its figures there and a scrape sums
-  them). Empty that directory before the processes start.
+- Counted by the process that saw the event (webhooks, 429s of the rate limits, sends, provider
+  errors, inbound pipeline time, WebSocket connections): per process. With `serve --workers N`
+  each process counts its own, and a scrape reaches one of them, unless PROMETHEUS_MULTIPROC_DIR
+  names a directory every process shares (prometheus_client's multiprocess mode: each process
+  writes its figures there and a scrape sums them). Empty that directory before the processes start.
 - Read from the database at scrape time (inbound queue, outbox, reminders): the same whichever
   process answers, three queries per scrape.
 
-Labels carry channel kinds, outcomes and provider error codes only: never an address, a name or
+Labels carry channel kinds, outcomes, entry points and provider error codes only: never an address, a name or
 a message.
 """
 
@@ -27,7 +27,15 @@ from typing import Any
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import path
 from django.views.decorators.http import require_GET
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -55,6 +63,19 @@ WEBSOCKETS = Gauge(
     multiprocess_mode="livesum",
 )
 
+THROTTLED = Counter(
+    "converge_throttled",
+    "Requests refused with 429 by the rate limits, by entry point (webhooks, portal, login, ...), per process",
+    ["route"],
+)
+# The target is an urgent message in the inbox within a second; minutes show a stalled worker.
+PIPELINE_SECONDS = Histogram(
+    "converge_inbound_pipeline_seconds",
+    "Time from a webhook accepting a patient message to the message stored in the inbox, by channel kind, per process",
+    ["channel"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800),
+)
+
 _CODE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
@@ -70,6 +91,20 @@ def count_send(channel_kind: str, outcome: str, code: str = "") -> None:
             PROVIDER_ERRORS.labels(channel=channel_kind or "unknown", code=error_code(code)).inc()
     except Exception:  # metrics never break a send
         log.exception("metrics: counting a send failed")
+
+
+def count_throttled(route: str) -> None:
+    try:
+        THROTTLED.labels(route=route).inc()
+    except Exception:  # metrics never break a request
+        log.exception("metrics: counting a throttled request failed")
+
+
+def observe_pipeline(channel_kind: str, seconds: float) -> None:
+    try:
+        PIPELINE_SECONDS.labels(channel=channel_kind or "unknown").observe(max(0.0, seconds))
+    except Exception:  # metrics never break the pipeline
+        log.exception("metrics: observing the pipeline time failed")
 
 
 def counts_webhook(channel: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:

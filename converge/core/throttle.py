@@ -16,6 +16,7 @@ from django.core.cache import cache
 from django.core.cache.backends.redis import RedisCacheClient
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from converge.core.metrics import count_throttled
 from converge.core.principal import client_ip
 
 log = logging.getLogger(__name__)
@@ -116,6 +117,7 @@ class ThrottleMiddleware:
         for prefix, limit, methods in LIMITS:
             if request.path.startswith(prefix) and (methods is None or request.method in methods):
                 if not allow(f"{prefix}:{client_ip(request)}", limit):
+                    count_throttled(prefix.strip("/"))
                     response = JsonResponse({"detail": "too many requests; slow down"}, status=429)
                     response["Retry-After"] = "60"
                     return response
