@@ -457,7 +457,7 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         r"\blooking at (?:the |my |all the |all my )?(?:pills|meds|pill "
         r"bottles?|bottles?|gun|pistol|rope|razors?|blades?) "
         r"(?:\w+ ){0,4}for (?:an|a|hours|the|over)\b",
-        r"\b(?:reading|read|looking|looked|searching|searched|googl\w*) (?:up )?(?:about |into |up )?how to "
+        r"\b(?:reading|read|looking|looked|searching|searched|googl\w*) (?:up )?(?:on |about |into |up )?how to "
         r"(?:hang|shoot|drown|cut|overdose|poison|kill)\b",
         r"\b(?:made up my mind|decided|its decided)\W* (?:\w+ ){0,2}(?:tonight|today|tomorrow) (?:im|i am|i will|ill) "
         r"(?:going to |gonna )?do(?:ing)? it\b",
