@@ -301,7 +301,10 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         r"\btired of (?:living|being alive|life|existing)\b",
         r"\b(?:no|dont see the|dont see any|cant see the|whats the) point (?:in |of )?(?:going on|living|"
         r"carrying on|being alive|anything anymore|life|it all|trying anymore)\b",
-        r"\b(?:cant|cannot) (?:go on|keep going|do this) (?:like this )?any ?more\b",
+        # ... but not a complaint about the portal or the paperwork that follows at once
+        r"\b(?:cant|cannot) (?:go on|keep going|do this) (?:like this )?any ?more\b"
+        r"(?! (?:\| )?(?:the|this|your|that) (?:portal|website|site|app|form|forms|paperwork|phone system|hold music|"
+        r"billing|bill|login|password)\b)",
         r"\b(?:everyone|everybody|they|my family|my kids|the world|people) (?:\w+ )?(?:would|will|d) be better "
         r"(?:off )?without me\b",
         r"\b(?:wont|will not) be (?:around|here|alive) (?:much longer|anymore|for long|by|next|to see)\b",

@@ -49,6 +49,7 @@ def test_short_neutral_messages_are_not_urgent(classifier: Classifier, text: str
         "this is goodbye to paper statements, please email me",
         "I nearly had a heart attack when I saw the bill",
         "I collect my meds every Friday at the pharmacy",
+        "I can't do this anymore, the website keeps logging me out",
     ],
 )
 def test_denials_and_figures_of_speech_raise_no_red_flag(text: str) -> None:
@@ -78,6 +79,7 @@ def test_denials_and_figures_of_speech_raise_no_red_flag(text: str) -> None:
         "ojalá no despierte",
         "ya lo decidí, hoy lo hago",
         "mi hijo dice que se quiere matar",
+        "I can't do this anymore, the pain in my head is nothing compared to this",
     ],
 )
 def test_cssrs_wordings_found_missing_are_suicide_family(text: str) -> None:
