@@ -29,7 +29,11 @@ def _migrate(verbose: bool = False) -> None:
 
 
 class CommandError(Exception):
-    """A user-facing failure: printed as one line, exit code 2."""
+    """A user-facing failure: printed as one line; the exit code is 2 unless one is given."""
+
+    def __init__(self, message: str, *, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def _positive(raw: str) -> int:
@@ -471,7 +475,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except CommandError as exc:
         print(f"converge: error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     except ImproperlyConfigured as exc:
         print(f"converge: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -480,4 +484,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Under `python -m converge.cli` this file is __main__, a second copy of the module: the
+    # CommandError that extensions import from converge.cli is another class than this copy's,
+    # and would escape its `except`. The module's own main catches it.
+    from converge.cli import main as module_main
+
+    sys.exit(module_main())
