@@ -84,11 +84,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if not settings.REDIS_URL:
             raise CommandError("--workers: several web processes need REDIS_URL (WebSocket events cross processes)")
     _migrate()
+    _announce_first_run()
     if args.workers > 1:
         _serve_processes(args.host, args.port, args.workers, with_worker=not args.no_worker)
     else:
         _serve(args.host, args.port, with_worker=not args.no_worker)
     return 0
+
+
+def _announce_first_run() -> None:
+    """On an empty database, the one-time setup link (converge.accounts.firstrun): only it, or a
+    browser on this machine, may create the practice."""
+    from django.conf import settings
+
+    from converge.accounts.firstrun import announce
+
+    link = announce(settings.PUBLIC_BASE_URL)
+    if link:
+        print(f"No practice yet. To set up Converge, open this one-time link: {link}", flush=True)
 
 
 def _uvicorn_options(host: str, port: int) -> dict[str, Any]:

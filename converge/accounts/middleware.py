@@ -1,4 +1,5 @@
-"""A signed-in staff member whose role requires a second factor but who has none yet can reach
+"""While the database has no practice, / is the first-run page (converge.accounts.firstrun).
+A signed-in staff member whose role requires a second factor but who has none yet can reach
 only the enrolment page. (A person who owes the code of an enrolled device is not signed in at
 all until they give it: see accounts/flow.py.)"""
 
@@ -9,7 +10,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 
-from converge.accounts import services
+from converge.accounts import firstrun, services
 
 ALWAYS_ALLOWED = (
     "/login/",
@@ -28,6 +29,10 @@ class MfaMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path == "/" and firstrun.setup_needed():
+            from converge.accounts.firstrun_views import first_run
+
+            return first_run(request)
         user = getattr(request, "user", None)
         staff = getattr(user, "staff", None) if user is not None and user.is_authenticated else None
         if (

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from converge.accounts import views
+from converge.accounts import firstrun_views, views
 from converge.practices import views as practice_views
 
 urlpatterns = [
@@ -18,6 +18,10 @@ urlpatterns = [
         name="staff-invite-revoke",
     ),
     path("invite/<str:token>", views.invite_accept, name="invite-accept"),
+    path("setup/<str:token>", firstrun_views.setup_link, name="first-run-link"),
+    path("welcome/", firstrun_views.welcome, name="welcome"),
+    path("welcome/hours", firstrun_views.welcome_hours, name="welcome-hours"),
+    path("welcome/teams", firstrun_views.welcome_team, name="welcome-team"),
     path("settings/on-call/", practice_views.oncall_page, name="on-call"),
     path("settings/on-call/add", practice_views.oncall_add, name="on-call-add"),
     path("settings/on-call/<int:shift_id>/remove", practice_views.oncall_remove, name="on-call-remove"),

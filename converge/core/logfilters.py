@@ -8,7 +8,7 @@ import logging
 import re
 from typing import Any
 
-_SECRET_PATHS = re.compile(r"(/portal/t/|/webhooks/[a-z]+/|/invite/)[^/\s?\"']+")
+_SECRET_PATHS = re.compile(r"(/portal/t/|/webhooks/[a-z]+/|/invite/|/setup/)[^/\s?\"']+")
 # A web-chat visitor's token opens their thread; it rides in the WebSocket URL's query string.
 _SECRET_QUERY = re.compile(r"([?&]token=)[^&\s\"']+")
 

@@ -107,3 +107,55 @@ def unique_slug(name: str) -> str:
         n += 1
         slug = f"{base}-{n}"
     return slug
+
+
+class SetupError(ValueError):
+    """A practice setting cannot be saved; the message names the field."""
+
+
+def business_hours_set(*, practice: Practice, actor: object, hours: dict[int, tuple[str, str] | None]) -> Practice:
+    """Opening hours per weekday (0 = Monday): (open, close) as HH:MM, or None for closed."""
+    from datetime import time
+
+    value: dict[str, list[list[str]]] = {}
+    for day in range(7):
+        pair = hours.get(day)
+        if pair is None:
+            value[str(day)] = []
+            continue
+        try:
+            opens, closes = (time.fromisoformat(p.strip()) for p in pair)
+        except ValueError:
+            raise SetupError(f"hours: day {day + 1}: enter times as HH:MM") from None
+        if closes <= opens:
+            raise SetupError(f"hours: day {day + 1}: closing must be after opening")
+        value[str(day)] = [[f"{opens:%H:%M}", f"{closes:%H:%M}"]]
+    with transaction.atomic():
+        previous = practice.business_hours
+        practice.business_hours = value
+        practice.save(update_fields=["business_hours"])
+        audit_record(
+            practice_id=practice.pk,
+            actor=actor,
+            action="practice.hours",
+            obj=practice,
+            detail={"from": previous, "to": value},
+        )
+    return practice
+
+
+def team_create(*, practice: Practice, actor: object, name: str, clinical: bool = False) -> Team:
+    name = " ".join(name.split())
+    if not name or len(name) > 100 or any(ord(ch) < 32 for ch in name):
+        raise SetupError("name: enter the team's name (at most 100 characters)")
+    slug = slugify(name)[:60]
+    if not slug:
+        raise SetupError("name: use letters or digits in the team's name")
+    if Team.objects.filter(practice=practice, slug=slug).exists():
+        raise SetupError(f"name: the practice already has a team called {name}")
+    if Team.objects.filter(practice=practice).count() >= 50:
+        raise SetupError("name: a practice has at most 50 teams")
+    with transaction.atomic():
+        team = Team.objects.create(practice=practice, name=name, slug=slug, is_clinical=clinical)
+        audit_record(practice_id=practice.pk, actor=actor, action="practice.team_create", obj=team)
+    return team

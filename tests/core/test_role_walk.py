@@ -208,6 +208,12 @@ ROUTES: dict[str, R] = {
     "settings/staff/invitations/<int:invitation_id>/revoke": R("manage staff", methods=("POST",)),
     "settings/staff/seats": R("manage staff", methods=("POST",), data={"staff_seats": "40"}),
     "invite/<str:token>": R(PUBLIC, methods=("GET", "POST"), data={"password": "x", "password_again": "x"}),
+    "setup/<str:token>": R(PUBLIC),  # the first-run link: a 404 once a practice exists
+    "welcome/": R("manage settings"),
+    "welcome/hours": R(
+        "manage settings", methods=("POST",), data={"open_0": "on", "opens_0": "09:00", "closes_0": "17:00"}
+    ),
+    "welcome/teams": R("manage settings", methods=("POST",), data={"name": "Billing"}),
     "settings/on-call/": R("manage settings"),
     "settings/on-call/add": R(
         "manage settings",
