@@ -97,7 +97,8 @@ def _nursing_channel_id(conversation) -> int:
     return TeamChannel.objects.get(practice_id=conversation.practice_id, team__slug="nursing").pk
 
 
-def test_history_loads_as_one_scrolls_up(browse, maria, nurse):
+def test_history_loads_as_one_scrolls_up_and_urgent_alerts(browse, maria, grace):
+    nurse = grace
     from converge.teamchat import services
     from converge.teamchat.models import TeamChannel
 
@@ -119,4 +120,21 @@ def test_history_loads_as_one_scrolls_up(browse, maria, nurse):
     page.locator("#team-body").fill("@gr")
     expect(page.locator("#mention-popup")).to_be_visible()
     shot(page, "mention-picker-1280x800")
+    # An urgent team message raises its own banner on the recipient's page, live, until read.
+    page.goto(f"{front.base_url}/patients/")
+    wait_connected(page)
+    colleague = browse(1280, 800)
+    nurse_page = colleague.login(nurse)
+    nurse_page.goto(f"{colleague.base_url}/team/t/{topic.pk}/")
+    wait_connected(nurse_page)
+    nurse_page.locator("#team-urgent-toggle").check()
+    nurse_page.locator("#team-body").fill("Patient collapsed in room 2")
+    nurse_page.locator("#team-body").press("Enter")
+    banner = page.locator("#team-urgent .team-urgent-alert")
+    expect(banner).to_contain_text(f"Urgent team message from {nurse.display_name}")
+    expect(page.locator("#team-urgent")).not_to_contain_text("collapsed")  # who, never what
+    shot(page, "team-urgent-banner-1280x800")
+    banner.locator("a").click()
+    page.wait_for_url(f"**/team/t/{topic.pk}/*")
+    expect(page.locator("#team-urgent .team-urgent-alert")).to_have_count(0)
     assert not [e for e in front.errors if "favicon" not in e]
