@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -66,8 +67,11 @@ def publish_now(groups: list[str], event: dict[str, Any]) -> None:
         return
 
     async def send_all() -> None:
-        for group in groups:
-            await layer.group_send(group, {"type": "converge.event", "event": event})
+        try:
+            for group in groups:
+                await layer.group_send(group, {"type": "converge.event", "event": event})
+        except Exception as exc:  # on the publisher thread nobody awaits this: say it here
+            _publish_failed(event, exc)
 
     try:
         loop = _server_loop
@@ -87,5 +91,20 @@ def publish_now(groups: list[str], event: dict[str, Any]) -> None:
                 asyncio.run_coroutine_threadsafe(send_all(), loop)
         else:
             async_to_sync(send_all)()
-    except Exception:  # a lost notification must never break the write that caused it
-        log.warning("event publish failed type=%s", event.get("type"), exc_info=True)
+    except Exception as exc:  # a lost notification must never break the write that caused it
+        _publish_failed(event, exc)
+
+
+# While Redis is away every event fails: one line per this many seconds, not one per event.
+FAILURE_LOG_SECONDS = 5.0
+_failure_logged_at: float | None = None
+
+
+def _publish_failed(event: dict[str, Any], exc: Exception) -> None:
+    """The event is dropped; pages re-read what they show when their socket is back."""
+    global _failure_logged_at
+    now = time.monotonic()
+    if _failure_logged_at is not None and now - _failure_logged_at < FAILURE_LOG_SECONDS:
+        return
+    _failure_logged_at = now
+    log.warning("event publish failed, dropped type=%s: %s: %s", event.get("type"), type(exc).__name__, exc)

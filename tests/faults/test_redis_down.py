@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from django.test import Client, override_settings
 
+from converge.config.settings import redis_channel_layer
 from converge.conversations.models import Message
-from converge.core import throttle
+from converge.core import events, throttle
 from tests.connectors.mailservers import free_port
 from tests.helpers import PASSWORD, make_staff, signed_simulator_post
 
@@ -100,3 +101,30 @@ def test_redis_outage_logs_once_and_retries_after_backoff(
     monkeypatch.setattr(throttle, "_redis_down_until", time.monotonic() - 1)
     throttle.allow("fault:test", 1000)
     assert calls == [1]
+
+
+def test_events_while_redis_is_down_are_dropped_with_one_log_line_and_never_block_the_write(
+    own_redis: tuple[subprocess.Popen[bytes], str], settings: Any, caplog: Any, monkeypatch: Any
+) -> None:
+    """A worker process publishes on its publisher thread, where nobody awaits the send: the
+    failure is logged there, once per back-off, and the caller returns at once."""
+    proc, url = own_redis
+    settings.CHANNEL_LAYERS = {"default": redis_channel_layer(url, prefix="redis-down-events")}
+    monkeypatch.setattr(events, "_failure_logged_at", None)
+    events.publish_now(["practice.1"], {"type": "message.received", "message_id": 1})  # while it is up
+    proc.kill()
+    proc.wait(timeout=10)
+
+    with caplog.at_level("WARNING", logger="converge.core.events"):
+        started = time.monotonic()
+        for i in range(20):
+            events.publish_now(["practice.1"], {"type": "message.received", "message_id": i})
+        assert time.monotonic() - started < 1
+        deadline = time.monotonic() + 10
+        while not any("event publish failed, dropped" in r.getMessage() for r in caplog.records):
+            assert time.monotonic() < deadline, "no log line for the dropped events"
+            time.sleep(0.05)
+        time.sleep(0.5)  # the other 19 fail too, inside the back-off
+    dropped = [r for r in caplog.records if "event publish failed, dropped" in r.getMessage()]
+    assert len(dropped) == 1
+    assert "type=message.received: ConnectionError" in dropped[0].getMessage()
