@@ -48,7 +48,11 @@ class ReminderStatus(models.TextChoices):
 
 
 class Reminder(TenantModel):
-    appointment = models.ForeignKey("scheduling.Appointment", on_delete=models.CASCADE, related_name="reminders")
+    # No index of its own: the unique (appointment, kind) constraint's index serves lookups by
+    # appointment, and a second one slowed bulk planning.
+    appointment = models.ForeignKey(
+        "scheduling.Appointment", on_delete=models.CASCADE, related_name="reminders", db_index=False
+    )
     kind = models.CharField(max_length=10)  # "48h", "24h", ...
     due_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=ReminderStatus.choices, default=ReminderStatus.PLANNED)

@@ -9,7 +9,10 @@ in the patient's conversation, so it is visible there and sent like any other me
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from itertools import islice
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
@@ -114,45 +117,43 @@ def reminders_plan(appointment: Appointment, *, policy: ReminderPolicy | None = 
 def reminders_plan_missing(*, horizon: timedelta = timedelta(days=60), batch: int = 5000) -> int:
     """Plan reminders for upcoming visits that have none (bulk imports, older data) in batches.
 
-    Reads plain tuples and inserts with one executemany per batch: at 100,000 visits the ORM's
-    per-object cost dominated. ON CONFLICT on (appointment, kind) keeps a concurrent run from
-    planning twice."""
+    Reads plain tuples and inserts many rows per statement: at 100,000 visits the ORM's
+    per-object cost dominated, then one statement per reminder. Visits share slot times, so each
+    (start, zone, offsets, quiet hours) is planned once. ON CONFLICT on (appointment, kind) keeps a
+    concurrent run from planning twice."""
     now = clock.now()
     policies: dict[int, ReminderPolicy] = {}
-    type_offsets: dict[int, list[int]] = {}
+    type_offsets: dict[int, tuple[int, ...]] = {}
+    plans: dict[tuple[datetime, str, tuple[int, ...], QuietHours], list[tuple[str, object, str]]] = {}
+    to_db = _datetime_adapter()
+    created = to_db(now)
     planned = 0
-    last_id = 0
-    ops = connection.ops
-    table = Reminder._meta.db_table
-    insert = (
-        f"INSERT INTO {table} (practice_id, appointment_id, kind, due_at, status, skipped_reason, channel_kind,"  # noqa: S608
-        " tried_kinds, planned_for_start, created_at) VALUES (%s, %s, %s, %s, %s, %s, '', '[]', %s, %s)"
-        " ON CONFLICT (appointment_id, kind) DO NOTHING"
+    # One query, streamed in chunks: a LIMIT per batch made the database scan and sort every
+    # upcoming visit once per batch (20 times at 100,000 visits).
+    upcoming = (
+        Appointment.objects.filter(
+            status__in=(AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED),
+            start__gt=now,
+            start__lte=now + horizon,
+            reminders__isnull=True,
+        )
+        .order_by("pk")
+        .values_list(
+            "pk",
+            "practice_id",
+            "start",
+            "patient__time_zone",
+            "location__time_zone",
+            "practice__time_zone",
+            "appointment_type_id",
+        )
+        .iterator(chunk_size=batch)
     )
     while True:
-        rows = list(
-            Appointment.objects.filter(
-                pk__gt=last_id,
-                status__in=(AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED),
-                start__gt=now,
-                start__lte=now + horizon,
-                reminders__isnull=True,
-            )
-            .order_by("pk")
-            .values_list(
-                "pk",
-                "practice_id",
-                "start",
-                "patient__time_zone",
-                "location__time_zone",
-                "practice__time_zone",
-                "appointment_type_id",
-            )[:batch]
-        )
+        rows = list(islice(upcoming, batch))
         if not rows:
             return planned
-        params = []
-        created = ops.adapt_datetimefield_value(now)
+        params: list[tuple[object, ...]] = []
         for pk, practice_id, start, patient_tz, location_tz, practice_tz, type_id in rows:
             policy = policies.get(practice_id)
             if policy is None:
@@ -160,33 +161,79 @@ def reminders_plan_missing(*, horizon: timedelta = timedelta(days=60), batch: in
             if not policy.enabled:
                 continue
             if type_id is not None and type_id not in type_offsets:
-                type_offsets[type_id] = list(
-                    AppointmentType.objects.filter(pk=type_id).values_list("reminder_offsets_hours", flat=True)[0] or []
+                type_offsets[type_id] = tuple(
+                    AppointmentType.objects.filter(pk=type_id).values_list("reminder_offsets_hours", flat=True)[0] or ()
                 )
-            hours = (type_offsets.get(type_id) if type_id is not None else None) or policy.offsets_hours
-            for plan in plan_reminders(
-                appointment_start=start,
-                offsets={f"{int(h)}h": timedelta(hours=int(h)) for h in hours if int(h) > 0},
-                patient_tz=patient_tz or location_tz or practice_tz,
-                quiet=QuietHours(policy.quiet_start, policy.quiet_end),
-                now=now,
-            ):
-                params.append(
-                    (
-                        practice_id,
-                        pk,
-                        plan.kind,
-                        ops.adapt_datetimefield_value(plan.due_at) if plan.due_at else None,
-                        ReminderStatus.PLANNED if plan.due_at is not None else ReminderStatus.SKIPPED,
-                        plan.skipped_reason,
-                        ops.adapt_datetimefield_value(start),
-                        created,
+            hours = (type_offsets.get(type_id) if type_id is not None else None) or tuple(policy.offsets_hours)
+            zone = patient_tz or location_tz or practice_tz
+            quiet = QuietHours(policy.quiet_start, policy.quiet_end)
+            key = (start, zone, tuple(int(h) for h in hours), quiet)
+            plan = plans.get(key)
+            if plan is None:
+                plan = plans[key] = [
+                    (p.kind, to_db(p.due_at) if p.due_at else None, p.skipped_reason)
+                    for p in plan_reminders(
+                        appointment_start=start,
+                        offsets={f"{h}h": timedelta(hours=h) for h in key[2] if h > 0},
+                        patient_tz=zone,
+                        quiet=quiet,
+                        now=now,
                     )
-                )
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.executemany(insert, params)
+                ]
+            start_db = to_db(start)
+            for kind, due_at, skipped_reason in plan:
+                status = ReminderStatus.PLANNED if due_at is not None else ReminderStatus.SKIPPED
+                params.append((practice_id, pk, kind, due_at, status, skipped_reason, start_db, created))
+        _insert_planned(params)
         planned += len(params)
-        last_id = rows[-1][0]
+
+
+_PLANNED_COLUMNS = (
+    "practice_id, appointment_id, kind, due_at, status, skipped_reason, channel_kind, tried_kinds,"
+    " planned_for_start, created_at"
+)
+_PLANNED_ROW = "(%s, %s, %s, %s, %s, %s, '', '[]', %s, %s)"
+_ROWS_PER_INSERT = 1000  # 8 parameters a row: well under SQLite's 32,766 and PostgreSQL's 65,535
+
+
+def _insert_planned(params: list[tuple[object, ...]]) -> None:
+    table = Reminder._meta.db_table
+    conflict = " ON CONFLICT (appointment_id, kind) DO NOTHING"
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # COPY into a scratch table, then one INSERT: psycopg would otherwise build a query
+            # with 8,000 placeholders per thousand rows (20 s at 100,000 visits) or quote arrays
+            # (10 s) in Python. Same connection, same transaction.
+            import psycopg
+
+            with psycopg.Cursor(connection.connection) as raw:
+                raw.execute(
+                    "CREATE TEMPORARY TABLE IF NOT EXISTS converge_planned (p bigint, a bigint, k text,"
+                    " d timestamptz, s text, r text, f timestamptz, c timestamptz) ON COMMIT DELETE ROWS"
+                )
+                with raw.copy("COPY converge_planned FROM STDIN") as copy:
+                    for row in params:
+                        copy.write_row(row)
+                raw.execute(
+                    f"INSERT INTO {table} ({_PLANNED_COLUMNS})"  # noqa: S608 -- constants only
+                    " SELECT p, a, k, d, s, r, '', '[]', f, c FROM converge_planned" + conflict
+                )
+            return
+        for at in range(0, len(params), _ROWS_PER_INSERT):
+            chunk = params[at : at + _ROWS_PER_INSERT]
+            values = ", ".join([_PLANNED_ROW] * len(chunk))
+            cursor.execute(
+                f"INSERT INTO {table} ({_PLANNED_COLUMNS}) VALUES {values}" + conflict,  # noqa: S608 -- constants only
+                list[Any]([value for row in chunk for value in row]),
+            )
+
+
+def _datetime_adapter() -> Callable[[datetime], object]:
+    """Aware datetimes as the database driver wants them. Django's adapter costs ~7 µs a value
+    on SQLite; this is the same text (naive UTC, ISO with a space) without the checks."""
+    if connection.vendor != "sqlite":
+        return connection.ops.adapt_datetimefield_value
+    return lambda value: value.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
 
 
 def reminders_cancel(appointment: Appointment, reason: str) -> None:

@@ -15,7 +15,7 @@ from converge.patients.services import contact_point_update
 from converge.reminders.models import Reminder
 from converge.reminders.services import reminders_dispatch_due, reminders_fall_back
 from converge.reminders.waitlist import waitlist_accept, waitlist_add, waitlist_send_batches
-from converge.scheduling.models import Appointment, FollowUpItem, SlotOffer, SlotOfferRecipient
+from converge.scheduling.models import Appointment, FollowUpItem, Provider, SlotOffer, SlotOfferRecipient
 from converge.scheduling.services import BookingError, appointment_book, appointment_move, appointment_set_status
 from tests.helpers import receive
 from tests.reminders.conftest import make_patient
@@ -278,6 +278,51 @@ def test_bulk_planning_covers_visits_without_reminders_and_is_idempotent(clinic,
         assert reminders_plan_missing() == 10
         assert reminders_plan_missing() == 0
     assert Reminder.objects.count() == 10
+
+
+def test_bulk_planning_writes_what_planning_one_visit_writes(clinic, patient):
+    """Shared slot times, quiet hours, a visit too soon for its 48 h reminder and small chunks:
+    the bulk path (memoised plans, multi-row INSERT or COPY) matches `reminders_plan` row for row."""
+    from converge.reminders.services import reminders_plan, reminders_plan_missing
+
+    with clock.frozen(MONDAY_9AM):
+        starts = [
+            MONDAY_9AM + timedelta(days=3),
+            MONDAY_9AM + timedelta(days=3),  # the same slot time: one plan serves both
+            MONDAY_9AM + timedelta(days=2, hours=-1, minutes=30),  # 48 h before falls in quiet hours
+            MONDAY_9AM + timedelta(hours=30),  # too soon for the 48 h reminder
+            MONDAY_9AM + timedelta(days=5, hours=8),
+        ]
+        other = Provider.objects.create(practice=clinic.practice, display_name="Dr. Other")
+        visits = Appointment.objects.bulk_create(
+            [
+                Appointment(
+                    practice=clinic.practice,
+                    patient=patient,
+                    provider=other if i == 1 else clinic.provider,
+                    appointment_type=clinic.visit,
+                    start=start,
+                    end=start + timedelta(minutes=20),
+                    blocked_until=start + timedelta(minutes=20),
+                )
+                for i, start in enumerate(starts)
+            ]
+        )
+        assert reminders_plan_missing(batch=2) == 10
+
+        def rows() -> list[tuple[object, ...]]:
+            return sorted(
+                Reminder.objects.filter(appointment__in=visits).values_list(
+                    "appointment_id", "kind", "due_at", "status", "skipped_reason", "planned_for_start", "practice_id"
+                )
+            )
+
+        bulk = rows()
+        Reminder.objects.filter(appointment__in=visits).delete()
+        for visit in visits:
+            reminders_plan(visit)
+        assert bulk == rows()
+    assert {status for _, _, _, status, *_ in bulk} == {"planned", "skipped"}
 
 
 def test_auto_no_show_after_grace_when_opted_in(clinic, patient):
