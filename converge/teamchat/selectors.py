@@ -195,7 +195,7 @@ def messages_page(
 ) -> tuple[list[TeamMessage], bool]:
     """Oldest first. Without ids: the newest `limit`; `before_id`: the `limit` before it (scrolling
     up); `after_id`: everything newer (live updates). The flag says whether older ones remain."""
-    qs = qs.select_related("author", "conversation__patient")
+    qs = qs.select_related("author", "conversation__patient", "patient")
     if after_id is not None:
         return list(qs.filter(id__gt=after_id).order_by("id")[:500]), False
     if before_id is not None:
@@ -239,17 +239,51 @@ def topic_link(topic: Topic, principal: Principal) -> PatientLink | None:
 
 
 def topic_open_audit(*, topic: Topic, principal: Principal) -> None:
-    """A read of a topic that links a patient is a read about that patient: one audit row."""
-    if topic.conversation is None:
-        return
-    audit_record(
-        practice_id=principal.practice_id,
-        actor=principal.actor,
-        action="teamchat.topic_read",
-        obj=topic,
-        patient_id=topic.conversation.patient_id,
-        ip=principal.ip,
-    )
+    read_audit(obj=topic, messages=[], principal=principal, opened=True)
+
+
+def message_links(messages: list[TeamMessage], principal: Principal) -> None:
+    """Give each message that links a patient its `link` (named only to those who may open the
+    conversation) and audit the read once per patient shown."""
+    for message in messages:
+        if message.conversation_id is not None and message.conversation is not None:
+            if privacy.may_read(message.conversation, principal):
+                message.link = PatientLink(True, message.conversation_id, message.conversation.patient.display_name)  # type: ignore[attr-defined]
+            else:
+                message.link = PatientLink(False, None, RESTRICTED)  # type: ignore[attr-defined]
+        elif message.patient_id is not None and message.patient is not None:
+            message.link = PatientLink(True, None, message.patient.display_name)  # type: ignore[attr-defined]
+
+
+def read_audit(
+    *, obj: Topic | DirectThread, messages: list[TeamMessage], principal: Principal, opened: bool = False
+) -> None:
+    """A read of a topic or a direct conversation that links a patient is a read about that
+    patient: one audit row per patient linked by a message shown, and (when the topic is
+    `opened`) by the topic itself."""
+    patients = {m.patient_id for m in messages if m.patient_id is not None and m.deleted_at is None}
+    if opened and isinstance(obj, Topic) and obj.conversation is not None:
+        patients.add(obj.conversation.patient_id)
+    for patient_id in sorted(patients):
+        # Literal codes: the audit page's test reads every action from the source.
+        if isinstance(obj, Topic):
+            audit_record(
+                practice_id=principal.practice_id,
+                actor=principal.actor,
+                action="teamchat.topic_read",
+                obj=obj,
+                patient_id=patient_id,
+                ip=principal.ip,
+            )
+        else:
+            audit_record(
+                practice_id=principal.practice_id,
+                actor=principal.actor,
+                action="teamchat.thread_read",
+                obj=obj,
+                patient_id=patient_id,
+                ip=principal.ip,
+            )
 
 
 def linked_topics(*, conversation: Conversation, principal: Principal) -> list[Topic]:

@@ -4,6 +4,7 @@ Nothing here sends email or SMS: team messages never leave Converge."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import timedelta
 
@@ -32,6 +33,9 @@ from converge.teamchat.models import (
 
 MAX_BODY = 10_000
 MAX_TITLE = 120
+# A conversation or a patient record pasted into a message (its address in Converge) links it.
+_CONVERSATION_LINK = re.compile(r"(?:^|[\s(/])/?c/(\d{1,12})/")
+_PATIENT_LINK = re.compile(r"/patients/(\d{1,12})/")
 
 
 class TeamChatError(ValueError):
@@ -169,6 +173,9 @@ def _post(
     conversation: Conversation | None = None,
 ) -> TeamMessage:
     now = clock.now()
+    patient_id = conversation.patient_id if conversation is not None else None
+    if conversation is None:
+        conversation, patient_id = _linked_in(body, practice_id=actor.practice_id)
     message = TeamMessage.objects.create(
         practice_id=actor.practice_id,
         topic=topic,
@@ -178,7 +185,7 @@ def _post(
         urgent=urgent,
         created_at=now,
         conversation=conversation,
-        patient_id=conversation.patient_id if conversation is not None else None,
+        patient_id=patient_id,
     )
     people = [m for m in mentioned(practice_id=actor.practice_id, text=body) if m.pk != actor.pk]
     notify: dict[int, str] = {m.pk: TeamNotification.Kind.MENTION for m in people}
@@ -226,6 +233,23 @@ def _post(
             },
         )
     return message
+
+
+def _linked_in(body: str, *, practice_id: int) -> tuple[Conversation | None, int | None]:
+    """The first conversation (or else patient) of this practice the text links to."""
+    from converge.patients.models import Patient
+
+    for match in _CONVERSATION_LINK.finditer(body):
+        found = Conversation.objects.filter(practice_id=practice_id, pk=int(match.group(1))).first()
+        if found is not None:
+            return found, found.patient_id
+    for match in _PATIENT_LINK.finditer(body):
+        patient_id = Patient.objects.filter(practice_id=practice_id, pk=int(match.group(1))).values_list(
+            "pk", flat=True
+        )
+        if patient_id:
+            return None, patient_id[0]
+    return None, None
 
 
 def _within_window(actor: StaffMember, message: TeamMessage) -> None:

@@ -51,7 +51,9 @@ def _messages_context(
     *,
     topic: Topic | None = None,
     thread: DirectThread | None = None,
+    opened: bool = False,
 ) -> dict[str, Any]:
+    """One page of messages; `opened` is the whole topic opened (its own patient link audited)."""
     before = int_or_none(request.GET.get("before"))
     after = int_or_none(request.GET.get("after"))
     messages, more = selectors.messages_page(qs, before_id=before, after_id=after)
@@ -59,6 +61,10 @@ def _messages_context(
     staff = staff_of(request)
     for message in messages:
         message.editable = selectors.editable(message, staff)  # type: ignore[attr-defined]
+    selectors.message_links(messages, principal)
+    obj = topic if topic is not None else thread
+    assert obj is not None
+    selectors.read_audit(obj=obj, messages=messages, principal=principal, opened=opened)
     if messages and before is None:
         services.mark_read(actor=staff_of(request), topic=topic, thread=thread, up_to_id=messages[-1].pk)
     # Not "messages": the base template shows Django's flash messages under that name.
@@ -105,7 +111,6 @@ def channel_view(request: HttpRequest, team_channel_id: int) -> HttpResponse:
 def topic_view(request: HttpRequest, topic_id: int) -> HttpResponse:
     principal = principal_of(request)
     topic = access.topic_get(staff=staff_of(request), topic_id=topic_id)
-    selectors.topic_open_audit(topic=topic, principal=principal)
     return _page(
         request,
         topic=topic,
@@ -113,7 +118,7 @@ def topic_view(request: HttpRequest, topic_id: int) -> HttpResponse:
         link=selectors.topic_link(topic, principal),
         post_url=f"/team/t/{topic.pk}/post",
         placeholder=f"Message #{topic.channel.name}",
-        **_messages_context(request, selectors.topic_messages(topic), principal, topic=topic),
+        **_messages_context(request, selectors.topic_messages(topic), principal, topic=topic, opened=True),
     )
 
 

@@ -171,3 +171,32 @@ def test_an_urgent_team_message_shows_a_banner_on_every_page_until_read(staff, n
         assert "Urgent team message from Maria Lopez" in page and "fainted" not in page
     client.get(f"/team/t/{topic.pk}/")
     assert "Urgent team message from" not in client.get("/patients/").content.decode()
+
+
+def test_a_pasted_conversation_link_names_the_patient_only_to_those_allowed(staff, nurse, sms_channel):
+    conversation = receive(sms_channel, "+15550007777", "refill please").message.conversation
+    conversation.category = "clinical"
+    conversation.save(update_fields=["category"])
+    thread = services.direct_open(actor=nurse, member_ids=[staff.pk])
+    message = services.message_post(
+        actor=nurse, thread=thread, body=f"Can you book her? http://testserver/c/{conversation.pk}/"
+    )
+    assert message.conversation == conversation and message.patient_id == conversation.patient_id
+    name = conversation.patient.display_name
+    assert f'href="/c/{conversation.pk}/"' in signed_in(nurse).get(f"/team/d/{thread.pk}/").content.decode()
+    # Reading a thread with a patient link is a read about that patient.
+    assert AuditEvent.objects.filter(action="teamchat.thread_read", patient_id=conversation.patient_id).count() == 1
+    PrivacySettings.objects.update_or_create(practice=staff.practice, defaults={"clinical_confidentiality": True})
+    clear_cache()
+    page = signed_in(staff).get(f"/team/d/{thread.pk}/").content.decode()
+    assert "a patient conversation (restricted)" in page and 'class="patient-chip"' in page
+    assert name not in page.split('class="patient-chip"')[1][:300]
+
+
+def test_a_link_to_another_practices_conversation_links_nothing(staff, nurse, other_practice):
+    from converge.connectors.services import simulator_channel_create
+
+    theirs = receive(simulator_channel_create(practice=other_practice, kind="sms"), "+15550008888", "hi")
+    thread = services.direct_open(actor=nurse, member_ids=[staff.pk])
+    message = services.message_post(actor=nurse, thread=thread, body=f"see /c/{theirs.message.conversation_id}/")
+    assert message.conversation is None and message.patient is None
