@@ -101,7 +101,26 @@ def test_first_run_from_elsewhere_with_the_printed_link(tmp_path: Any) -> None:
             page.get_by_label("Role", exact=True).select_option("nurse")
             page.get_by_role("button", name="Send invitation").click()
             expect(page.get_by_label("Invitation link")).to_have_value(re.compile(rf"^{base}/invite/.+"))
+            invite_link = page.get_by_label("Invitation link").input_value()
+            # The invitee signs up through the link and is in the team at once.
+            newcomer_context = chromium.new_context(viewport={"width": 1280, "height": 800})
+            newcomer = newcomer_context.new_page()
+            newcomer.goto(invite_link)
+            expect(newcomer.get_by_role("heading", name="Join Lakeside Clinic")).to_be_visible()
+            newcomer.get_by_label("Choose a password").fill(PASSWORD + "-nora")
+            newcomer.get_by_label("The same password again").fill(PASSWORD + "-nora")
+            newcomer.get_by_role("button", name="Set password and sign in").click()
+            expect(newcomer.get_by_text("Welcome to Lakeside Clinic, Nora Nurse.")).to_be_visible()
+            page.goto(f"{base}/settings/staff/")
+            row = page.get_by_role("row").filter(has_text="nora@lakeside.example")
+            expect(row).to_contain_text("Active")
             page.screenshot(path=str(SHOTS / "first-run-staff.png"), full_page=True)
+            # Disabling her ends her open page at once (its WebSocket is closed; it goes to sign-in).
+            page.on("dialog", lambda dialog: dialog.accept())
+            row.get_by_role("button", name="Disable").click()
+            expect(page.get_by_text("disabled and signed out everywhere")).to_be_visible()
+            expect(newcomer).to_have_url(re.compile(r"/login/"), timeout=15000)
+            newcomer_context.close()
             context.close()
             # The first-run page is gone: the link is a 404 and / asks to sign in.
             assert httpx.get(link, timeout=5).status_code == 404
