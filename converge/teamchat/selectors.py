@@ -155,6 +155,20 @@ def sidebar(*, principal: Principal) -> Sidebar:
     return Sidebar(channels=rows, threads=thread_rows(staff=staff), other_teams=others)
 
 
+def channel_topics(*, channel: TeamChannel, principal: Principal, limit: int = 100) -> list[TopicRow]:
+    """A channel's topics, newest activity first: all of them for its members (and managers),
+    the followed ones for anyone else."""
+    staff = principal.staff
+    assert staff is not None
+    qs = channel.topics.select_related("conversation").order_by("-last_message_at", "-id")
+    if not (access.sees_all_channels(staff) or access.is_channel_member(staff, channel)):
+        qs = qs.filter(pk__in=access.subscribed_topics(staff).values("id"))
+    topics = list(qs[:limit])
+    subscribed = set(access.subscribed_topics(staff).filter(channel=channel).values_list("id", flat=True))
+    unread = _unread_by_topic(staff, [t.pk for t in topics if t.pk in subscribed])
+    return [TopicRow(t, topic_title(t, principal), unread.get(t.pk, 0)) for t in topics]
+
+
 def thread_rows(*, staff: StaffMember) -> list[ThreadRow]:
     threads = list(
         access.member_threads(staff).prefetch_related("memberships__staff").order_by("-last_message_at", "-id")[:30]

@@ -103,7 +103,11 @@ def channel_view(request: HttpRequest, team_channel_id: int) -> HttpResponse:
         return redirect(f"/team/t/{topic.pk}/")
     if request.method != "GET":
         return HttpResponse(status=405)
-    return _page(request, channel=channel)
+    return _page(
+        request,
+        channel=channel,
+        channel_topics=selectors.channel_topics(channel=channel, principal=principal_of(request)),
+    )
 
 
 @staff_required

@@ -200,3 +200,12 @@ def test_a_link_to_another_practices_conversation_links_nothing(staff, nurse, ot
     thread = services.direct_open(actor=nurse, member_ids=[staff.pk])
     message = services.message_post(actor=nurse, thread=thread, body=f"see /c/{theirs.message.conversation_id}/")
     assert message.conversation is None and message.patient is None
+
+
+def test_a_channel_page_lists_its_topics(staff, nurse, channels):
+    services.topic_start(actor=nurse, channel=channels["nursing"], title="Flu clinic rota", body="Who is in?")
+    mine, _ = services.topic_start(actor=staff, channel=channels["nursing"], title="Asked by the desk", body="?")
+    member_page = signed_in(nurse).get(f"/team/c/{channels['nursing'].pk}/").content.decode()
+    assert "Flu clinic rota" in member_page and "Asked by the desk" in member_page
+    outsider_page = signed_in(staff).get(f"/team/c/{channels['nursing'].pk}/").content.decode()
+    assert "Asked by the desk" in outsider_page and "Flu clinic rota" not in outsider_page

@@ -75,6 +75,9 @@ def test_front_desk_asks_the_nurses_and_sees_the_answer_live(browse, maria, grac
     front_page.goto(f"{front.base_url}/team/")
     expect(front_page.locator("#team-sidebar")).to_contain_text("Ask another team")
     shot(front_page, "team-home-front-desk-1280x800")
+    front_page.goto(f"{front.base_url}/team/c/{_nursing_channel_id(conversation)}/")
+    expect(front_page.locator(".channel-topics")).to_contain_text(f"Question about {name}")
+    shot(front_page, "channel-nursing-1280x800")
 
     tablet = browse(768, 1024)
     tablet_page = tablet.login(grace)
