@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
-from typing import Literal
+from datetime import date, datetime, time
+from typing import Annotated, Literal
 
 from django.http import Http404, HttpRequest
 from ninja import Router, Schema, Status
@@ -16,11 +16,12 @@ from pydantic import Field
 from converge.accounts import invites, services
 from converge.accounts.models import StaffInvitation
 from converge.api.auth import principal_of
-from converge.api.schemas import Id, Input, Text, answers
+from converge.api.schemas import ClockTime, Day, Id, Input, Text, answers
 from converge.audit.services import audit_record
 from converge.conversations.services import ServiceError
 from converge.core.principal import Principal
-from converge.practices.models import Practice, StaffMember
+from converge.practices import rota
+from converge.practices.models import OnCallShift, Practice, StaffMember
 from converge.practices.permissions import Perm, can
 
 router = Router(tags=["staff"])
@@ -264,3 +265,98 @@ def reset_staff_mfa(request: HttpRequest, staff_id: Id):  # type: ignore[no-unty
     member = _member(principal, staff_id)
     services.mfa_reset(staff=member, actor=principal.staff)
     return _one(member)
+
+
+# --- the on-call rota (converge.practices.rota) -------------------------------------------------
+
+
+class ShiftOut(Schema):
+    id: int
+    staff_id: int
+    weekdays: list[int]
+    start_date: date | None
+    end_date: date | None
+    start_time: time
+    end_time: time
+    description: str
+
+
+class ShiftIn(Input):
+    """Weekly (`weekdays`, 0 = Monday) or dated (`start_date` and `end_date`); times HH:MM in the
+    practice's time zone; a weekly end at or before its start runs past midnight."""
+
+    staff_id: Id
+    weekdays: list[Annotated[int, Field(ge=0, le=6)]] = Field(default_factory=list, max_length=7)
+    start_date: Day | None = None
+    end_date: Day | None = None
+    start_time: ClockTime
+    end_time: ClockTime
+
+
+class OnCallNowOut(Schema):
+    staff_ids: list[int]
+    shifts: list[ShiftOut]
+
+
+def _settings_manager(request: HttpRequest, *, write: bool) -> Principal:
+    principal = principal_of(request)
+    if principal.staff is None:
+        if write:
+            raise ServiceError("rota changes are made by a signed-in manager or administrator, not a practice token")
+        return principal
+    if not can(principal.staff, Perm.MANAGE_SETTINGS):
+        raise rota.RotaNotAllowed
+    return principal
+
+
+def _shift_out(shift: OnCallShift) -> ShiftOut:
+    return ShiftOut(
+        id=shift.pk,
+        staff_id=shift.staff_id,
+        weekdays=list(shift.weekdays or []),
+        start_date=shift.start_date,
+        end_date=shift.end_date,
+        start_time=shift.start_time,
+        end_time=shift.end_time,
+        description=rota.describe(shift),
+    )
+
+
+@router.get("/oncall/shifts", response=answers({200: OnCallNowOut}, 403), tags=["on-call"])
+def list_shifts(request: HttpRequest):  # type: ignore[no-untyped-def]
+    """The rota's current and future shifts, and who is on call now."""
+    principal = _settings_manager(request, write=False)
+    return OnCallNowOut(
+        staff_ids=[m.pk for m in rota.on_shift(principal.practice_id)],
+        shifts=[_shift_out(s) for s in rota.shifts_of(principal.practice_id)],
+    )
+
+
+@router.post("/oncall/shifts", response=answers({201: ShiftOut}, 400, 403), tags=["on-call"])
+def add_shift(request: HttpRequest, payload: ShiftIn):  # type: ignore[no-untyped-def]
+    """400 (naming the field) for a person without a mobile number, both or neither of weekdays
+    and dates, or an end before the start."""
+    principal = _settings_manager(request, write=True)
+    assert principal.staff is not None
+    try:
+        shift = rota.shift_add(
+            actor=principal.staff,
+            staff_id=payload.staff_id,
+            weekdays=[str(d) for d in payload.weekdays],
+            start_date=payload.start_date.isoformat() if payload.start_date else "",
+            end_date=payload.end_date.isoformat() if payload.end_date else "",
+            start_time=payload.start_time.strftime("%H:%M"),
+            end_time=payload.end_time.strftime("%H:%M"),
+        )
+    except rota.RotaError as error:
+        raise ServiceError(str(error)) from None
+    return Status(201, _shift_out(shift))
+
+
+@router.post("/oncall/shifts/{shift_id}/remove", response=answers({200: dict}, 400, 403, 404), tags=["on-call"])
+def remove_shift(request: HttpRequest, shift_id: Id):  # type: ignore[no-untyped-def]
+    principal = _settings_manager(request, write=True)
+    assert principal.staff is not None
+    if not rota.shift_remove(actor=principal.staff, shift_id=shift_id):
+        raise Http404("shift not found")
+    return {"removed": shift_id}

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
 from converge.audit.services import audit_record
@@ -27,7 +28,7 @@ class RotaError(ValueError):
     """The shift cannot be saved; the message names the field."""
 
 
-class RotaNotAllowed(PermissionError):
+class RotaNotAllowed(PermissionDenied):
     def __init__(self) -> None:
         super().__init__("Only practice managers and administrators change the on-call rota.")
 

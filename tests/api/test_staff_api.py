@@ -144,3 +144,20 @@ def test_seat_limit_over_the_api(practice: Any, manager: StaffMember) -> None:
     make_staff(practice, "Dan Desk", Role.FRONT_DESK)
     refused = call(client, "PUT", "/staff/seats", {"limit": 1})
     assert refused.status_code == 400 and "2 are in use" in refused.json()["detail"]
+
+
+def test_the_on_call_rota_over_the_api(practice: Any, manager: StaffMember) -> None:
+    client = as_staff(manager)
+    nurse = make_staff(practice, "Wes Weekend", Role.NURSE, phone="+15559870003")
+    body = {"staff_id": nurse.pk, "weekdays": [0, 1, 2, 3, 4, 5, 6], "start_time": "00:00", "end_time": "00:00"}
+    made = call(client, "POST", "/oncall/shifts", body)
+    assert made.status_code == 201, made.content
+    assert made.json()["description"] == "Every Mon, Tue, Wed, Thu, Fri, Sat, Sun, all day"
+    listed = call(client, "GET", "/oncall/shifts").json()
+    assert listed["staff_ids"] == [nurse.pk] and len(listed["shifts"]) == 1
+    neither = call(client, "POST", "/oncall/shifts", {**body, "weekdays": []})
+    assert neither.status_code == 400 and neither.json()["detail"].startswith("start_date:")
+    assert call(as_staff(nurse), "GET", "/oncall/shifts").status_code == 403
+    gone = call(client, "POST", f"/oncall/shifts/{made.json()['id']}/remove")
+    assert gone.status_code == 200
+    assert call(client, "POST", f"/oncall/shifts/{made.json()['id']}/remove").status_code == 404

@@ -337,6 +337,13 @@ API: dict[tuple[str, str], R] = {
         "manage staff", data={"email": "api.walker@sunrise.example", "display_name": "Api Walker", "role": "nurse"}
     ),
     ("POST", "/staff/invitations/{invitation_id}/withdraw"): R("manage staff"),
+    ("GET", "/oncall/shifts"): R("manage settings"),
+    ("POST", "/oncall/shifts"): R(
+        "manage settings",
+        data={"staff_id": "{nurse}", "weekdays": [5], "start_time": "00:00", "end_time": "00:00"},
+        form_refusal_ok=True,  # the walk's nurse has no mobile number: a 400 past the role check
+    ),
+    ("POST", "/oncall/shifts/{shift_id}/remove"): R("manage settings"),
 }
 # Operations a practice token may not use: they act as a staff member (400, "... are made by staff").
 STAFF_ONLY_API = {
@@ -349,6 +356,8 @@ STAFF_ONLY_API = {
     ("POST", "/staff/invitations"),
     ("POST", "/staff/invitations/{invitation_id}/withdraw"),
     ("PUT", "/staff/seats"),
+    ("POST", "/oncall/shifts"),
+    ("POST", "/oncall/shifts/{shift_id}/remove"),
 }
 
 # Role-rule bugs the walk found in code another helper owns (reported, not fixed here). A listed
