@@ -364,7 +364,10 @@ def mark_read(
             if not updated:
                 return
             scope = {"message__thread_id": thread.pk}
-        TeamNotification.objects.filter(
+        cleared = TeamNotification.objects.filter(
             practice_id=actor.practice_id, staff=actor, read_at__isnull=True, message_id__lte=up_to_id, **scope
         ).update(read_at=now)
-        events.publish_on_commit([events.user_group(actor.user_id)], {"type": "team.read"})
+        if cleared:
+            # The person's other tabs drop the banner and badge. Not for every read: each open
+            # page re-reads on each new message, and an event per read would double the traffic.
+            events.publish_on_commit([events.user_group(actor.user_id)], {"type": "team.read"})

@@ -156,3 +156,16 @@ def test_the_practice_retention_applies_to_team_messages(staff, channels):
     PrivacySettings.objects.update_or_create(practice=staff.practice, defaults={"message_retention_days": 30})
     assert purge_team_messages() == 1
     assert list(TeamMessage.objects.values_list("body", flat=True)) == ["fresh"]
+
+
+def test_reading_tells_the_other_tabs_only_when_a_notification_clears(
+    staff, nurse, channels, published, django_capture_on_commit_callbacks
+):
+    topic, first = services.topic_start(actor=staff, channel=channels["nursing"], title="T", body="plain")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.mark_read(actor=nurse, topic=topic, up_to_id=first.pk)
+    assert not [e for _, e in published if e["type"] == "team.read"]
+    mention = services.message_post(actor=staff, topic=topic, body=f"@{nurse.user.email.split('@')[0]} look")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.mark_read(actor=nurse, topic=topic, up_to_id=mention.pk)
+    assert [g for g, e in published if e["type"] == "team.read"] == [[events.user_group(nurse.user_id)]]
