@@ -261,6 +261,7 @@ def main() -> int:
     parser.add_argument("-n", type=int, default=100, help="urgent webhooks to post")
     parser.add_argument("--interval", type=float, default=0.2, help="seconds between webhooks")
     parser.add_argument("--reminders", type=int, default=10_000, help="reminders due for dispatch")
+    parser.add_argument("--idle", type=float, default=0.5, help="the worker's poll interval (`converge worker --idle`)")
     parser.add_argument("--source", type=Path, default=ROOT, help="checkout to run the server from")
     args = parser.parse_args()
 
@@ -290,7 +291,7 @@ def main() -> int:
     source = args.source.resolve()
     if postgres:  # the scaled deployment: web processes that only queue, a worker of its own
         server = start(source, ["serve", "--port", str(port), "--workers", "2", "--no-worker"], logs / "server.log")
-        worker = start(source, ["worker"], logs / "worker.log")
+        worker = start(source, ["worker", "--idle", str(args.idle)], logs / "worker.log")
     else:  # embedded: one process, the worker in it
         server = worker = start(source, ["serve", "--port", str(port)], logs / "server.log")
     log = logs / "server.log"

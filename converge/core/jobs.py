@@ -82,6 +82,21 @@ def stopping() -> bool:
     return stop is not None and stop.is_set()
 
 
+# SQLite's busy handler polls for the write lock every 100 ms at most: a job that commits batch
+# after batch pauses this long between them, or it takes the lock again before any webhook can.
+SQLITE_BATCH_PAUSE_SECONDS = 0.12
+
+
+def next_batch() -> bool:
+    """For a job that loops batch after batch: False when its worker is stopping (the rest waits
+    for the next run); on SQLite, first a pause that lets the other writers in."""
+    if stopping():
+        return False
+    if connection.vendor == "sqlite":
+        time.sleep(SQLITE_BATCH_PAUSE_SECONDS)
+    return True
+
+
 def max_running_jobs(database: dict[str, Any] | None = None) -> int:
     options = (database or settings.DATABASES["default"]).get("OPTIONS") or {}
     pool = options.get("pool") if isinstance(options, dict) else None

@@ -1,6 +1,6 @@
 from datetime import timedelta
 
-from converge.core.jobs import periodic, stopping
+from converge.core.jobs import next_batch, periodic
 from converge.reminders.services import reminders_dispatch_due, reminders_fall_back, reminders_plan_missing
 from converge.reminders.waitlist import waitlist_send_batches
 
@@ -8,7 +8,7 @@ from converge.reminders.waitlist import waitlist_send_batches
 @periodic("reminders.dispatch", every=timedelta(seconds=15))
 def dispatch_reminders() -> None:
     # Batch after batch until none is due (its own thread: nothing else waits), unless stopping.
-    while not stopping() and reminders_dispatch_due() > 0:
+    while reminders_dispatch_due() > 0 and next_batch():
         pass
 
 
