@@ -231,6 +231,11 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         r"\bno (?:para|paro|se detiene|se corta|se quita|deja de salir) (?:la |el )?(?:sangre|sangrado)\b",
         rf"\b(?:vomit\w*|tos\w*|escup\w*|arroj\w*|devolv\w*) {_gap(1)}sangre\b",
         rf"\b(?:traspas\w*|empap\w*) {_gap(2)}(?:venda|vendas|gasa|gasas|toalla|toallas|ropa)\b",
+        # Issue 14, round two (after v9): pressure that does not stop it, blood that spurts
+        r"\b(?:its|it is|it was|and|keeps|still|is|are|wound|cut) (?:spurting|squirting|pumping|gushing)\b",
+        rf"\b(?:pressing|pressure|pressed|holding pressure|squeezing) (?:on (?:it|the cut|the wound) )?{_gap(2)}"
+        rf"{_NOT} {_gap(1)}(?:stop\w*|slow\w*|work\w*)\b",
+        rf"\bsangr\w* {_gap(2)}(?:a chorros|no para aunque|sin parar aunque)\b",
     ],
     "throat or tongue swelling": [
         r"\b(?:anaphyla\w*|anafila\w*)\b",
@@ -257,8 +262,12 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         r"\b(?:use|usamos|le puse|le pusimos|puse) (?:la |el )?(?:epipen|epinefrina)\b",
     ],
     "suicidal thoughts or self-harm": [
-        r"\bsuicid\w*",
-        rf"\bkill(?:ing|ed)? {_SELF}\b",
+        # "se suicidó" (someone else's death, past) is bereavement, not a risk now
+        r"\bsuicid\w*\b(?<!\bse suicido)",
+        # "my friend killed herself" likewise; "I almost killed myself" is not
+        rf"\bkill(?:ing)? {_SELF}\b",
+        r"\bkilled (?:my ?self|myself)\b",
+        r"\b(?:almost|nearly) killed (?:himself|herself|themselves|themself)\b",
         r"\b(?:end|ending|take|taking|took) (?:my|his|her|their) (?:own )?life\b",
         r"\bend(?:ing)? it all\b",
         r"\b(?:want|wanna|going|gonna|ready|thinking about|thinking of|plan) (?:to )?end(?:ing)? it\b",
@@ -275,7 +284,8 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         r"\bquiero desaparecer\b",
         r"\bcarta de despedida\b",
         r"\bmejor sin mi\b",
-        r"\b(?:wants?|wanna|wanted|wish|wishes|going|gonna|ready) (?:to )?(?:just )?die\b",
+        r"(?<!dont )(?<!do not )(?<!doesnt )(?<!didnt )(?<!never )\b(?:wants?|wanna|wanted|wish|wishes|going|gonna|"
+        r"ready) (?:to )?(?:just )?die\b",
         r"\bwish (?:i|i was|i were|i could be) dead\b",
         r"\bbetter off dead\b",
         r"\b(?:dont|do not|no longer) want to (?:live|be alive|be here|wake up|exist|go on)\b",
@@ -518,6 +528,22 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         r"\bto say (?:good ?bye|goodbye|gooddye|goodye|bye) to (?:everyone|everybody|all)\b",
         r"\b(?:called|texted|messaged|visited|saw) (?:everyone|everybody|all my \w+) to say\b",
         r"\b(?:compre|cmopre|consegui) (?:una |un )?(?:pistola|arma|soga|cuerda)\b",
+        # Issue 14, round two (after v9): preparatory acts and third-party reports
+        r"\b(?:gave|giving|give|given|gives) (?:away )?(?:all )?(?:of )?(?:my|his|her) (?!old )(?:\w+ ){0,4}away\b"
+        r"(?! to (?:goodwill|charity|the church|a shelter|the thrift|donat\w*|salvation|the food))",
+        r"\b(?:gave|giving|given|gives) away (?:all )?(?:of )?(?:my|his|her) (?:tools|guns?|watch|car|truck|books|"
+        r"records|collection|plants|jewelry|things|stuff)\b",
+        r"\btired of (?:hanging|being|sticking) around\b(?! (?:the|this|here|in|at|waiting|for|with|doing))",
+        r"\b(?:wont|will not) be (?:around|here|alive) after (?:this (?:week|weekend|month)|tonight|today|tomorrow)\b",
+        r"\b(?:wants?|wanna|wanted) to (?:just )?disappear\b(?! (?:for|from|into|on|to))",
+        r"\bquiere desaparecer\b",
+        r"\bcansad[oa] de (?:estar aqui|estar en este mundo|seguir aqui)\b",
+        r"\bmade (?:my )?peace with (?:dying|death|my decision|the decision|going)\b",
+        r"\b(?:wrote|written|writing|left) (?:a |some )?(?:letters?|notes?) (?:to|for) the (?:kids|children|family)\b",
+        r"\b(?:cutting|cuts|burning|burns) (?:her|his|my|their) (?:arms?|legs?|thighs?|wrists?|skin|stomach)\b"
+        r"(?! (?:on|by accident|accidentally|shaving|while|at work|cooking|in the|with the))",
+        r"\bse (?:corta|corto|esta cortando|ha cortado|cortaba) (?:los brazos|las piernas|las munecas|las venas|"
+        r"a proposito)\b",
     ],
     "overdose or poisoning": [
         r"\b(?:overdos\w*|sobredosis)\b",
@@ -554,6 +580,18 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         rf"insecticida)\b",
         r"\b(?:envenen\w*|intoxicad[oa]|intoxicacion)\b(?! alimentaria)",
         r"\b(?:me |se )?(?:trague|tome|trago|tomo) (?:una |la |un |el )?(?:caja|botella|frasco|paquete) enter[ao]\b",
+        # Issue 14, round two (after v9): what children get into most (Poison Control's common exposures)
+        rf"\b(?:bit|bites|biting|bitten|chewed|chewing|sucked|sucking|licked|licking) (?:into |on )?{_gap(2)}"
+        rf"(?:laundry|detergent|dishwasher|tide|soap) ?pods?\b",
+        rf"\b(?:swallowed|drank|drunk|ingested|got into|ate|eaten|chewed|chewing|sipped|swigged) {_gap(3)}"
+        rf"(?:windshield washer|washer fluid|nail polish remover|lamp oil|e ?liquid|"
+        rf"vape juice|essential oils?|mothballs?|rubbing alcohol|oven cleaner|ammonia|paint thinner|weed killer|"
+        rf"bug spray|pill organizer|pill ?box|medicine cabinet|superglue|fabric softener|"
+        rf"button batteries|magnet balls?)\b",
+        rf"\b(?:mordio|mordi|chupo|se trago|trago|se comio|comio|tomo|bebio|se tomo) {_gap(3)}(?:capsulas? de "
+        rf"(?:detergente|jabon)|pilas? de boton|pilas|imanes|lejia|detergente|cloro)\b",
+        r"\b(?:se comio|se trago|se ha comido|se ha tragado) (?:las|unas|sus|mis|varias) (?:pastillas|pildoras|"
+        r"medicinas|tabletas)\b",
     ],
     "seizure": [
         r"\b(?:seiz\w*|convuls\w*|conbuls\w*|combuls\w*)\b(?! (?:disorder|meds|medications?|medicines?|"
@@ -640,11 +678,25 @@ _DOUBLE_DOSE = (
     r"\b(?:took|taken|gave|given|had) (?:\w+ ){0,3}?(?:double|twice|triple|two|three|2|3|an extra|"
     r"extra) (?:\w+ ){0,2}?(?:doses?|pills?|tablets?|shots?|injections?|insulin)\b"
     r"|\b(?:took|taken|gave|given) (?:my|his|her|the) (?:\w+ ){0,2}?(?:twice|two times)\b"
+    r"|\bdoble dosis\b|\b(?:tome|tomo|le di|se tomo|le dimos) (?:\w+ ){0,3}?dos veces\b"
 )
 _OVERDOSE_SIGNS = (
     r"\b(?:dizzy|lightheaded|light headed|faint|heart (?:is )?(?:racing|pounding)|pounding|"
     r"confused|shaking|shaky|sweating|drowsy|cant stay awake|vomiting|throwing up|passed out|"
-    r"maread[oa]|confundid[oa]|temblando|vomitando)\b"
+    r"maread[oa]|confundid[oa]|temblando|vomitando|slurred|slurring|wont wake|really drowsy|very sleepy|"
+    r"cant keep (?:my|his|her) eyes open|muy dormid[oa]|no despierta)\b"
+)
+# A double dose given to a child is a Poison Control call even before any sign.
+_CHILD = (
+    r"\b(?:baby|babys|toddler|infant|child|childs|kid|kids|son|daughter|sons|daughters|grandson|granddaughter|"
+    r"bebe|nino|nina|hijo|hija|nieto|nieta|nene|nena|\d+ (?:year|yr|month) old)\b"
+)
+# Narrower than _DOUBLE_DOSE: "he had two shots at his checkup" is not a double dose.
+_CHILD_DOUBLE_DOSE = (
+    r"\b(?:double (?:a )?dose|double the dose|doubled (?:up )?(?:the|his|her) (?:dose|medicine)|an extra dose|"
+    r"two doses (?:by|in) (?:mistake|accident|a row)|(?:dosed|gave) (?:him|her|them) (?:\w+ ){0,3}?twice|"
+    r"(?:took|taken|given|gave) (?:\w+ ){0,3}?(?:twice|two times)|doble dosis|"
+    r"(?:le di|le dimos|le dio|tomo|se tomo) (?:\w+ ){0,3}?dos veces)\b"
 )
 _PREGNANT = (
     r"\b(?:pregnant|pregnancy|weeks along|embarazada|embarazo|(?:im|i am|shes|she is|estoy) "
@@ -668,6 +720,7 @@ TOGETHER: tuple[tuple[str, re.Pattern[str], re.Pattern[str], int], ...] = (
     ("head injury with warning signs", re.compile(_HEAD_HIT), re.compile(_HEAD_DANGER), 25),
     ("pregnancy warning sign", re.compile(_PREGNANT), re.compile(_PREGNANCY_DANGER), 30),
     ("overdose or poisoning", re.compile(_DOUBLE_DOSE), re.compile(_OVERDOSE_SIGNS), 20),
+    ("overdose or poisoning", re.compile(_CHILD), re.compile(_CHILD_DOUBLE_DOSE), 12),
 )
 
 # A cue that negates what follows within four words ("denies fever or chest pain") ...
@@ -687,9 +740,11 @@ _STRONG_CUES = _words(
     "not thinking about", "not thinking of", "not talking about", "isnt talking about", "no plans? to",
     "no intention of", "no intentions? to", "no intent to",
     "no urge to",
+    # issue 14, round two: someone else's death ("my friend died by suicide"), not "almost died by"
+    "(?<!almost )(?<!nearly )died by", "(?<!almost )(?<!nearly )death by", "lost (?:my|his|her|our) \\w+ to",
 )
 # ... one that negates only the very next words ("no chest pain", "not suicidal") ...
-_WEAK_CUES = _words("no", "not", "nor", "ni", "never", "nunca")
+_WEAK_CUES = _words("no", "not", "nor", "ni", "never", "nunca", "no soy", "no estoy")
 _FILLER = _words(
     "any", "more", "real", "significant", "major", "other", "further", "new", "obvious", "mas", "ningun", "ninguna",
     "signs of", "sign of",
@@ -716,6 +771,17 @@ RESOLVED_AFTER = re.compile(
     rf"el ano pasado|"
     rf"(?:ya )?se (?:me |le )?(?:quito|paso|fue)|ya (?:me |le )?(?:quito|paso)|desaparecio)\b"
 )
+# A clause that opens in the long past ("years ago I was hospitalized after a suicide attempt", "hace 15
+# años intenté suicidarme") is history, unless the same clause brings it back to now.
+LONG_PAST_BEFORE = re.compile(
+    r"\b(?:(?:\d+|many|some|a few|few|several|two|three|four|five|ten|fifteen|twenty|a couple of) (?:years?|decades?) "
+    r"ago|years ago|decades ago|when i was (?:\d+|a teen\w*|a kid|young|in (?:high school|college))|as a teen\w*|"
+    r"back in (?:19|20)\d\d|in (?:19|20)\d\d|hace (?:\d+|muchos|unos|varios|mas de \d+) anos|cuando (?:tenia|era) "
+    r"(?:\d+|joven|adolescente|nin[oa]))\b"
+)
+STILL_NOW = frozenset((
+    "again", "now", "today", "tonight", "still", "anymore", "ahora", "hoy", "todavia", "otra", "nuevo",
+))
 # fmt: on
 
 # Key words that a single typo should not hide; and real words one typo away from them.
@@ -745,6 +811,7 @@ NOT_TYPOS = frozenset((
     "flood", "brood", "bloody", "mouth", "sending", "bending", "lending", "pending", "tending", "mending", "pasted",
     "parsed", "passes", "killin", "seven", "dolares", "cheats", "queda", "quedan", "pueden", "door", "doors", "dolly",
     "cuenta", "cuentas", "batter", "saving", "caving", "paving", "halving", "attach", "token",
+    "suicido",  # "se suicidó": a past death, kept apart from "suicide" (issue 14, round two)
 ))
 # fmt: on
 
@@ -900,7 +967,20 @@ class _Text:
             if word == _CLAUSE:
                 break
             after.append(word)
-        return bool(after) and RESOLVED_AFTER.match(" ".join(after)) is not None
+        if after and RESOLVED_AFTER.match(" ".join(after)) is not None:
+            return True
+        return self._long_past(first, last)
+
+    def _long_past(self, first: int, last: int) -> bool:
+        start = first
+        while start > 0 and self.canon[start - 1] != _CLAUSE:
+            start -= 1
+        end = last
+        while end + 1 < len(self.canon) and self.canon[end + 1] != _CLAUSE:
+            end += 1
+        if STILL_NOW.intersection(self.canon[start : end + 1]):
+            return False
+        return LONG_PAST_BEFORE.search(" ".join(self.canon[start:first])) is not None
 
     def matches(self, regex: re.Pattern[str]) -> tuple[list[tuple[int, int]], bool]:
         """Token spans of the asserted matches, and whether any match was negated."""

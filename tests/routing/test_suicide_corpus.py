@@ -188,7 +188,7 @@ def test_eval_command_prints_per_family_lines(
 
 
 def test_heldout_csv_is_a_header_only_without_heldout_templates() -> None:
-    """v8 was spent (it is dev7 now); the next blind set is dropped in as templates/heldout.*.txt.
+    """v8 and v9 were spent (dev7 and dev8 now); the next blind set is dropped in as templates/heldout.*.txt.
     Until then heldout.csv is a header, and adding it must not change the training split."""
     if generate.has_templates("heldout"):
         pytest.skip("held-out templates present")

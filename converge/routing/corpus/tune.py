@@ -136,6 +136,18 @@ def main() -> None:
     )
     print("chosen:", describe(*chosen))
     print("current Policy():", describe(Policy(), evaluate(scores, labels, Policy(), families)))
+    for name, policy in (("chosen", chosen[0]), ("current Policy()", Policy())):
+        print(f"{name}, urgent recall out of fold by family:", family_recall(scores, labels, policy, families))
+
+
+def family_recall(scores: list[Scores], labels: np.ndarray, policy: Policy, families: np.ndarray) -> str:
+    predicted = np.array([verdict(s, policy, is_reply_to_reminder=False).category for s in scores])
+    urgent = labels == "urgent"
+    parts = []
+    for family in sorted(set(families[urgent].tolist())):
+        rows = urgent & (families == family)
+        parts.append(f"{family} {np.mean(predicted[rows] == 'urgent'):.3f} ({int(rows.sum())})")
+    return ", ".join(parts)
 
 
 def describe(policy: Policy, metrics: dict[str, float]) -> str:
