@@ -104,6 +104,13 @@ def victim(other_practice):
     ids["item_id"] = FollowUpItem.objects.create(
         practice=other_practice, patient_id=message.patient_id, kind="no_show", created_at=now
     ).pk
+    from datetime import time as wall
+
+    from converge.practices.models import OnCallShift
+
+    ids["shift_id"] = OnCallShift.objects.create(
+        practice=other_practice, staff=bob, weekdays=[0, 1, 2, 3, 4], start_time=wall(18), end_time=wall(8)
+    ).pk
     from converge.connectors.models import Channel as ChannelModel
     from converge.connectors.models import Provider as ChannelProvider
     from converge.connectors.models import QuarantinedMail
