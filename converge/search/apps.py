@@ -11,7 +11,7 @@ def _restore_search_indexes(sender: Any, using: str = "default", **kwargs: Any) 
     from django.db import connections
     from django.db.migrations.recorder import MigrationRecorder
 
-    from converge.search.schema import ensure_message_index, ensure_patient_index
+    from converge.search.schema import ensure_message_index, ensure_patient_index, ensure_team_message_index
 
     connection = connections[using]
     recorder = MigrationRecorder(connection)
@@ -22,6 +22,8 @@ def _restore_search_indexes(sender: Any, using: str = "default", **kwargs: Any) 
         ensure_message_index(connection)
     if ("search", "0002_patient_names") in applied:
         ensure_patient_index(connection)
+    if ("search", "0003_team_messages") in applied:
+        ensure_team_message_index(connection)
 
 
 class SearchConfig(AppConfig):

@@ -7,7 +7,7 @@ to_tsvector('simple', ...); 'simple' because patients write in English and Spani
 one language would mangle the other.
 
 Django rebuilds a SQLite table (new table, copy, drop, rename) for some schema changes, which
-drops its triggers; `ensure_message_index` / `ensure_patient_index` run after every migrate and restores them (and
+drops its triggers; the `ensure_*_index` functions run after every migrate and restore them (and
 re-indexes) when they are missing.
 """
 
@@ -20,6 +20,8 @@ FTS_TABLE = "search_message_fts"
 PATIENT_FTS_TABLE = "search_patient_fts"
 PG_INDEX = "search_message_body_tsv"
 PG_PATIENT_INDEX = "search_patient_name_tsv"
+TEAM_FTS_TABLE = "search_teammessage_fts"
+PG_TEAM_INDEX = "search_teammessage_body_tsv"
 # The expression the PostgreSQL name index is built on; queries must repeat it exactly.
 PG_PATIENT_VECTOR = "to_tsvector('simple', first_name || ' ' || last_name)"
 
@@ -85,9 +87,38 @@ PATIENT_FTS = FtsTable(
     },
 )
 
+# Team messages (converge/teamchat) are searched the same way as patient messages; a deleted
+# one has its body emptied, which the update trigger takes out of the index.
+TEAM_MESSAGE_FTS = FtsTable(
+    name="search_teammessage_fts",
+    create=(
+        "CREATE VIRTUAL TABLE IF NOT EXISTS search_teammessage_fts USING fts5("
+        "body, content='teamchat_teammessage', content_rowid='id', "
+        "tokenize='unicode61 remove_diacritics 2')"
+    ),
+    triggers={
+        "search_teammessage_fts_ai": """
+            CREATE TRIGGER IF NOT EXISTS search_teammessage_fts_ai AFTER INSERT ON teamchat_teammessage BEGIN
+                INSERT INTO search_teammessage_fts(rowid, body) VALUES (new.id, new.body);
+            END""",
+        "search_teammessage_fts_ad": """
+            CREATE TRIGGER IF NOT EXISTS search_teammessage_fts_ad AFTER DELETE ON teamchat_teammessage BEGIN
+                INSERT INTO search_teammessage_fts(search_teammessage_fts, rowid, body)
+                VALUES ('delete', old.id, old.body);
+            END""",
+        "search_teammessage_fts_au": """
+            CREATE TRIGGER IF NOT EXISTS search_teammessage_fts_au AFTER UPDATE OF body ON teamchat_teammessage BEGIN
+                INSERT INTO search_teammessage_fts(search_teammessage_fts, rowid, body)
+                VALUES ('delete', old.id, old.body);
+                INSERT INTO search_teammessage_fts(rowid, body) VALUES (new.id, new.body);
+            END""",
+    },
+)
+
 _REBUILD = {
     "search_message_fts": "INSERT INTO search_message_fts(search_message_fts) VALUES ('rebuild')",
     "search_patient_fts": "INSERT INTO search_patient_fts(search_patient_fts) VALUES ('rebuild')",
+    "search_teammessage_fts": "INSERT INTO search_teammessage_fts(search_teammessage_fts) VALUES ('rebuild')",
 }
 
 _PG_INDEXES = {
@@ -95,6 +126,8 @@ _PG_INDEXES = {
     "USING GIN (to_tsvector('simple', body))",
     PG_PATIENT_INDEX: "CREATE INDEX IF NOT EXISTS search_patient_name_tsv ON patients_patient "
     "USING GIN (to_tsvector('simple', first_name || ' ' || last_name))",
+    PG_TEAM_INDEX: "CREATE INDEX IF NOT EXISTS search_teammessage_body_tsv ON teamchat_teammessage "
+    "USING GIN (to_tsvector('simple', body))",
 }
 
 
@@ -106,6 +139,10 @@ def ensure_message_index(connection: Any) -> bool:
 
 def ensure_patient_index(connection: Any) -> bool:
     return _ensure(connection, PATIENT_FTS, PG_PATIENT_INDEX)
+
+
+def ensure_team_message_index(connection: Any) -> bool:
+    return _ensure(connection, TEAM_MESSAGE_FTS, PG_TEAM_INDEX)
 
 
 def _ensure(connection: Any, table: FtsTable, pg_index: str) -> bool:
@@ -144,6 +181,10 @@ def drop_message_index(connection: Any) -> None:
 
 def drop_patient_index(connection: Any) -> None:
     _drop(connection, PATIENT_FTS, "DROP INDEX IF EXISTS search_patient_name_tsv")
+
+
+def drop_team_message_index(connection: Any) -> None:
+    _drop(connection, TEAM_MESSAGE_FTS, "DROP INDEX IF EXISTS search_teammessage_body_tsv")
 
 
 def _drop(connection: Any, table: FtsTable, pg_drop: str) -> None:

@@ -10,7 +10,8 @@ from datetime import date, datetime
 from typing import Any
 
 from django.db import connection
-from django.db.models import Prefetch, Q
+from django.db.models import BooleanField, Prefetch, Q
+from django.db.models.expressions import RawSQL
 
 from converge.audit.services import audit_record
 from converge.conversations.models import STAFF_PAGE_KIND, Message
@@ -19,7 +20,7 @@ from converge.core.principal import Principal
 from converge.patients.addresses import InvalidAddress, normalize_email, normalize_phone
 from converge.patients.models import ContactPoint, Patient
 from converge.privacy import access
-from converge.search.schema import FTS_TABLE, PATIENT_FTS_TABLE, PG_PATIENT_VECTOR
+from converge.search.schema import FTS_TABLE, PATIENT_FTS_TABLE, PG_PATIENT_VECTOR, TEAM_FTS_TABLE
 
 MAX_QUERY = 200
 MAX_TERMS = 8
@@ -164,21 +165,51 @@ def fts_terms(query: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(query)][:MAX_TERMS]
 
 
+def _fts5_match(terms: list[str]) -> str:
+    # Every word must match; the last may be a prefix of a longer word (typing "refi").
+    return (" ".join(f'"{t}"' for t in terms[:-1]) + f' "{terms[-1]}"*').strip()
+
+
+def _pg_tsquery(terms: list[str]) -> str:
+    return " & ".join([*terms[:-1], f"{terms[-1]}:*"])
+
+
+def team_message_match(query: str) -> RawSQL | None:
+    """A condition for a queryset of team messages (converge/teamchat): their body matches the
+    query through the same full-text index and word rules as patient messages. None when the
+    query has no words. The caller scopes it to what the reader may read."""
+    terms = fts_terms(query)
+    if not terms:
+        return None
+    if connection.vendor == "sqlite":
+        return RawSQL(  # noqa: S611 -- constant SQL, the words go in as a parameter
+            f'"teamchat_teammessage"."id" IN (SELECT rowid FROM {TEAM_FTS_TABLE} WHERE {TEAM_FTS_TABLE} MATCH %s)',  # noqa: S608 -- constant table name
+            [_fts5_match(terms)],
+            output_field=BooleanField(),
+        )
+    if connection.vendor == "postgresql":
+        # The same expression as the GIN index search_teammessage_body_tsv, so the index is used.
+        return RawSQL(
+            """to_tsvector('simple', "teamchat_teammessage"."body") @@ to_tsquery('simple', %s)""",
+            [_pg_tsquery(terms)],
+            output_field=BooleanField(),
+        )
+    return None  # pragma: no cover -- only SQLite and PostgreSQL are supported
+
+
 def message_ids_matching(*, practice_id: int, query: str, limit: int) -> list[int]:
     terms = fts_terms(query)
     if not terms:
         return []
     with connection.cursor() as cursor:
         if connection.vendor == "sqlite":
-            # Every word must match; the last may be a prefix of a longer word (typing "refi").
-            match = " ".join(f'"{t}"' for t in terms[:-1]) + f' "{terms[-1]}"*'
             cursor.execute(
                 f"SELECT m.id FROM {FTS_TABLE} f JOIN conversations_message m ON m.id = f.rowid "  # noqa: S608 -- constant table name
                 f"WHERE {FTS_TABLE} MATCH %s AND m.practice_id = %s ORDER BY f.rowid DESC LIMIT %s",
-                [match.strip(), practice_id, limit],
+                [_fts5_match(terms), practice_id, limit],
             )
         elif connection.vendor == "postgresql":
-            return _pg_message_ids(cursor, practice_id, " & ".join([*terms[:-1], f"{terms[-1]}:*"]), limit)
+            return _pg_message_ids(cursor, practice_id, _pg_tsquery(terms), limit)
         else:  # pragma: no cover -- only SQLite and PostgreSQL are supported
             return []
         return [row[0] for row in cursor.fetchall()]

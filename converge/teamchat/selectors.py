@@ -18,6 +18,7 @@ from converge.core import clock
 from converge.core.principal import Principal
 from converge.practices.models import StaffMember
 from converge.privacy import access as privacy
+from converge.search.selectors import MAX_QUERY, team_message_match
 from converge.teamchat import access
 from converge.teamchat.models import (
     EDIT_WINDOW_MINUTES,
@@ -323,13 +324,13 @@ def ask_channels(*, staff: StaffMember) -> list[TeamChannel]:
 
 
 def search(*, staff: StaffMember, text: str, limit: int = 50) -> list[TeamMessage]:
-    """Words in the messages this member can read. A scoped icontains: team messages are few next
-    to patient messages, so the full-text index of converge/search is not needed yet."""
-    text = text.strip()
-    if not text:
+    """Words in the messages this member can read (their channels' topics they may open, their
+    own direct conversations), newest first, through the full-text index message search uses."""
+    match = team_message_match(text.strip()[:MAX_QUERY])
+    if match is None:
         return []
     return list(
-        TeamMessage.objects.filter(practice_id=staff.practice_id, deleted_at__isnull=True, body__icontains=text)
+        TeamMessage.objects.filter(match, practice_id=staff.practice_id, deleted_at__isnull=True)
         .filter(
             Q(topic__in=access.visible_topics(staff).values("id"))
             | Q(thread__in=access.member_threads(staff).values("id"))

@@ -6,11 +6,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 
 from converge.audit.models import AuditEvent
 from converge.core import clock, events
 from converge.practices.models import Role
 from converge.routing.services import routing_settings
+from converge.search import schema
 from converge.teamchat import selectors, services
 from converge.teamchat.models import TeamMessageRevision, TeamNotification, TopicState
 from converge.teamchat.services import TeamChatError
@@ -169,3 +171,44 @@ def test_reading_tells_the_other_tabs_only_when_a_notification_clears(
     with django_capture_on_commit_callbacks(execute=True):
         services.mark_read(actor=nurse, topic=topic, up_to_id=mention.pk)
     assert [g for g, e in published if e["type"] == "team.read"] == [[events.user_group(nurse.user_id)]]
+
+
+def test_search_uses_the_full_text_index_scoped_to_what_one_may_read(staff, nurse, manager, channels):
+    """Words (any order, the last a prefix, accents ignored on SQLite) in the reader's channels'
+    topics and own direct conversations; a manager sees all channels but never others' DMs; an
+    edit or a delete keeps the index in step."""
+    _topic, in_nursing = services.topic_start(
+        actor=nurse, channel=channels["nursing"], title="Refill", body="Refill request for the lisinopril patient"
+    )
+    thread = services.direct_open(actor=staff, member_ids=[nurse.pk])
+    dm = services.message_post(actor=staff, thread=thread, body="Lisinopril refill is on the desk")
+    outsider = make_staff(staff.practice, "Sam Scheduler", Role.SCHEDULER, team_slugs=("scheduling",))
+
+    def found(reader, text):
+        return {m.pk for m in selectors.search(staff=reader, text=text)}
+
+    assert found(nurse, "lisino refill") == set()  # the last word only is a prefix
+    assert found(nurse, "refill lisino") == {in_nursing.pk, dm.pk}
+    assert found(outsider, "refill lisino") == set()
+    assert found(manager, "refill lisino") == {in_nursing.pk}  # all channels, not others' DMs
+    assert found(nurse, '"refill" OR *') == found(nurse, "refill or")  # operators are only words
+    assert found(nurse, "   ") == set()
+
+    services.message_edit(actor=staff, message=dm, body="Metformin is on the desk")
+    assert found(nurse, "lisinopril") == {in_nursing.pk}
+    assert found(nurse, "metformin") == {dm.pk}
+    services.message_delete(actor=nurse, message=in_nursing)
+    assert found(nurse, "lisinopril") == set()
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite triggers")
+def test_lost_search_triggers_are_restored_and_the_index_rebuilt(staff, nurse):
+    with connection.cursor() as cursor:
+        for name in schema.TEAM_MESSAGE_FTS.triggers:
+            cursor.execute(f"DROP TRIGGER {name}")
+    thread = services.direct_open(actor=staff, member_ids=[nurse.pk])
+    message = services.message_post(actor=staff, thread=thread, body="written while the index was broken")
+    assert selectors.search(staff=nurse, text="broken") == []
+    assert schema.ensure_team_message_index(connection) is True
+    assert [m.pk for m in selectors.search(staff=nurse, text="broken")] == [message.pk]
+    assert schema.ensure_team_message_index(connection) is False
