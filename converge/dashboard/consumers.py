@@ -87,6 +87,10 @@ class StaffConsumer(AsyncJsonWebsocketConsumer):
                 for group in groups:
                     await self.channel_layer.group_send(group, {"type": "converge.event", "event": event})
             return
+        if kind == "team.idle":
+            # The page went idle or came back: away for colleagues (teamchat publishes it).
+            await self._team_idle(content)
+            return
         if kind in ("presence.viewing", "presence.typing", "presence.left"):
             conversation_id = content.get("conversation_id")
             if not isinstance(conversation_id, int):
@@ -112,6 +116,12 @@ class StaffConsumer(AsyncJsonWebsocketConsumer):
         from converge.teamchat.live import typing_event
 
         return typing_event(staff_id=self.staff_id, content=content)
+
+    @database_sync_to_async
+    def _team_idle(self, content: dict[str, Any]) -> bool:
+        from converge.teamchat.live import idle_changed
+
+        return idle_changed(staff_id=self.staff_id, content=content)
 
     @database_sync_to_async
     def _idle_ok(self) -> bool:

@@ -1,5 +1,6 @@
 """Typing in a topic or a direct conversation, relayed by the staff WebSocket consumer to the
-people who can read it (never the whole practice)."""
+people who can read it (never the whole practice); and a page going idle or coming back, which
+shows its member as away."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from django.http import Http404
 
 from converge.core import events
 from converge.practices.models import StaffMember
-from converge.teamchat import access
+from converge.teamchat import access, services
 
 
 def typing_event(*, staff_id: int, content: dict[str, Any]) -> tuple[list[str], dict[str, Any]] | None:
@@ -32,3 +33,10 @@ def typing_event(*, staff_id: int, content: dict[str, Any]) -> tuple[list[str], 
         return None
     groups = [events.user_group(uid) for uid in user_ids if uid != staff.user_id]
     return groups, {"type": "team.typing", **where, "staff_id": staff.pk, "staff_name": staff.display_name}
+
+
+def idle_changed(*, staff_id: int, content: dict[str, Any]) -> bool:
+    idle = content.get("idle")
+    if not isinstance(idle, bool):
+        return False
+    return services.status_idle(staff_id=staff_id, idle=idle)

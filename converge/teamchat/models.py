@@ -153,3 +153,18 @@ class TeamNotification(TenantModel):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["message", "staff"], name="teamchat_notification_unique")]
         indexes = [models.Index(fields=["staff", "read_at"], name="teamchat_notif_unread_idx")]
+
+
+class StaffStatus(TenantModel):
+    """What a staff member told colleagues: online, away or in a visit; and whether their page
+    went idle (shown as away until they are back). No row: online while connected."""
+
+    class Choice(models.TextChoices):
+        ONLINE = "online", "Online"
+        AWAY = "away", "Away"
+        IN_VISIT = "in_visit", "In a visit"
+
+    staff = models.OneToOneField("practices.StaffMember", on_delete=models.CASCADE, related_name="+")
+    choice = models.CharField(max_length=10, choices=Choice.choices, default=Choice.ONLINE)
+    idle = models.BooleanField(default=False)
+    changed_at = models.DateTimeField()

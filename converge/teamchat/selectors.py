@@ -24,6 +24,7 @@ from converge.teamchat.models import (
     EDIT_WINDOW_MINUTES,
     DirectMember,
     DirectThread,
+    StaffStatus,
     TeamChannel,
     TeamMessage,
     TeamNotification,
@@ -60,6 +61,12 @@ class ThreadRow:
     names: str
     unread: int
     online: bool
+    # The others' presence ("online", "away", "in_visit", "offline"): the most present of them.
+    presence: str = "offline"
+
+    @property
+    def presence_label(self) -> str:
+        return PRESENCE_LABELS[self.presence]
 
 
 @dataclass
@@ -77,6 +84,39 @@ def online_staff_ids(practice_id: int) -> set[int]:
             "staff_id", flat=True
         )
     )
+
+
+PRESENCE_LABELS = {"online": "Online", "away": "Away", "in_visit": "In a visit", "offline": "Offline"}
+_PRESENCE_RANK = ("online", "in_visit", "away", "offline")
+
+
+def presence_by_staff(practice_id: int) -> dict[int, str]:
+    """Each staff member's presence. "In a visit" is what they said, connected or not (the laptop
+    may be closed in the exam room); otherwise a member not connected is offline, one who chose
+    away or whose page is idle is away, and anyone else connected is online."""
+    connected = online_staff_ids(practice_id)
+    chosen = {
+        s.staff_id: s for s in StaffStatus.objects.filter(practice_id=practice_id).only("staff_id", "choice", "idle")
+    }
+    ids = connected | set(chosen)
+    presence = {}
+    for staff_id in ids:
+        status = chosen.get(staff_id)
+        if status is not None and status.choice == StaffStatus.Choice.IN_VISIT:
+            presence[staff_id] = "in_visit"
+        elif staff_id not in connected:
+            presence[staff_id] = "offline"
+        elif status is not None and (status.choice == StaffStatus.Choice.AWAY or status.idle):
+            presence[staff_id] = "away"
+        else:
+            presence[staff_id] = "online"
+    return presence
+
+
+def own_status(staff: StaffMember) -> str:
+    """The status the member chose (for the control); online when never chosen."""
+    status = StaffStatus.objects.filter(staff=staff).values_list("choice", flat=True).first()
+    return status or StaffStatus.Choice.ONLINE
 
 
 def topic_title(topic: Topic, principal: Principal) -> str:
@@ -175,16 +215,19 @@ def thread_rows(*, staff: StaffMember) -> list[ThreadRow]:
         access.member_threads(staff).prefetch_related("memberships__staff").order_by("-last_message_at", "-id")[:30]
     )
     unread = _unread_by_thread(staff)
-    online = online_staff_ids(staff.practice_id)
+    presence = presence_by_staff(staff.practice_id)
     rows = []
     for thread in threads:
         others = [m.staff for m in thread.memberships.all() if m.staff_id != staff.pk]
+        states = [presence.get(o.pk, "offline") for o in others] or ["offline"]
+        best = min(states, key=_PRESENCE_RANK.index)
         rows.append(
             ThreadRow(
                 thread=thread,
                 names=", ".join(sorted(o.display_name for o in others)),
                 unread=unread.get(thread.pk, 0),
-                online=any(o.pk in online for o in others),
+                online=best == "online",
+                presence=best,
             )
         )
     return rows

@@ -23,6 +23,7 @@ from converge.teamchat.models import (
     MAX_GROUP_MEMBERS,
     DirectMember,
     DirectThread,
+    StaffStatus,
     TeamChannel,
     TeamMessage,
     TeamMessageRevision,
@@ -371,3 +372,44 @@ def mark_read(
             # The person's other tabs drop the banner and badge. Not for every read: each open
             # page re-reads on each new message, and an event per read would double the traffic.
             events.publish_on_commit([events.user_group(actor.user_id)], {"type": "team.read"})
+
+
+# --- presence: online / away / in a visit ---------------------------------------------------------
+
+
+def _presence_changed(practice_id: int, staff_id: int) -> None:
+    # Ids only, to the practice's staff sockets: their pages re-read the names' presence.
+    events.publish_on_commit([events.practice_group(practice_id)], {"type": "team.presence", "staff_id": staff_id})
+
+
+def status_set(*, actor: StaffMember, choice: str) -> StaffStatus:
+    """The status a member chose; choosing clears "idle" (they are at the page)."""
+    if choice not in StaffStatus.Choice.values:
+        raise TeamChatError("Choose online, away or in a visit.")
+    with transaction.atomic():
+        status, _ = StaffStatus.objects.update_or_create(
+            staff=actor,
+            defaults={"practice_id": actor.practice_id, "choice": choice, "idle": False, "changed_at": clock.now()},
+        )
+        _presence_changed(actor.practice_id, actor.pk)
+    return status
+
+
+def status_idle(*, staff_id: int, idle: bool) -> bool:
+    """The page went idle (shown as away) or came back. True when that changed anything."""
+    staff = StaffMember.objects.filter(pk=staff_id, is_active=True).first()
+    if staff is None:
+        return False
+    with transaction.atomic():
+        status, created = StaffStatus.objects.select_for_update().get_or_create(
+            staff=staff, defaults={"practice_id": staff.practice_id, "idle": idle, "changed_at": clock.now()}
+        )
+        if not created:
+            if status.idle == idle:
+                return False
+            status.idle, status.changed_at = idle, clock.now()
+            status.save(update_fields=["idle", "changed_at"])
+        elif not idle:
+            return False
+        _presence_changed(staff.practice_id, staff.pk)
+    return True

@@ -6,6 +6,7 @@ urlpatterns = [
     path("team/", views.team_home, name="team"),
     path("team/sidebar", views.sidebar, name="team-sidebar"),
     path("team/badge", views.badge, name="team-badge"),
+    path("team/status", views.status_set, name="team-status"),
     path("team/search", views.search, name="team-search"),
     path("team/direct", views.direct_start, name="team-direct"),
     path("team/channels", views.channel_create, name="team-channel-create"),

@@ -15,7 +15,7 @@ from converge.core.principal import Principal
 from converge.dashboard.presenters import label_thread
 from converge.dashboard.views.common import int_or_none, is_htmx, principal_of, refused, staff_of, staff_required
 from converge.teamchat import access, selectors, services
-from converge.teamchat.models import EDIT_WINDOW_MINUTES, DirectThread, TeamMessage, Topic
+from converge.teamchat.models import EDIT_WINDOW_MINUTES, DirectThread, StaffStatus, TeamMessage, Topic
 from converge.teamchat.services import TeamChatError
 
 
@@ -39,6 +39,9 @@ def _page(request: HttpRequest, **context: Any) -> HttpResponse:
             "colleagues": selectors.staff_choices(staff=staff),
             "may_create_channel": access.sees_all_channels(staff),
             "edit_minutes": EDIT_WINDOW_MINUTES,
+            "my_status": selectors.own_status(staff),
+            "status_choices": StaffStatus.Choice.choices,
+            "presence": {str(k): v for k, v in selectors.presence_by_staff(staff.practice_id).items()},
             **context,
         },
     )
@@ -59,8 +62,12 @@ def _messages_context(
     messages, more = selectors.messages_page(qs, before_id=before, after_id=after)
     label_thread(messages)
     staff = staff_of(request)
+    presence = selectors.presence_by_staff(staff.practice_id)
     for message in messages:
         message.editable = selectors.editable(message, staff)  # type: ignore[attr-defined]
+        state = presence.get(message.author_id or 0, "offline")
+        message.author_presence = state  # type: ignore[attr-defined]
+        message.author_presence_label = selectors.PRESENCE_LABELS[state]  # type: ignore[attr-defined]
     selectors.message_links(messages, principal)
     obj = topic if topic is not None else thread
     assert obj is not None
@@ -261,6 +268,9 @@ def sidebar(request: HttpRequest) -> HttpResponse:
             "sidebar": selectors.sidebar(principal=principal),
             "current_topic": int_or_none(request.GET.get("topic")),
             "current_thread": int_or_none(request.GET.get("thread")),
+            "my_status": selectors.own_status(staff_of(request)),
+            "status_choices": StaffStatus.Choice.choices,
+            "presence": {str(k): v for k, v in selectors.presence_by_staff(principal.practice_id).items()},
         },
     )
 
@@ -312,3 +322,17 @@ def ask_team(request: HttpRequest, conversation_id: int) -> HttpResponse:
         )
         return response
     return redirect(f"/team/t/{topic.pk}/")
+
+
+@staff_required
+@require_POST
+def status_set(request: HttpRequest) -> HttpResponse:
+    """Online / away / in a visit, chosen on the /team/ page; colleagues see it next to the name."""
+    back = request.POST.get("next") or "/team/"
+    if not back.startswith("/team/"):
+        back = "/team/"
+    try:
+        services.status_set(actor=staff_of(request), choice=str(request.POST.get("status", "")))
+    except TeamChatError as exc:
+        return refused(request, back, str(exc))
+    return _posted(request, back)

@@ -235,6 +235,7 @@ ROUTES: dict[str, R] = {
     "team/sidebar": R(ANY_STAFF),
     "team/badge": R(ANY_STAFF),
     "team/search": R(ANY_STAFF, query="q=rota"),
+    "team/status": R(ANY_STAFF, methods=("POST",), data={"status": "in_visit"}),
     "team/direct": R(ANY_STAFF, methods=("POST",), data={"members": ["{nurse}", "{staff_id}"]}),
     "team/channels": R("manage staff", methods=("POST",), data={"name": "Walk huddle"}),
     "team/c/<int:team_channel_id>/": R(ANY_STAFF, methods=("GET", "POST"), data={"title": "Rota", "body": "Swap?"}),

@@ -40,3 +40,22 @@ async def test_posts_and_typing_reach_only_the_topic_readers(staff, nurse):
     assert await nurse_ws.receive_nothing(timeout=0.5)
     for ws in (nurse_ws, outsider_ws, staff_ws):
         await ws.disconnect()
+
+
+@in_own_loop
+async def test_an_idle_page_shows_its_member_away_live(staff, nurse):
+    from converge.teamchat import selectors
+
+    nurse_ws = await connect_staff(nurse)
+    staff_ws = await connect_staff(staff)
+    await staff_ws.send_json_to({"type": "team.idle", "idle": True})
+    assert await next_event(nurse_ws) == {"type": "team.presence", "staff_id": staff.pk}
+    presence = await sync_to_async(selectors.presence_by_staff)(staff.practice_id)
+    assert presence[staff.pk] == "away"
+    await staff_ws.send_json_to({"type": "team.idle", "idle": "yes"})  # not a boolean: ignored
+    assert await nurse_ws.receive_nothing(timeout=0.5)
+    await staff_ws.send_json_to({"type": "team.idle", "idle": False})
+    assert await next_event(nurse_ws) == {"type": "team.presence", "staff_id": staff.pk}
+    assert (await sync_to_async(selectors.presence_by_staff)(staff.practice_id))[staff.pk] == "online"
+    await nurse_ws.disconnect()
+    await staff_ws.disconnect()

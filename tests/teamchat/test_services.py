@@ -212,3 +212,29 @@ def test_lost_search_triggers_are_restored_and_the_index_rebuilt(staff, nurse):
     assert schema.ensure_team_message_index(connection) is True
     assert [m.pk for m in selectors.search(staff=nurse, text="broken")] == [message.pk]
     assert schema.ensure_team_message_index(connection) is False
+
+
+def test_presence_online_away_in_a_visit(staff, nurse, published, django_capture_on_commit_callbacks):
+    """Connected members are online unless they chose away or their page went idle; "in a visit"
+    shows connected or not; others are offline. Each change is an id-only event to the practice."""
+    from converge.connectors.webchat_availability import staff_presence_touch
+
+    staff_presence_touch(practice_id=staff.practice_id, staff_id=staff.pk, connection="c1")
+    assert selectors.presence_by_staff(staff.practice_id) == {staff.pk: "online"}
+    with django_capture_on_commit_callbacks(execute=True):
+        services.status_set(actor=nurse, choice="in_visit")
+    assert published[-1] == (
+        [events.practice_group(staff.practice_id)],
+        {"type": "team.presence", "staff_id": nurse.pk},
+    )
+    assert selectors.presence_by_staff(staff.practice_id) == {staff.pk: "online", nurse.pk: "in_visit"}
+    assert services.status_idle(staff_id=staff.pk, idle=True) is True
+    assert services.status_idle(staff_id=staff.pk, idle=True) is False  # no change, no event
+    assert selectors.presence_by_staff(staff.practice_id)[staff.pk] == "away"
+    services.status_idle(staff_id=staff.pk, idle=False)
+    assert selectors.presence_by_staff(staff.practice_id)[staff.pk] == "online"
+    services.status_set(actor=staff, choice="away")
+    assert selectors.presence_by_staff(staff.practice_id)[staff.pk] == "away"
+    assert selectors.own_status(staff) == "away" and selectors.own_status(nurse) == "in_visit"
+    with pytest.raises(TeamChatError):
+        services.status_set(actor=staff, choice="<b>busy</b>")

@@ -209,3 +209,18 @@ def test_a_channel_page_lists_its_topics(staff, nurse, channels):
     assert "Flu clinic rota" in member_page and "Asked by the desk" in member_page
     outsider_page = signed_in(staff).get(f"/team/c/{channels['nursing'].pk}/").content.decode()
     assert "Asked by the desk" in outsider_page and "Flu clinic rota" not in outsider_page
+
+
+def test_status_control_shows_next_to_names_in_the_dm_list_and_author_lines(staff, nurse):
+    thread = services.direct_open(actor=staff, member_ids=[nurse.pk])
+    services.message_post(actor=nurse, thread=thread, body="Back in 20")
+    nurse_client = signed_in(nurse)
+    assert nurse_client.post("/team/status", {"status": "in_visit"}).status_code == 302
+    page = signed_in(staff).get(f"/team/d/{thread.pk}/").content.decode()
+    assert 'class="presence-text muted small">In a visit' in page
+    assert f'class="presence-dot in_visit" data-presence-staff="{nurse.pk}"' in page
+    assert 'id="team-presence-map"' in page
+    mine = nurse_client.get("/team/sidebar").content.decode()
+    assert '<option value="in_visit" selected>' in mine
+    refused = nurse_client.post("/team/status", {"status": "gone"}, HTTP_HX_REQUEST="true")
+    assert refused.status_code == 400 and "Choose online" in refused.content.decode()

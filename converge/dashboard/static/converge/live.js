@@ -44,8 +44,11 @@ export function initLive() {
 }
 
 // For other modules that tell colleagues something (team.js: typing in a topic).
+// Returns whether it was sent (false while the socket is not open).
 export function sendLive(message) {
-  if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
+  if (!socket || socket.readyState !== WebSocket.OPEN) return false;
+  socket.send(JSON.stringify(message));
+  return true;
 }
 
 function connect() {

@@ -72,7 +72,10 @@ function refreshSidebar() {
     if (!side) return;
     if (side.contains(document.activeElement) && isTypingTarget(document.activeElement)) return;
     const fragment = await getHtml(`/team/sidebar?topic=${openTopic()}&thread=${openThread()}`);
-    if (fragment) side.replaceChildren(fragment);
+    if (!fragment) return;
+    side.replaceChildren(fragment);
+    window.htmx?.process(side);
+    showAuthorPresence();
   }, 120);
 }
 
@@ -165,11 +168,15 @@ function onTeamEvent(e) {
     case "team.typing":
       if (isOpen(event)) showTyping(event);
       return;
+    case "team.presence":
+      refreshSidebar(); // the sidebar carries everyone's presence; author lines follow it
+      return;
     case "team.read":
       refreshBadge();
       refreshSidebar();
       return;
     case "team.resync":
+      sentIdle = null;
       refreshMessages();
       refreshSidebar();
       refreshBadge();
@@ -177,6 +184,40 @@ function onTeamEvent(e) {
     default:
       return;
   }
+}
+
+// --- presence: online / away / in a visit -------------------------------------------------------
+
+const PRESENCE_LABELS = { online: "Online", away: "Away", in_visit: "In a visit", offline: "Offline" };
+// Away for colleagues after this long without a key press or click in any tab (idle.js keeps the
+// last activity in localStorage for all tabs).
+const AWAY_AFTER_MS = 5 * 60 * 1000;
+let sentIdle = null;
+
+function showAuthorPresence() {
+  const data = document.getElementById("team-presence-map");
+  if (!data) return;
+  let map = {};
+  try { map = JSON.parse(data.textContent || "{}"); } catch (_) { return; }
+  for (const dot of document.querySelectorAll("[data-presence-staff]")) {
+    const state = PRESENCE_LABELS[map[dot.dataset.presenceStaff]] ? map[dot.dataset.presenceStaff] : "offline";
+    dot.className = `presence-dot ${state}`;
+    dot.title = PRESENCE_LABELS[state];
+    const hidden = dot.querySelector(".visually-hidden");
+    if (hidden) hidden.textContent = PRESENCE_LABELS[state];
+  }
+}
+
+function checkIdle() {
+  const last = Number(window.localStorage.getItem("converge:last-activity") || Date.now());
+  const idle = Date.now() - last > AWAY_AFTER_MS;
+  if (idle === sentIdle) return;
+  if (sendLive({ type: "team.idle", idle })) sentIdle = idle;
+}
+
+function initIdleAway() {
+  setInterval(checkIdle, 5000);
+  document.addEventListener("visibilitychange", checkIdle);
 }
 
 function showTyping(event) {
@@ -249,6 +290,10 @@ function initPosted() {
   document.body.addEventListener("team:posted", (e) => {
     const elt = e.target;
     const form = elt.closest ? elt.closest("form") : null;
+    if (form?.id === "team-status") {
+      refreshSidebar();
+      return;
+    }
     if (form?.id === "team-composer") {
       form.querySelector("textarea").value = "";
       const urgent = form.querySelector("[name=urgent]");
@@ -340,4 +385,5 @@ if (document.body.dataset.staffId) {
     initDesktopNotifications();
   }
   initPosted();
+  initIdleAway();
 }
