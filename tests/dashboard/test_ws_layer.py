@@ -12,7 +12,6 @@ Each test starts a Redis of its own, so these run with or without CONVERGE_TEST_
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -25,28 +24,14 @@ from redis.asyncio.connection import Connection
 
 from converge.config.settings import redis_channel_layer
 from converge.core.redis_layer import CancellableConnection, CancellableSSLConnection, layer_host
-from tests.connectors.mailservers import free_port
+from tests.redis_server import start_redis, stop_redis
 
 
 @pytest.fixture(scope="module")
 def redis_url() -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            redis.Redis.from_url(url).ping()
-            break
-        except redis.exceptions.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+    proc, url = start_redis()
     yield url
-    proc.kill()
-    proc.wait(timeout=10)
+    stop_redis(proc)
 
 
 class QuickPopLayer(RedisChannelLayer):

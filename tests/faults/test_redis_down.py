@@ -14,32 +14,15 @@ from django.test import Client, override_settings
 from converge.config.settings import redis_channel_layer
 from converge.conversations.models import Message
 from converge.core import events, throttle
-from tests.connectors.mailservers import free_port
 from tests.helpers import PASSWORD, make_staff, signed_simulator_post
+from tests.redis_server import start_redis, stop_redis
 
 
 @pytest.fixture
 def own_redis() -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    port = free_port()
-    proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no", "--daemonize", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 10
-    import redis
-
-    while True:
-        try:
-            redis.Redis.from_url(url).ping()
-            break
-        except redis.exceptions.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+    proc, url = start_redis()
     yield proc, url
-    proc.kill()
-    proc.wait(timeout=10)
+    stop_redis(proc)
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 from django.db import connection
 from django.db.models import Count
 
@@ -27,6 +26,7 @@ from tests.conftest import requires_postgres
 from tests.connectors.mailservers import free_port
 from tests.conversations.test_outbox_processes import spawn, wait_healthy  # noqa: F401
 from tests.faults.processes import wait_for, worker_children
+from tests.redis_server import start_redis, stop_redis
 
 pytestmark = [pytest.mark.django_db(transaction=True), requires_postgres]
 
@@ -61,30 +61,11 @@ class Served:
         return response.status_code, response.json().get("reasons", [])
 
 
-def _redis_server(port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL
-    )
-    client = redis.Redis(port=port, socket_connect_timeout=0.5)
-    wait_for("redis answering", lambda: _pings(client), timeout=10)
-    return proc
-
-
-def _pings(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.exceptions.ConnectionError:
-        return False
-
-
 @pytest.fixture
 def own_redis_port() -> Iterator[int]:
-    port = free_port()
-    proc = _redis_server(port)
-    yield port
-    proc.kill()
-    proc.wait(timeout=10)
-    subprocess.run(["pkill", "-f", f"redis-server \\*:{port}"], check=False)
+    proc, url = start_redis()
+    yield int(url.rsplit(":", 1)[1].split("/")[0])
+    stop_redis(proc)
 
 
 @pytest.fixture
@@ -154,15 +135,14 @@ def test_redis_stopped_mid_burst_refuses_nothing_and_readyz_names_it(
     assert code == 503 and "redis unreachable" in reasons
     wait_for("all stored with Redis down", lambda: _stored(served.channel) == sent, timeout=120)
 
-    restarted = _redis_server(own_redis_port)
+    restarted, _ = start_redis(own_redis_port)
     try:
         wait_for("/readyz 200 after Redis is back", lambda: served.readyz()[0] == 200, timeout=30)
         with httpx.Client() as client:
             after = [served.post(client, sent + n, "redis") for n in range(20)]
         wait_for("stored after recovery", lambda: _stored(served.channel) == sent + 20, timeout=60)
     finally:
-        restarted.kill()
-        restarted.wait(timeout=10)
+        stop_redis(restarted)
     _report(
         "redis stopped at 1/3 of the burst",
         sent + 20,
