@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
@@ -16,8 +17,10 @@ from converge.connectors.webchat_availability import PRESENCE_TTL
 from converge.conversations.models import Conversation
 from converge.core import clock
 from converge.core.principal import Principal
-from converge.practices.models import StaffMember
+from converge.practices.models import Practice, StaffMember
 from converge.privacy import access as privacy
+from converge.scheduling.access import may_open
+from converge.scheduling.calendar_page import when_text
 from converge.search.selectors import MAX_QUERY, team_message_match
 from converge.teamchat import access
 from converge.teamchat.models import (
@@ -253,7 +256,9 @@ def messages_page(
 ) -> tuple[list[TeamMessage], bool]:
     """Oldest first. Without ids: the newest `limit`; `before_id`: the `limit` before it (scrolling
     up); `after_id`: everything newer (live updates). The flag says whether older ones remain."""
-    qs = qs.select_related("author", "conversation__patient", "patient")
+    qs = qs.select_related(
+        "author", "conversation__patient", "patient", "appointment__provider", "appointment__patient"
+    )
     if after_id is not None:
         return list(qs.filter(id__gt=after_id).order_by("id")[:500]), False
     if before_id is not None:
@@ -300,10 +305,46 @@ def topic_open_audit(*, topic: Topic, principal: Principal) -> None:
     read_audit(obj=topic, messages=[], principal=principal, opened=True)
 
 
+@dataclass
+class AppointmentLink:
+    when: str
+    provider: str
+    # The patient's name only to those whose calendar shows it; None to the others.
+    patient: str | None
+    url: str | None
+
+
+RESTRICTED_APPOINTMENT = "a patient (restricted)"
+
+
+def _appointment_link(message: TeamMessage, principal: Principal, zone: ZoneInfo) -> AppointmentLink:
+    appointment = message.appointment
+    assert appointment is not None
+    # A message asked from a conversation the reader may not open keeps that patient unnamed.
+    allowed = may_open(principal.staff, "calendar") and (
+        message.conversation is None or privacy.may_read(message.conversation, principal)
+    )
+    day = appointment.start.astimezone(zone).date()
+    return AppointmentLink(
+        when=when_text(appointment.start, zone),
+        provider=appointment.provider.display_name,
+        patient=appointment.patient.display_name if allowed else None,
+        url=f"/calendar/?date={day.isoformat()}&appointment={appointment.pk}" if allowed else None,
+    )
+
+
 def message_links(messages: list[TeamMessage], principal: Principal) -> None:
     """Give each message that links a patient its `link` (named only to those who may open the
-    conversation) and audit the read once per patient shown."""
+    conversation) and each that links an appointment its `appointment_link` (date, time and
+    provider for all readers; the patient's name only to those whose calendar shows it)."""
+    zone: ZoneInfo | None = None
     for message in messages:
+        if message.appointment_id is not None and message.appointment is not None:
+            if zone is None:
+                zone = ZoneInfo(Practice.objects.values_list("time_zone", flat=True).get(pk=principal.practice_id))
+            message.appointment_link = _appointment_link(message, principal, zone)  # type: ignore[attr-defined]
+            if message.conversation_id is None:
+                continue  # the appointment names its patient; no second chip
         if message.conversation_id is not None and message.conversation is not None:
             if privacy.may_read(message.conversation, principal):
                 message.link = PatientLink(True, message.conversation_id, message.conversation.patient.display_name)  # type: ignore[attr-defined]

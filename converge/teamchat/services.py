@@ -16,6 +16,7 @@ from converge.core import clock, events
 from converge.core.principal import staff_principal
 from converge.practices.models import StaffMember, Team
 from converge.privacy import access as privacy
+from converge.scheduling.models import Appointment
 from converge.teamchat import access
 from converge.teamchat.mentions import mentioned
 from converge.teamchat.models import (
@@ -37,6 +38,8 @@ MAX_TITLE = 120
 # A conversation or a patient record pasted into a message (its address in Converge) links it.
 _CONVERSATION_LINK = re.compile(r"(?:^|[\s(/])/?c/(\d{1,12})/")
 _PATIENT_LINK = re.compile(r"/patients/(\d{1,12})/")
+# The calendar's address for one appointment: /calendar/?date=…&appointment=<id>.
+_APPOINTMENT_LINK = re.compile(r"/calendar/\S*?[?&]appointment=(\d{1,12})(?!\d)")
 
 
 class TeamChatError(ValueError):
@@ -177,6 +180,9 @@ def _post(
     patient_id = conversation.patient_id if conversation is not None else None
     if conversation is None:
         conversation, patient_id = _linked_in(body, practice_id=actor.practice_id)
+    appointment = _appointment_in(body, practice_id=actor.practice_id)
+    if patient_id is None and appointment is not None:
+        patient_id = appointment.patient_id  # so a read of it is audited like any patient link
     message = TeamMessage.objects.create(
         practice_id=actor.practice_id,
         topic=topic,
@@ -187,6 +193,7 @@ def _post(
         created_at=now,
         conversation=conversation,
         patient_id=patient_id,
+        appointment=appointment,
     )
     people = [m for m in mentioned(practice_id=actor.practice_id, text=body) if m.pk != actor.pk]
     notify: dict[int, str] = {m.pk: TeamNotification.Kind.MENTION for m in people}
@@ -251,6 +258,15 @@ def _linked_in(body: str, *, practice_id: int) -> tuple[Conversation | None, int
         if patient_id:
             return None, patient_id[0]
     return None, None
+
+
+def _appointment_in(body: str, *, practice_id: int) -> Appointment | None:
+    """The first appointment of this practice the text links to (another practice's: none)."""
+    for match in _APPOINTMENT_LINK.finditer(body):
+        found = Appointment.objects.filter(practice_id=practice_id, pk=int(match.group(1))).first()
+        if found is not None:
+            return found
+    return None
 
 
 def _within_window(actor: StaffMember, message: TeamMessage) -> None:

@@ -224,3 +224,67 @@ def test_status_control_shows_next_to_names_in_the_dm_list_and_author_lines(staf
     assert '<option value="in_visit" selected>' in mine
     refused = nurse_client.post("/team/status", {"status": "gone"}, HTTP_HX_REQUEST="true")
     assert refused.status_code == 400 and "Choose online" in refused.content.decode()
+
+
+def _appointment(practice, patient_id, provider_name="Dr. Ruiz"):
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from converge.scheduling.models import Appointment, Provider
+
+    provider = Provider.objects.create(practice=practice, display_name=provider_name)
+    start = datetime(2026, 12, 8, 15, 30, tzinfo=ZoneInfo(practice.time_zone))
+    return Appointment.objects.create(
+        practice=practice,
+        patient_id=patient_id,
+        provider=provider,
+        start=start,
+        end=start + timedelta(minutes=20),
+        blocked_until=start + timedelta(minutes=20),
+    )
+
+
+def test_a_pasted_appointment_link_shows_when_and_with_whom(staff, nurse, sms_channel, channels):
+    """The calendar's address for one appointment links it (this practice's only, checked when
+    posting): the chip gives the date, time and provider, names the patient and opens the
+    calendar's panel; reading it is audited as a read about that patient. Asked from a clinical
+    conversation a reader may not open, the patient stays unnamed."""
+    conversation = receive(sms_channel, "+15550004444", "Can I come Tuesday?").message.conversation
+    appointment = _appointment(staff.practice, conversation.patient_id)
+    thread = services.direct_open(actor=nurse, member_ids=[staff.pk])
+    url = f"http://testserver/calendar/?date=2026-12-08&provider={appointment.provider_id}&appointment={appointment.pk}"
+    message = services.message_post(actor=nurse, thread=thread, body=f"Is this one still on? {url}")
+    assert message.appointment == appointment and message.patient_id == conversation.patient_id
+    page = signed_in(staff).get(f"/team/d/{thread.pk}/").content.decode()
+    chip = page.split('class="appointment-chip"')[1][:400]
+    assert "Tue 8 Dec, 3:30 PM" in chip and "Dr. Ruiz" in chip
+    assert conversation.patient.display_name in chip
+    assert f'href="/calendar/?date=2026-12-08&amp;appointment={appointment.pk}"' in chip
+    assert AuditEvent.objects.filter(action="teamchat.thread_read", patient_id=conversation.patient_id).exists()
+
+    conversation.category = "clinical"
+    conversation.save(update_fields=["category"])
+    _topic, asked = services.topic_ask_team(
+        actor=nurse, conversation=conversation, channel=channels["front-desk"], body=f"Keep this? {url}"
+    )
+    assert asked.appointment == appointment
+    PrivacySettings.objects.update_or_create(practice=staff.practice, defaults={"clinical_confidentiality": True})
+    clear_cache()
+    page = signed_in(staff).get(f"/team/t/{asked.topic_id}/").content.decode()
+    chip = page.split('class="appointment-chip"')[1][:400]
+    assert "Dr. Ruiz" in chip and "a patient (restricted)" in chip
+    assert conversation.patient.display_name not in chip and "/calendar/" not in chip
+
+
+def test_a_link_to_another_practices_appointment_links_nothing(staff, nurse, other_practice):
+    from converge.connectors.services import simulator_channel_create
+
+    theirs = receive(simulator_channel_create(practice=other_practice, kind="sms"), "+15550008899", "hi").message
+    appointment = _appointment(other_practice, theirs.patient_id, "Dr. Other")
+    thread = services.direct_open(actor=nurse, member_ids=[staff.pk])
+    message = services.message_post(
+        actor=nurse, thread=thread, body=f"/calendar/?appointment={appointment.pk} and /calendar/?appointment=12x"
+    )
+    assert message.appointment is None and message.patient_id is None
+    page = signed_in(staff).get(f"/team/d/{thread.pk}/").content.decode()
+    assert "Dr. Other" not in page and 'class="appointment-chip"' not in page
