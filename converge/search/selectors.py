@@ -10,8 +10,8 @@ from datetime import date, datetime
 from typing import Any
 
 from django.db import connection
-from django.db.models import BooleanField, Prefetch, Q
-from django.db.models.expressions import RawSQL
+from django.db.models import BooleanField, F, Prefetch, Q
+from django.db.models.expressions import OrderBy, RawSQL
 
 from converge.audit.services import audit_record
 from converge.conversations.models import STAFF_PAGE_KIND, Message
@@ -195,6 +195,15 @@ def team_message_match(query: str) -> RawSQL | None:
             output_field=BooleanField(),
         )
     return None  # pragma: no cover -- only SQLite and PostgreSQL are supported
+
+
+def newest_first() -> OrderBy:
+    """The order for `team_message_match` results, newest first. On PostgreSQL by `id + 0`: by the
+    bare primary key the planner walks the table backwards testing every row for a rare word
+    (180 ms on 100,000 team messages); this way the GIN index finds the rows first."""
+    if connection.vendor == "postgresql":
+        return (F("id") + 0).desc()
+    return F("id").desc()
 
 
 def message_ids_matching(*, practice_id: int, query: str, limit: int) -> list[int]:

@@ -21,7 +21,7 @@ from converge.practices.models import Practice, StaffMember
 from converge.privacy import access as privacy
 from converge.scheduling.access import may_open
 from converge.scheduling.calendar_page import when_text
-from converge.search.selectors import MAX_QUERY, team_message_match
+from converge.search.selectors import MAX_QUERY, newest_first, team_message_match
 from converge.teamchat import access
 from converge.teamchat.models import (
     EDIT_WINDOW_MINUTES,
@@ -420,7 +420,7 @@ def search(*, staff: StaffMember, text: str, limit: int = 50) -> list[TeamMessag
             | Q(thread__in=access.member_threads(staff).values("id"))
         )
         .select_related("author", "topic__channel", "topic__conversation")
-        .order_by("-id")[:limit]
+        .order_by(newest_first())[:limit]
     )
 
 
