@@ -57,18 +57,18 @@ def max_per_second(channel: Channel) -> float | None:
 
 
 def burst(channel: Channel, rate: float) -> float:
-    """How many tokens the bucket holds: a quarter second's worth (at least one) unless configured.
+    """How many tokens the bucket holds (and a new one starts with): a quarter second's worth, at
+    least one, unless configured.
 
     The providers' limits are per second and a send above them is refused (WhatsApp 130429) or
-    filtered by carriers. A new bucket holds one token, so from its first send on no run is above
-    the rate on average; the small capacity lets a worker that polled late catch up instead of
-    losing that time for good (a one-token bucket ran at 92 % of the limit, a full second's burst
-    at 103 %)."""
+    filtered by carriers. A small capacity keeps a run at the rate while letting a worker that
+    polled late catch up instead of losing that time for good (a one-token bucket ran at 92 % of
+    the limit, a full second's burst at 103 %)."""
     return _configured_burst(channel) or max(1.0, rate / 4)
 
 
 def _configured_burst(channel: Channel) -> float | None:
-    """A burst set on the channel: its bucket also starts full (the operator asked for bursts)."""
+    """A burst set on the channel (Channel.settings "burst")."""
     configured = channel.settings.get("burst")
     if isinstance(configured, int | float) and not isinstance(configured, bool) and configured >= 1:
         return float(configured)
@@ -115,7 +115,7 @@ def _take(channel: Channel, wanted: int, *, rate: float, capacity: float, now: d
                 ChannelRateState.objects.create(
                     practice_id=channel.practice_id,
                     channel=channel,
-                    tokens=capacity if _configured_burst(channel) else 1.0,
+                    tokens=capacity,
                     updated_at=now,
                 )
         except IntegrityError:
