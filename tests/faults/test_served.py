@@ -31,6 +31,7 @@ from tests.redis_server import start_redis, stop_redis
 pytestmark = [pytest.mark.django_db(transaction=True), requires_postgres]
 
 BEAT = "0.5"  # worker heartbeat seconds: a stopped worker is known dead after 1.5 s
+SERVED_APP = "converge-fault-served"
 
 
 @dataclass
@@ -82,6 +83,7 @@ def served(sms_channel: Any, spawn: Callable[..., Any], own_redis_port: int) -> 
         REDIS_URL=f"redis://127.0.0.1:{own_redis_port}/0",
         CONVERGE_WORKER_HEARTBEAT_SECONDS=BEAT,
         LOG_LEVEL="INFO",
+        PGAPPNAME=SERVED_APP,  # libpq names the server's connections, so a cut reaches only them
     )
     wait_healthy(proc, base)
     server = Served(base=base, proc=proc, channel=sms_channel)
@@ -188,15 +190,19 @@ def test_database_connections_cut_three_times_lose_nothing_acknowledged(served: 
     sent = 300
     database = connection.settings_dict["NAME"]
     statuses: list[int] = []
+    cut = 0
     with httpx.Client() as client:
         for n in range(sent):
             if n in (60, 150, 240):
                 with connection.cursor() as cursor:
+                    # Only the served processes' connections: this test process's pool (and the
+                    # next tests that reuse it) must not lose theirs.
                     cursor.execute(
                         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                        " WHERE datname = %s AND pid <> pg_backend_pid()",
-                        [database],
+                        " WHERE datname = %s AND application_name = %s",
+                        [database, SERVED_APP],
                     )
+                    cut += cursor.rowcount
             statuses.append(served.post(client, n, "dbcut"))
     accepted_ids = {f"dbcut-{n}" for n, status in enumerate(statuses) if status == 200}
     wait_for("every accepted webhook stored", lambda: _stored_ids(served.channel) >= accepted_ids, timeout=120)
@@ -211,6 +217,7 @@ def test_database_connections_cut_three_times_lose_nothing_acknowledged(served: 
         _duplicated(served.channel),
         capsys,
     )
+    assert cut >= 3  # the served processes' connections really were terminated, each time
     assert set(refused) <= {500, 503, 0}, refused  # a refused delivery is retried by the provider
     assert not stored - {f"dbcut-{n}" for n in range(sent)}
     assert _duplicated(served.channel) == 0
