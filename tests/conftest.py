@@ -128,3 +128,37 @@ def api_token(practice: Any) -> str:
 
     _token, secret = api_token_create(practice=practice, name="tests")
     return secret
+
+
+def _flush_retrying_deadlocks() -> None:
+    """A transactional test's teardown empties every table with one TRUNCATE. On PostgreSQL a
+    browser test's `converge serve` keeps working against the same database (its worker's lanes
+    and jobs), and a TRUNCATE that takes its locks while a lane's transaction holds a row can be
+    chosen as a deadlock victim: the flush then fails and the next test finds the last one's data.
+    The lane retries its work; the flush retries too."""
+    import time
+
+    from django.core.management.base import CommandError
+    from django.core.management.commands import flush
+
+    handle = flush.Command.handle
+    if getattr(handle, "retries_deadlocks", False):
+        return
+
+    def handle_retrying(self: Any, **options: Any) -> Any:
+        for attempt in range(5):
+            try:
+                return handle(self, **options)
+            except CommandError as exc:
+                if "deadlock" not in str(exc.__cause__).lower() or attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+        return None
+
+    handle_retrying.retries_deadlocks = True  # type: ignore[attr-defined]
+    flush.Command.handle = handle_retrying  # type: ignore[method-assign]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.pluginmanager.hasplugin("django"):
+        _flush_retrying_deadlocks()
