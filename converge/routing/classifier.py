@@ -200,13 +200,6 @@ def get_classifier() -> Classifier:
         return _classifier
 
 
-def set_classifier(classifier: Classifier | None) -> None:
-    """Replace the process-wide classifier (after retraining), or drop it to reload lazily."""
-    global _classifier
-    with _lock:
-        _classifier = classifier
-
-
 def _default_model() -> TriageModel:
     # An operator may point at a model saved by `converge router train --out` (e.g. one that
     # includes staff corrections); it is used only while its corpus and sklearn still match.
