@@ -567,7 +567,7 @@ def _appointments(
                 reminders_dispatch_due()
                 reminder = Reminder.objects.select_related("message__contact_point").get(pk=payload)
                 fate = fates[reminder.appointment_id]
-                if reminder.status == ReminderStatus.SENT and fate.reply_on == reminder.kind:
+                if reminder.status == ReminderStatus.QUEUED and fate.reply_on == reminder.kind:
                     push(at + timedelta(minutes=rng.randint(2, 240)), "reply", reminder)
             elif what == "reply":
                 _reminder_reply(payload, fates, channels, rng)

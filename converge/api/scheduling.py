@@ -90,7 +90,7 @@ class ReminderOut(Schema):
     due_at: datetime | None
     status: str
     channel: str
-    sent_at: datetime | None
+    queued_at: datetime | None
     skipped_reason: str
     message_id: int | None
     delivery_status: str | None
@@ -258,7 +258,7 @@ def appointment_reminders(request: HttpRequest, appointment_id: Id):  # type: ig
             due_at=r.due_at,
             status=r.status,
             channel=r.channel_kind,
-            sent_at=r.sent_at,
+            queued_at=r.queued_at,
             skipped_reason=r.skipped_reason,
             message_id=r.message_id,
             delivery_status=r.message.status if r.message else None,

@@ -21,7 +21,7 @@ from converge.scheduling.models import Appointment, AppointmentStatus, SlotOffer
 class WeekFigures:
     week: date
     reminders_planned: int = 0
-    reminders_sent: int = 0
+    reminders_queued: int = 0
     reminders_delivered: int = 0
     appointments: int = 0
     confirmed: int = 0
@@ -64,10 +64,10 @@ def weekly_figures(*, practice: Practice, weeks: int = 8) -> list[WeekFigures]:
 
     reminders = Reminder.objects.filter(practice_id=practice.pk, appointment__start__gte=since)
     count("reminders_planned", reminders.exclude(status=ReminderStatus.CANCELLED), "appointment__start")
-    count("reminders_sent", reminders.filter(status=ReminderStatus.SENT), "appointment__start")
+    count("reminders_queued", reminders.filter(status=ReminderStatus.QUEUED), "appointment__start")
     count(
         "reminders_delivered",
-        reminders.filter(status=ReminderStatus.SENT, message__status__in=["delivered", "read"]),
+        reminders.filter(status=ReminderStatus.QUEUED, message__status__in=["delivered", "read"]),
         "appointment__start",
     )
     appointments = Appointment.objects.filter(practice_id=practice.pk, start__gte=since).exclude(

@@ -41,7 +41,8 @@ class ReminderPolicy(models.Model):
 
 class ReminderStatus(models.TextChoices):
     PLANNED = "planned", "Planned"
-    SENT = "sent", "Sent"
+    # Handed to the outbox; whether it reached the patient is the message's delivery status.
+    QUEUED = "queued", "Queued to send"
     SKIPPED = "skipped", "Skipped"
     CANCELLED = "cancelled", "Cancelled"
     FAILED = "failed", "Failed"
@@ -65,7 +66,7 @@ class Reminder(TenantModel):
     tried_kinds = models.JSONField(default=list, blank=True)
     # The appointment start the plan was made for; a move re-plans.
     planned_for_start = models.DateTimeField()
-    sent_at = models.DateTimeField(null=True, blank=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

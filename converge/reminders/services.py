@@ -89,8 +89,8 @@ def reminders_plan(appointment: Appointment, *, policy: ReminderPolicy | None = 
     result = []
     for plan in planned:
         row = existing.get(plan.kind)
-        if row is not None and row.status == ReminderStatus.SENT and row.planned_for_start == appointment.start:
-            result.append(row)  # already sent for this very time
+        if row is not None and row.status == ReminderStatus.QUEUED and row.planned_for_start == appointment.start:
+            result.append(row)  # already queued for this very time
             continue
         fields: dict[str, object] = {
             "due_at": plan.due_at,
@@ -100,7 +100,7 @@ def reminders_plan(appointment: Appointment, *, policy: ReminderPolicy | None = 
             "tried_kinds": [],
             "channel_kind": "",
             "message": None,
-            "sent_at": None,
+            "queued_at": None,
         }
         if row is None:
             row = Reminder.objects.create(
@@ -314,12 +314,12 @@ def _send_reminder(reminder: Reminder, appointment: Appointment, policy: Reminde
             log.info("reminder channel unusable reminder=%s kind=%s", reminder.pk, route.channel.kind)
             reminder.skipped_reason = str(exc)[:200]
             continue
-        reminder.status = ReminderStatus.SENT
+        reminder.status = ReminderStatus.QUEUED
         reminder.channel_kind = route.channel.kind
         reminder.message = message
         reminder.tried_kinds = sorted(exclude | {route.channel.kind})
-        reminder.sent_at = clock.now()
-        reminder.save(update_fields=["status", "channel_kind", "message", "tried_kinds", "sent_at", "skipped_reason"])
+        reminder.queued_at = clock.now()
+        reminder.save(update_fields=["status", "channel_kind", "message", "tried_kinds", "queued_at", "skipped_reason"])
         return True
     reason = reminder.skipped_reason or "no reachable channel (opted out, failing, or no address)"
     _skip(reminder, reason, ReminderStatus.FAILED if exclude else ReminderStatus.SKIPPED)
@@ -403,7 +403,7 @@ def reminders_fall_back(*, limit: int = 200) -> int:
     with transaction.atomic():
         failed = list(
             Reminder.objects.filter(
-                status=ReminderStatus.SENT,
+                status=ReminderStatus.QUEUED,
                 message__status=DeliveryStatus.FAILED,
                 appointment__start__gt=now,
                 appointment__status__in=ACTIVE_STATUSES,

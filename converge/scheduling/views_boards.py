@@ -220,8 +220,16 @@ def figures_page(request: HttpRequest) -> HttpResponse:
         "mondays": [w.week for w in appointments],
         "appointment_rows": [
             Metric("Reminders planned", [str(w.reminders_planned) for w in appointments]),
-            Metric("Reminders sent", [str(w.reminders_sent) for w in appointments]),
-            Metric("Reminders delivered", [str(w.reminders_delivered) for w in appointments]),
+            Metric(
+                "Reminders queued",
+                [str(w.reminders_queued) for w in appointments],
+                "handed to the outbox to send",
+            ),
+            Metric(
+                "Reminders delivered",
+                [str(w.reminders_delivered) for w in appointments],
+                "the channel confirmed delivery or reading",
+            ),
             Metric("Appointments", [str(w.appointments) for w in appointments]),
             Metric("Confirmed", [str(w.confirmed) for w in appointments]),
             Metric("Confirmation rate", [_rate(w.confirmation_rate) for w in appointments]),
@@ -242,9 +250,9 @@ def figures_page(request: HttpRequest) -> HttpResponse:
         "team_rows": team_rows,
         "charts": [
             (
-                "Reminders sent",
-                "chart-sent",
-                charts.bar_chart([w.reminders_sent for w in appointments], labels),
+                "Reminders queued",
+                "chart-queued",
+                charts.bar_chart([w.reminders_queued for w in appointments], labels),
             ),
             (
                 "Confirmation rate",

@@ -84,7 +84,7 @@ def test_weekly_appointment_figures_match_the_scenario(clinic, appointment_week)
     # Planned: 2 per visit except the cancelled one (5 visits incl. the refill); the confirmed
     # visit's reminders were skipped, the others' all sent.
     assert Reminder.objects.filter(status="skipped").count() == 2
-    assert (week.reminders_planned, week.reminders_sent, week.reminders_delivered) == (8, 6, 5)
+    assert (week.reminders_planned, week.reminders_queued, week.reminders_delivered) == (8, 6, 5)
     assert (week.appointments, week.confirmed, week.confirmation_rate) == (4, 1, 0.25)
     assert (week.no_shows, week.attended, week.no_show_rate) == (1, 2, 0.333)
     assert week.waitlist_refills == 1

@@ -107,7 +107,7 @@ def test_every_reminder_time_in_a_month(clinic, month):
     run_month(until=max(a.start for a in appointments))
     reminders = list(Reminder.objects.select_related("appointment", "appointment__patient", "message"))
     assert len(reminders) == 2 * len(appointments)
-    sent = [r for r in reminders if r.status == ReminderStatus.SENT]
+    sent = [r for r in reminders if r.status == ReminderStatus.QUEUED]
     assert len(sent) > 400
     for reminder in sent:
         appointment = reminder.appointment
@@ -121,7 +121,7 @@ def test_every_reminder_time_in_a_month(clinic, month):
         if not in_quiet(nominal, zone):
             assert reminder.due_at == nominal  # not moved when no move was needed
     for reminder in reminders:
-        if reminder.status != ReminderStatus.SENT:
+        if reminder.status != ReminderStatus.QUEUED:
             assert reminder.skipped_reason  # every reminder not sent says why
     # DST: a 9:00 visit on the Monday after the change has its 24 h reminder at 9:00 EDT on Sunday.
     monday_nine = [
@@ -165,7 +165,7 @@ def test_replies_during_the_month(clinic, month):
             continue
         run_month(until=reminder.due_at)
         reminder.refresh_from_db()
-        if reminder.status != ReminderStatus.SENT or reminder.channel_kind != "sms":
+        if reminder.status != ReminderStatus.QUEUED or reminder.channel_kind != "sms":
             continue
         address = appointment.patient.contact_points.get(kind="sms").address
         answer = ["1", "sí, confirmo" if appointment.patient.language == "es" else "yes see you then", "3", "maybe?"][
@@ -178,7 +178,7 @@ def test_replies_during_the_month(clinic, month):
         expected = {0: "confirmed", 1: "confirmed", 2: "cancelled", 3: appointment.status}[n % 4]
         if (
             Reminder.objects.filter(
-                appointment__patient=appointment.patient, status=ReminderStatus.SENT, sent_at__gt=reminder.sent_at
+                appointment__patient=appointment.patient, status=ReminderStatus.QUEUED, queued_at__gt=reminder.queued_at
             )
             .exclude(appointment=appointment)
             .exists()

@@ -209,7 +209,7 @@ def _history(practice: Practice, sms_channel: Any, c: dict[str, Any]) -> None:
                         is_automatic=True, created_at=start - timedelta(hours=hours),
                     )  # fmt: skip
                     Reminder.objects.create(
-                        practice=practice, appointment=appointment, kind=kind, status="sent", message=message,
+                        practice=practice, appointment=appointment, kind=kind, status="queued", message=message,
                         due_at=start - timedelta(hours=hours), planned_for_start=start,
                     )  # fmt: skip
 
