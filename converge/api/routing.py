@@ -13,7 +13,8 @@ from converge.conversations.selectors import conversation_get
 from converge.conversations.services import ServiceError
 from converge.practices.models import Team
 from converge.practices.permissions import Perm, can
-from converge.routing.services import message_recategorise, rule_update, rules_for
+from converge.routing.selectors import rules_read
+from converge.routing.services import message_recategorise, rule_update
 
 router = Router(tags=["routing"])
 
@@ -43,7 +44,7 @@ def _out(rule) -> RuleOut:  # type: ignore[no-untyped-def]
 
 @router.get("/routing/rules", response=answers({200: list[RuleOut]}))
 def list_rules(request: HttpRequest):  # type: ignore[no-untyped-def]
-    rules = rules_for(principal_of(request).practice_id)
+    rules = rules_read(principal_of(request).practice_id)
     return [_out(rules[c]) for c in ("administrative", "scheduling", "refill", "clinical", "urgent")]
 
 

@@ -41,8 +41,14 @@ class GuardDecision:
 
 
 def privacy_settings(practice_id: int) -> PrivacySettings:
+    """For writers: creates the practice's row on first use."""
     settings, _ = PrivacySettings.objects.get_or_create(practice_id=practice_id)
     return settings
+
+
+def privacy_settings_read(practice_id: int) -> PrivacySettings:
+    """For readers (pages, GET handlers, checks): the row, or unsaved defaults."""
+    return PrivacySettings.objects.filter(practice_id=practice_id).first() or PrivacySettings(practice_id=practice_id)
 
 
 _settings_cache: LocalCache[PrivacySettings] = LocalCache("privacy-settings", watch=[PrivacySettings])
@@ -50,7 +56,7 @@ _settings_cache: LocalCache[PrivacySettings] = LocalCache("privacy-settings", wa
 
 def cached_privacy_settings(practice_id: int) -> PrivacySettings:
     """Read-only, for hot paths (see converge.core.localcache); writers use privacy_settings."""
-    return _settings_cache.get(practice_id, lambda: privacy_settings(practice_id))
+    return _settings_cache.get(practice_id, lambda: privacy_settings_read(practice_id))
 
 
 def check_outbound(

@@ -17,7 +17,7 @@ from converge.conversations.models import Conversation, Message
 from converge.core import clock
 from converge.patients.models import ContactPoint, Patient
 from converge.practices.models import StaffMember
-from converge.privacy.guard import privacy_settings
+from converge.privacy.guard import privacy_settings_read
 from converge.privacy.models import PortalLink
 from converge.privacy.notices import portal_invitation_text, secure_notice_text
 
@@ -52,7 +52,7 @@ def token_hash(token: str) -> str:
 def portal_link_create(*, patient: Patient, conversation: Conversation) -> str:
     """A new single-use link; returns the URL (the token is not stored, only its hash)."""
     token = secrets.token_urlsafe(24)
-    minutes = privacy_settings(patient.practice_id).portal_link_minutes
+    minutes = privacy_settings_read(patient.practice_id).portal_link_minutes
     now = clock.now()
     PortalLink.objects.create(
         practice_id=patient.practice_id,

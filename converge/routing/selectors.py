@@ -11,8 +11,9 @@ from django.db.models import Exists, Min, OuterRef, Prefetch
 from converge.conversations.models import Conversation
 from converge.core.principal import Principal
 from converge.patients.models import ContactPoint
+from converge.practices.models import Team
 from converge.privacy import access
-from converge.routing.models import UrgentAlert
+from converge.routing.models import RoutingRule, RoutingSettings, UrgentAlert
 
 SHOWN = 5  # alerts listed in the banner; the rest are counted ("and 3 more")
 
@@ -69,3 +70,29 @@ def open_alerts(*, principal: Principal) -> OpenAlerts:
             )
         )
     return OpenAlerts(shown=shown, more=len(waiting) - len(first))
+
+
+def rules_read(practice_id: int) -> dict[str, RoutingRule]:
+    """The practice's routing rules for pages and GET endpoints, by category: a category with no
+    row yet reads as its unsaved default (rules_for, on the write paths, creates the rows)."""
+    from converge.routing.services import DEFAULT_RULES
+
+    rules = {r.category: r for r in RoutingRule.objects.filter(practice_id=practice_id).select_related("team")}
+    missing = [c for c in DEFAULT_RULES if c not in rules]
+    if missing:
+        teams = {t.slug: t for t in Team.objects.filter(practice_id=practice_id)}
+        for category in missing:
+            slug, priority, minutes = DEFAULT_RULES[category]
+            rules[category] = RoutingRule(
+                practice_id=practice_id,
+                category=category,
+                team=teams.get(slug),
+                priority=priority,
+                response_minutes=minutes,
+            )
+    return rules
+
+
+def routing_settings_read(practice_id: int) -> RoutingSettings:
+    """The practice's routing settings, or unsaved defaults: reading never creates the row."""
+    return RoutingSettings.objects.filter(practice_id=practice_id).first() or RoutingSettings(practice_id=practice_id)

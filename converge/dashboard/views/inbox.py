@@ -30,7 +30,7 @@ from converge.core.principal import Principal
 from converge.dashboard.presenters import label_rows, label_thread
 from converge.dashboard.selectors import patient_panel, staff_choices, team_choices
 from converge.dashboard.views.common import int_or_none, is_htmx, principal_of, staff_required
-from converge.routing.services import rules_for
+from converge.routing.selectors import rules_read
 
 VIEW_LABELS = {
     "mine": "Mine",
@@ -87,7 +87,7 @@ def _view_query(filters: ConversationFilter) -> str:
 
 def _list_context(principal: Principal, filters: ConversationFilter, *, limit: int = PAGE_SIZE) -> dict[str, Any]:
     conversations = inbox_page(principal=principal, filters=filters, limit=limit)
-    targets = {category: rule.response_minutes for category, rule in rules_for(principal.practice_id).items()}
+    targets = {category: rule.response_minutes for category, rule in rules_read(principal.practice_id).items()}
     label_rows(conversations, targets)
     teams = team_choices(practice_id=principal.practice_id)
     team = next((t for t in teams if t.pk == filters.team_id), None)
