@@ -1,4 +1,24 @@
-"""The inbound pipeline: one transaction per patient message, idempotent on the provider's id."""
+"""The inbound pipeline: one transaction per patient message, idempotent on the provider's id.
+
+Every patient message — from the inbound queue's worker lane, an IMAP poll, the web chat socket or
+the portal — goes through `message_receive`, whose steps run in this order, top to bottom in
+`_receive`:
+
+1. identify   the sender's contact point and patient (an unknown address becomes an unverified
+              patient; the same number on SMS and WhatsApp is one person), in one query
+2. thread     into the patient's open conversation, a recently resolved one reopened, or a new one
+3. triage     red flags first: a risk signal beats every other reading of the message
+4. store      the message and its attachments
+5. keywords   carrier keywords (SMS STOP / START / HELP), which the carrier obliges us to honour
+6. route      team, priority and assignee by the triage; the safety reply and the escalation of
+              an urgent message; the after-hours answer
+7. react      domain reactions: a reply to a reminder or offer (never for a message with a risk
+              signal), an invitation to continue in the secure portal
+8. audit      one audit row
+9. publish    a live event to staff browsers, after commit
+
+What follows a send's recorded outcome is listed in conversations.outbox (`outcome_react`).
+"""
 
 from __future__ import annotations
 
@@ -8,31 +28,48 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 
 from converge.audit.services import audit_record
 from converge.connectors.models import Channel
 from converge.connectors.optout import keyword_handle
 from converge.connectors.status import status_may_advance
-from converge.connectors.types import UNCONFIRMED, DeliveryStatus, InboundMessage, MalformedPayload, StatusUpdate
-from converge.conversations import hooks
+from converge.connectors.twilio_sms import classify_keyword
+from converge.connectors.types import (
+    UNCONFIRMED,
+    ChannelKind,
+    DeliveryStatus,
+    InboundMessage,
+    MalformedPayload,
+    StatusUpdate,
+)
 from converge.conversations.models import (
     Attachment,
     Conversation,
     ConversationEvent,
     ConversationStatus,
     Direction,
+    InboundEvent,
     Message,
 )
+from converge.conversations.outbox import outcome_react
 from converge.core import clock, events
 from converge.patients.addresses import PHONE_KINDS, InvalidAddress, normalize_address
 from converge.patients.models import ContactPoint, Patient
 from converge.practices.models import Practice
+from converge.privacy.invitations import invite_to_portal
+from converge.reminders.models import PatientPrompt
+from converge.reminders.replies import handle_reply, remember_open_prompt
 from converge.routing.services import classify_inbound, route_inbound
 
 log = logging.getLogger(__name__)
 
 # Out-of-office notices and other automatic answers (see `message_receive`).
 AUTO_REPLY_KIND = "auto_reply"
+
+# A concurrent delivery of the same message, or of a first message from the same new sender, makes
+# the INSERT fail on a unique constraint; the message is then taken again, knowing there may be one.
+ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -41,45 +78,54 @@ class Received:
     created: bool
 
 
+@dataclass(frozen=True)
+class Sender:
+    contact: ContactPoint
+    patient: Patient
+    is_new: bool  # created by this message: nothing of theirs to look up
+    has_open_prompt: bool  # an unanswered reminder, offer or choice of times of ours
+
+
 def message_receive(
     *,
     channel: Channel,
     inbound: InboundMessage,
     conversation_hint: Conversation | None = None,
     received_at: datetime | None = None,
+    queued: InboundEvent | None = None,
 ) -> Received:
     """Store one patient message: identify the sender, thread it, route it, audit it, and tell
     staff browsers after commit. A redelivery of the same provider id is a no-op.
 
     `conversation_hint` is the conversation the message says it answers (an email's reply token or
     Message-ID); it is used only when it is the identified sender's own conversation. Messages of
-    kind `auto_reply` are stored and shown but not routed, handed to hooks or counted as waiting.
-    `received_at` is when a webhook accepted it (conversations.inbound_queue), if earlier."""
-    existing = _find(channel, inbound.provider_message_id)
-    if existing is not None:
-        return Received(existing, created=False)
+    kind `auto_reply` are stored and shown but not routed, reacted to or counted as waiting.
+    `received_at` is when a webhook accepted it; `queued` is its inbound-queue row, deleted in the
+    same transaction (conversations.inbound_queue)."""
     try:
         address = normalize_address(channel.kind, inbound.sender_address)
     except InvalidAddress as exc:
         raise MalformedPayload(f"sender address: {exc}") from None
-    for _attempt in range(3):
+    for attempt in range(ATTEMPTS):
         try:
             with transaction.atomic():
-                message = _receive(channel, inbound, address, conversation_hint, received_at)
-                return Received(message, created=True)
+                # The unique constraint on (channel, provider id) finds a redelivery: no SELECT for
+                # it on the first try, which is nearly always a new message.
+                existing = _find(channel, inbound.provider_message_id) if attempt else None
+                if existing is not None:
+                    received = Received(existing, created=False)
+                else:
+                    received = Received(_receive(channel, inbound, address, conversation_hint, received_at), True)
+                if queued is not None:
+                    InboundEvent.objects.filter(pk=queued.pk).delete()
+                return received
         except IntegrityError:
-            # A concurrent delivery of the same message (or the same new sender) won the race.
-            existing = _find(channel, inbound.provider_message_id)
-            if existing is not None:
-                return Received(existing, created=False)
+            continue
     raise RuntimeError("could not store inbound message after retries")
 
 
 def _find(channel: Channel, provider_message_id: str) -> Message | None:
-    # The id first: a redelivery is rare, and loading every column for the usual miss is not free.
-    found = Message.objects.filter(channel=channel, provider_message_id=provider_message_id).values_list("pk")
-    pk = found.first()
-    return Message.objects.get(pk=pk[0]) if pk is not None else None
+    return Message.objects.filter(channel=channel, provider_message_id=provider_message_id).first()
 
 
 def _receive(
@@ -88,66 +134,23 @@ def _receive(
     now = received_at or clock.now()
     practice = channel.practice
     automatic = inbound.kind == AUTO_REPLY_KIND
-    contact, new_patient = _sender_contact(practice=practice, kind=channel.kind, address=address, now=now)
-    patient = _current(contact.patient)
-    conversation = _hinted_conversation(hint, patient=patient, now=now, automatic=automatic)
-    if conversation is None:
-        conversation = conversation_for_patient(practice=practice, patient=patient, now=now, new_patient=new_patient)
-    reply_to = None
-    if inbound.reply_to_provider_id:
-        reply_to = Message.objects.filter(
-            practice=practice,
-            conversation__patient=patient,
-            provider_message_id=inbound.reply_to_provider_id,
-        ).first()
-    metadata = dict(inbound.metadata)
-    if inbound.sender_name:
-        metadata["sender_name"] = inbound.sender_name[:120]
-    message = Message(
-        practice=practice,
-        conversation=conversation,
-        patient=patient,
-        channel=channel,
-        contact_point=contact,
-        direction=Direction.INBOUND,
-        kind=inbound.kind[:20],
-        body=inbound.body,
-        status=DeliveryStatus.RECEIVED,
-        provider_message_id=inbound.provider_message_id,
-        reply_to=reply_to,
-        metadata=metadata,
-        created_at=now,
-        sent_at=inbound.sent_at,
-    )
+    sender = identify(practice=practice, kind=channel.kind, address=address, now=now)
+    conversation = thread(practice=practice, sender=sender, hint=hint, now=now, automatic=automatic)
+    message = _message(channel, inbound, sender, conversation, now)
     if not automatic:
-        classify_inbound(message)  # stored with the message, not in a second write
-    message.save(force_insert=True)
-    keyword_handle(channel=channel, contact=contact, conversation=conversation, message=message)  # SMS STOP/START/HELP
-    for attachment in inbound.attachments:
-        Attachment.objects.create(
-            practice=practice,
-            message=message,
-            filename=attachment.filename[:255],
-            content_type=attachment.content_type[:100],
-            size=attachment.size,
-            sha256=attachment.sha256 or "",
-            provider_media_id=attachment.provider_media_id or "",
-            source_url=attachment.url or "",
-        )
-    if contact.last_inbound_at != now:
-        ContactPoint.objects.filter(pk=contact.pk).update(last_inbound_at=now)
+        triage(message, sender)
+    store(message, inbound)
+    if sender.contact.last_inbound_at != now:
+        ContactPoint.objects.filter(pk=sender.contact.pk).update(last_inbound_at=now)
     conversation.last_message_at = now
     conversation.last_inbound_at = now
+    keyword_handle(channel=channel, contact=sender.contact, conversation=conversation, message=message)
     if not automatic:
         # An out-of-office or other auto-reply needs no answer: nothing waits, nothing routes,
-        # and no hook (reminder replies, ...) may act on it.
-        if conversation.waiting_since is None:
-            conversation.waiting_since = now
-        if conversation.status in (ConversationStatus.SNOOZED, ConversationStatus.PENDING):
-            conversation.status = ConversationStatus.OPEN
-            conversation.snoozed_until = None
+        # and nothing reacts to it.
+        _await_answer(conversation, now)
         route_inbound(conversation=conversation, message=message)
-        hooks.run_after_receive(conversation, message)
+        react(conversation, message)
     conversation.updated_at = now
     conversation.save(
         update_fields=[
@@ -168,13 +171,135 @@ def _receive(
         actor=f"channel:{channel.pk}",
         action="message.receive",
         obj=message,
-        patient_id=patient.pk,
+        patient_id=sender.patient.pk,
     )
     events.publish_on_commit(
         [events.practice_group(practice.id)],
         {"type": "message.received", "conversation_id": conversation.pk, "message_id": message.pk},
     )
     return message
+
+
+# --- the steps ---------------------------------------------------------------------------------
+
+
+def identify(*, practice: Practice, kind: str, address: str, now: datetime) -> Sender:
+    """The sender's contact point, created (for a new, unverified patient if the address is not
+    known on a sibling channel) when it is new. One query: the address on this channel kind and,
+    for a phone number, on the other phone kind (the same number on SMS and WhatsApp is the same
+    person: one history), with whether the patient has an open question of ours."""
+    kinds = sorted(PHONE_KINDS) if kind in PHONE_KINDS else [kind]
+    open_prompt = PatientPrompt.objects.filter(
+        patient_id=OuterRef("patient_id"), answered_at__isnull=True, expires_at__gt=now
+    )
+    found = list(
+        ContactPoint.objects.select_related("patient")
+        .filter(practice=practice, kind__in=kinds, address=address)
+        .annotate(open_prompt=Exists(open_prompt))
+        .order_by("created_at")
+    )
+    own = next((c for c in found if c.kind == kind), None)
+    if own is not None:
+        patient = _current(own.patient)
+        prompt = bool(own.open_prompt) if patient.pk == own.patient_id else _prompt_open(patient, now)  # type: ignore[attr-defined]
+        return Sender(own, patient, is_new=False, has_open_prompt=prompt)
+    sibling = found[0] if found else None
+    if sibling is not None:
+        patient, verified = _current(sibling.patient), sibling.is_verified
+        prompt = bool(sibling.open_prompt) if patient.pk == sibling.patient_id else _prompt_open(patient, now)  # type: ignore[attr-defined]
+    else:
+        # Never guess: an unknown address becomes its own unverified contact until staff link it.
+        patient, verified, prompt = Patient.objects.create(practice=practice, is_verified=False), False, False
+    contact = ContactPoint.objects.create(
+        practice=practice, patient=patient, kind=kind, address=address, is_verified=verified, last_inbound_at=now
+    )
+    return Sender(contact, patient, is_new=sibling is None, has_open_prompt=prompt)
+
+
+def _prompt_open(patient: Patient, now: datetime) -> bool:
+    return PatientPrompt.objects.filter(patient=patient, answered_at__isnull=True, expires_at__gt=now).exists()
+
+
+def thread(
+    *, practice: Practice, sender: Sender, hint: Conversation | None, now: datetime, automatic: bool
+) -> Conversation:
+    conversation = _hinted_conversation(hint, patient=sender.patient, now=now, automatic=automatic)
+    if conversation is None:
+        conversation = conversation_for_patient(
+            practice=practice, patient=sender.patient, now=now, new_patient=sender.is_new
+        )
+    conversation.practice = practice  # the channel's, already loaded: routing reads its settings
+    return conversation
+
+
+def _message(
+    channel: Channel, inbound: InboundMessage, sender: Sender, conversation: Conversation, now: datetime
+) -> Message:
+    reply_to = None
+    if inbound.reply_to_provider_id and not sender.is_new:
+        reply_to = Message.objects.filter(
+            practice=channel.practice,
+            conversation__patient=sender.patient,
+            provider_message_id=inbound.reply_to_provider_id,
+        ).first()
+    metadata = dict(inbound.metadata)
+    if inbound.sender_name:
+        metadata["sender_name"] = inbound.sender_name[:120]
+    if channel.kind == ChannelKind.SMS and (keyword := classify_keyword(inbound.body)):
+        metadata["keyword"] = keyword  # stored with the message; step 5 acts on it
+    return Message(
+        practice=channel.practice,
+        conversation=conversation,
+        patient=sender.patient,
+        channel=channel,
+        contact_point=sender.contact,
+        direction=Direction.INBOUND,
+        kind=inbound.kind[:20],
+        body=inbound.body,
+        status=DeliveryStatus.RECEIVED,
+        provider_message_id=inbound.provider_message_id,
+        reply_to=reply_to,
+        metadata=metadata,
+        created_at=now,
+        sent_at=inbound.sent_at,
+    )
+
+
+def triage(message: Message, sender: Sender) -> None:
+    """Red flags first, then the category; the result is stored with the message, not in a
+    second write."""
+    remember_open_prompt(message, sender.has_open_prompt)
+    classify_inbound(message)
+
+
+def store(message: Message, inbound: InboundMessage) -> None:
+    message.save(force_insert=True)
+    for attachment in inbound.attachments:
+        Attachment.objects.create(
+            practice_id=message.practice_id,
+            message=message,
+            filename=attachment.filename[:255],
+            content_type=attachment.content_type[:100],
+            size=attachment.size,
+            sha256=attachment.sha256 or "",
+            provider_media_id=attachment.provider_media_id or "",
+            source_url=attachment.url or "",
+        )
+
+
+def _await_answer(conversation: Conversation, now: datetime) -> None:
+    if conversation.waiting_since is None:
+        conversation.waiting_since = now
+    if conversation.status in (ConversationStatus.SNOOZED, ConversationStatus.PENDING):
+        conversation.status = ConversationStatus.OPEN
+        conversation.snoozed_until = None
+
+
+def react(conversation: Conversation, message: Message) -> None:
+    """Domain reactions, in this order. A reply to a reminder is acted on before the portal
+    invitation, so a "yes" that confirms a visit is not answered with an invitation too."""
+    handle_reply(conversation, message)  # does nothing for a message with a risk signal
+    invite_to_portal(conversation, message)
 
 
 def _current(patient: Patient) -> Patient:
@@ -211,36 +336,6 @@ def _hinted_conversation(
         created_at=now,
     )
     return conversation
-
-
-def _sender_contact(*, practice: Practice, kind: str, address: str, now: datetime) -> tuple[ContactPoint, bool]:
-    """The sender's contact point, created (for a new, unverified patient if the address is not
-    known on a sibling channel) when it is new; and whether the patient is new."""
-    contact = (
-        ContactPoint.objects.select_related("patient").filter(practice=practice, kind=kind, address=address).first()
-    )
-    if contact is not None:
-        return contact, False
-    patient: Patient | None = None
-    verified = False
-    if kind in PHONE_KINDS:
-        # The same number on SMS and WhatsApp is the same person: one history.
-        sibling = (
-            ContactPoint.objects.select_related("patient")
-            .filter(practice=practice, kind__in=PHONE_KINDS, address=address)
-            .order_by("created_at")
-            .first()
-        )
-        if sibling is not None:
-            patient, verified = _current(sibling.patient), sibling.is_verified
-    new_patient = patient is None
-    if patient is None:
-        # Never guess: an unknown address becomes its own unverified contact until staff link it.
-        patient = Patient.objects.create(practice=practice, is_verified=False)
-    contact = ContactPoint.objects.create(
-        practice=practice, patient=patient, kind=kind, address=address, is_verified=verified, last_inbound_at=now
-    )
-    return contact, new_patient
 
 
 def conversation_for_patient(
@@ -335,7 +430,7 @@ def _by_reference(channel: Channel, update: StatusUpdate) -> Message | None:
         patient_id=message.patient_id,
         detail={"confirmed_by": "status callback"},
     )
-    hooks.run_after_outcome(message)
+    outcome_react(message)
     events.publish_on_commit(
         [events.practice_group(message.practice_id)],
         {
@@ -386,9 +481,7 @@ def message_status_apply(*, channel: Channel, update: StatusUpdate) -> Message |
                 )
         message.save(update_fields=fields)
         if update.status == DeliveryStatus.FAILED:
-            from converge.conversations.hooks import run_after_outcome
-
-            run_after_outcome(message)  # e.g. an on-call page the carrier could not deliver
+            outcome_react(message)  # e.g. an on-call page the carrier could not deliver
         audit_record(
             practice_id=message.practice_id,
             actor=f"channel:{channel.pk}",

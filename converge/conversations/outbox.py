@@ -41,11 +41,11 @@ from converge.connectors.types import (
     ProviderReceipt,
     RetryableSendError,
 )
-from converge.conversations import hooks
 from converge.conversations.models import Message
 from converge.core import clock, events
 from converge.core.metrics import count_send
 from converge.patients.models import ContactPoint
+from converge.routing.oncall import page_outcome
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,12 @@ def backoff_delay(attempts: int, retry_after: float | None = None) -> float:
     if retry_after is not None:
         delay = max(delay, min(retry_after, BACKOFF_CAP_SECONDS))
     return delay
+
+
+def outcome_react(message: Message) -> None:
+    """What follows a send's recorded outcome (`message.status`: sent, delivered or failed for good),
+    in the transaction that records it: an on-call page that failed pages the next person."""
+    page_outcome(message)
 
 
 def outbox_claim(*, limit: int, worker_id: str = "") -> tuple[list[int], str]:
@@ -232,7 +238,7 @@ def outbox_expire_unconfirmed() -> int:
                 detail={"code": UNCONFIRMED},
             )
             message.status, message.failure_reason = DeliveryStatus.FAILED, UNCONFIRMED_EXPIRED
-            hooks.run_after_outcome(message)
+            outcome_react(message)
             _publish_status(message, DeliveryStatus.FAILED)
             expired += 1
     if expired:
@@ -268,7 +274,7 @@ def _record_sent(message: Message, token: str, receipt: ProviderReceipt) -> None
             patient_id=message.patient_id,
         )
         message.status, message.sent_at = DeliveryStatus.SENT, now
-        hooks.run_after_outcome(message)
+        outcome_react(message)
         _publish_status(message, DeliveryStatus.SENT)
 
 
@@ -320,7 +326,7 @@ def _record_failure(
                 code[:40],
                 final_reason[:300],
             )
-            hooks.run_after_outcome(message)
+            outcome_react(message)
             _publish_status(message, DeliveryStatus.FAILED)
 
 

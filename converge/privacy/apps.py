@@ -8,9 +8,6 @@ class PrivacyConfig(AppConfig):
     def ready(self) -> None:
         from converge.connectors.models import Provider
         from converge.connectors.registry import register_sender
-        from converge.conversations import hooks
-        from converge.privacy import invitations
         from converge.privacy.portal_delivery import PortalSender
 
         register_sender(Provider.PORTAL, PortalSender)
-        hooks.register_after_receive(invitations.invite_to_portal)

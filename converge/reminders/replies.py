@@ -35,6 +35,11 @@ def has_open_prompt(message: Message) -> bool:
     return bool(known)
 
 
+def remember_open_prompt(message: Message, known: bool) -> None:
+    """The inbound pipeline read it with the sender (one query for both): no second read."""
+    message.__dict__["_has_open_prompt"] = known
+
+
 def _carries_risk(message: Message) -> bool:
     return bool((message.metadata.get("classification") or {}).get("urgent"))
 
