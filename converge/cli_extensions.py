@@ -18,21 +18,15 @@ EXTENSION_MODULES = (
     "converge.accounts.cli",
 )
 
-REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = []  # type: ignore[type-arg]
-
 
 def registrars() -> list[Callable[[argparse._SubParsersAction], None]]:  # type: ignore[type-arg]
-    modules = []
+    found = []
     for name in EXTENSION_MODULES:
         try:
-            modules.append(importlib.import_module(name))
+            module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
             if exc.name != name:
                 raise
-    # Modules may either expose register() or append to REGISTRARS when imported.
-    found = list(REGISTRARS)
-    for module in modules:
-        register = getattr(module, "register", None)
-        if register is not None and register not in found:
-            found.append(register)
+            continue
+        found.append(module.register)
     return found

@@ -29,7 +29,7 @@ def fail(args):
     raise CommandError("the clinic calendar is not reachable", exit_code=args.exit_code)
 
 
-cli_extensions.REGISTRARS.append(register)
+cli_extensions.EXTENSION_MODULES = (*cli_extensions.EXTENSION_MODULES, "sitecustomize")
 """
 
 ENTRY_POINT = str(Path(sys.executable).with_name("converge"))
