@@ -10,10 +10,6 @@ from converge.audit.services import audit_record
 from converge.scheduling.models import FollowUpItem
 
 
-class FollowUpError(ValueError):
-    """Shown to staff as is."""
-
-
 def follow_ups_open(*, practice_id: int, limit: int = 200) -> list[FollowUpItem]:
     return list(
         FollowUpItem.objects.filter(practice_id=practice_id, status=FollowUpItem.Status.OPEN)

@@ -146,16 +146,6 @@ def availability(
     return found[:limit]
 
 
-def appointments_for_patient(*, practice_id: int, patient_id: int) -> tuple[list[Appointment], list[Appointment]]:
-    now = clock.now()
-    qs = Appointment.objects.filter(practice_id=practice_id, patient_id=patient_id).select_related(
-        "provider", "location", "appointment_type"
-    )
-    upcoming = list(qs.filter(start__gte=now).order_by("start")[:10])
-    past = list(qs.filter(start__lt=now).order_by("-start")[:10])
-    return upcoming, past
-
-
 def appointments_between(
     *, practice_id: int, start: datetime, end: datetime, provider_id: int | None = None
 ) -> list[Appointment]:
@@ -163,9 +153,3 @@ def appointments_between(
     if provider_id is not None:
         qs = qs.filter(provider_id=provider_id)
     return list(qs.select_related("patient", "provider", "appointment_type", "location").order_by("start"))
-
-
-def local_day_bounds(day: datetime, tz: str) -> tuple[datetime, datetime]:
-    zone = ZoneInfo(tz)
-    local = datetime(day.year, day.month, day.day, tzinfo=zone)
-    return local, local + timedelta(days=1)
