@@ -16,7 +16,6 @@ from converge.audit.services import audit_record
 from converge.core import clock
 from converge.core.principal import Principal
 from converge.dashboard.views.common import int_or_none
-from converge.patients.models import Patient
 from converge.patients.selectors import patient_list
 from converge.practices.models import Practice
 from converge.scheduling import calendar_grid as grid_
@@ -27,10 +26,18 @@ from converge.scheduling.models import (
     AppointmentStatus,
     AppointmentType,
     Provider,
-    ScheduleException,
-    WorkingHours,
 )
-from converge.scheduling.selectors import appointments_between, availability, provider_time_zone
+from converge.scheduling.selectors import (
+    appointment_of,
+    appointment_types_of,
+    appointments_between,
+    availability,
+    bookable_patient,
+    provider_of,
+    provider_time_zone,
+    providers_of,
+    schedules_of,
+)
 from converge.scheduling.services import ALLOWED_TRANSITIONS, BookingError
 
 __all__ = ["LEGEND", "State", "week_of"]
@@ -158,7 +165,7 @@ def parse_slot(value: str, principal: Principal) -> tuple[Provider, datetime]:
         raise BookingError("choose a free time") from None
     if start.tzinfo is None:
         raise BookingError("choose a free time")
-    provider = Provider.objects.filter(practice_id=principal.practice_id, pk=int_or_none(provider_part) or 0).first()
+    provider = provider_of(principal.practice_id, int_or_none(provider_part))
     if provider is None:
         raise BookingError("choose a free time")
     return provider, start
@@ -179,9 +186,7 @@ def parse_other_time(
     day = parse_day(data.get(day_field))
     if day is None:
         raise BookingError("choose a day")
-    provider = Provider.objects.filter(
-        practice_id=principal.practice_id, pk=int_or_none(data.get(provider_field)) or 0
-    ).first()
+    provider = provider_of(principal.practice_id, int_or_none(data.get(provider_field)))
     if provider is None:
         raise BookingError("choose a provider for another time")
     return provider, slots_.local_instant(day, wall.replace(second=0, microsecond=0), ZoneInfo(practice.time_zone))
@@ -202,13 +207,12 @@ def grid_for(practice: Practice, state: State, providers: list[Provider]) -> tup
     shown = [p for p in providers if state.provider_id in (None, p.pk)]
     days = grid_.week_of(state.day) if state.view == "week" else [state.day]
     ids = [p.pk for p in shown]
+    working_hours, exceptions = schedules_of(practice.pk, ids, days[0], days[-1])
     hours: dict[int, list[grid_.Hours]] = {pk: [] for pk in ids}
-    for wh in WorkingHours.objects.filter(practice_id=practice.pk, provider_id__in=ids):
+    for wh in working_hours:
         hours[wh.provider_id].append(grid_.Hours(wh.weekday, wh.start, wh.end))
     changes: dict[int, list[grid_.DayChange]] = {pk: [] for pk in ids}
-    for ex in ScheduleException.objects.filter(
-        practice_id=practice.pk, provider_id__in=ids, day__gte=days[0], day__lte=days[-1]
-    ):
+    for ex in exceptions:
         changes[ex.provider_id].append(grid_.DayChange(ex.day, ex.start, ex.end, ex.available, ex.note))
     start, _ = day_bounds(days[0], zone)
     _, end = day_bounds(days[-1], zone)
@@ -294,11 +298,7 @@ def columns(
 def appointment_panel(
     data: QueryDict, principal: Principal, practice: Practice, appointment_id: int | None
 ) -> dict[str, Any]:
-    appointment = (
-        Appointment.objects.select_related("patient", "provider", "appointment_type", "location")
-        .filter(practice_id=principal.practice_id, pk=appointment_id or 0)
-        .first()
-    )
+    appointment = appointment_of(principal.practice_id, appointment_id)
     if appointment is None:
         raise Http404("appointment not found")
     audit_record(
@@ -342,12 +342,8 @@ def appointment_panel(
 
 def book_panel(data: QueryDict, principal: Principal, practice: Practice, state: State) -> dict[str, Any]:
     query = data.get("q", "").strip()[:100]
-    patient = None
-    if patient_id := int_or_none(data.get("patient")):
-        patient = Patient.objects.filter(
-            practice_id=principal.practice_id, pk=patient_id, merged_into__isnull=True
-        ).first()
-    types = list(AppointmentType.objects.filter(practice_id=practice.pk).order_by("name"))
+    patient = bookable_patient(principal.practice_id, int_or_none(data.get("patient")))
+    types = appointment_types_of(practice.pk)
     kind = next((t for t in types if t.pk == int_or_none(data.get("type"))), types[0] if types else None)
     providers = providers_of(practice.pk)
     raw_provider = data.get("book_provider")
@@ -382,9 +378,3 @@ def book_panel(data: QueryDict, principal: Principal, practice: Practice, state:
             book_date=book_day.isoformat(),
         ),
     }
-
-
-def providers_of(practice_id: int) -> list[Provider]:
-    return list(
-        Provider.objects.filter(practice_id=practice_id).select_related("location", "practice").order_by("display_name")
-    )

@@ -7,6 +7,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from converge.core import clock
+from converge.patients.models import Patient
 from converge.scheduling import slots
 from converge.scheduling.models import (
     ACTIVE_STATUSES,
@@ -153,3 +154,57 @@ def appointments_between(
     if provider_id is not None:
         qs = qs.filter(provider_id=provider_id)
     return list(qs.select_related("patient", "provider", "appointment_type", "location").order_by("start"))
+
+
+def providers_of(practice_id: int) -> list[Provider]:
+    return list(
+        Provider.objects.filter(practice_id=practice_id).select_related("location", "practice").order_by("display_name")
+    )
+
+
+def provider_of(practice_id: int, provider_id: int | None) -> Provider | None:
+    """The practice's provider with this id; None for no id or another practice's."""
+    if not provider_id:
+        return None
+    return Provider.objects.filter(practice_id=practice_id, pk=provider_id).first()
+
+
+def appointment_types_of(practice_id: int) -> list[AppointmentType]:
+    return list(AppointmentType.objects.filter(practice_id=practice_id).order_by("name"))
+
+
+def appointment_type_of(practice_id: int, type_id: int | None) -> AppointmentType | None:
+    if not type_id:
+        return None
+    return AppointmentType.objects.filter(practice_id=practice_id, pk=type_id).first()
+
+
+def appointment_of(practice_id: int, appointment_id: int | None) -> Appointment | None:
+    """One visit of the practice with what the calendar's panel shows of it."""
+    if not appointment_id:
+        return None
+    return (
+        Appointment.objects.select_related("patient", "provider", "appointment_type", "location")
+        .filter(practice_id=practice_id, pk=appointment_id)
+        .first()
+    )
+
+
+def bookable_patient(practice_id: int, patient_id: int | None) -> Patient | None:
+    """A patient of the practice that can be booked or waitlisted (not merged into another)."""
+    if not patient_id:
+        return None
+    return Patient.objects.filter(practice_id=practice_id, pk=patient_id, merged_into__isnull=True).first()
+
+
+def schedules_of(
+    practice_id: int, provider_ids: list[int], first_day: date, last_day: date
+) -> tuple[list[WorkingHours], list[ScheduleException]]:
+    """The providers' weekly working hours and their day changes between the two days."""
+    hours = list(WorkingHours.objects.filter(practice_id=practice_id, provider_id__in=provider_ids))
+    changes = list(
+        ScheduleException.objects.filter(
+            practice_id=practice_id, provider_id__in=provider_ids, day__gte=first_day, day__lte=last_day
+        )
+    )
+    return hours, changes

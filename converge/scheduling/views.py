@@ -25,6 +25,7 @@ from converge.patients.models import Patient
 from converge.scheduling import calendar_page as cal
 from converge.scheduling.access import may_open
 from converge.scheduling.models import Appointment, AppointmentStatus, AppointmentType
+from converge.scheduling.selectors import providers_of
 from converge.scheduling.services import (
     OVERRIDE_REASON_MAX,
     BookingError,
@@ -62,7 +63,7 @@ def _render(
 ) -> HttpResponse:
     principal = principal_of(request)
     practice = staff_of(request).practice
-    providers = cal.providers_of(practice.pk)
+    providers = providers_of(practice.pk)
     data: QueryDict = request.POST if request.method == "POST" else request.GET
     if fields:
         merged = QueryDict(mutable=True)
@@ -142,7 +143,7 @@ def _refusal(exc: BookingError, verb: str, label: str) -> tuple[str, int, bool]:
 
 def _redirect_to(request: HttpRequest, day: date, appointment_id: int) -> HttpResponse:
     practice = staff_of(request).practice
-    state = cal.read_state(request.POST, practice, cal.providers_of(practice.pk))
+    state = cal.read_state(request.POST, practice, providers_of(practice.pk))
     return redirect(replace(state, day=day).url(appointment=appointment_id))
 
 

@@ -15,7 +15,6 @@ from django.views.decorators.http import require_http_methods, require_POST
 from converge.conversations.figures import inbox_figures
 from converge.conversations.services import ServiceError
 from converge.dashboard.views.common import int_or_none, principal_of, staff_of, staff_required
-from converge.patients.models import Patient
 from converge.patients.selectors import patient_list
 from converge.reminders.figures import weekly_figures
 from converge.reminders.recall import (
@@ -36,7 +35,14 @@ from converge.reminders.waitlist import (
 from converge.scheduling import charts
 from converge.scheduling.access import may_open
 from converge.scheduling.followups import follow_up_done, follow_ups_open
-from converge.scheduling.models import AppointmentType, FollowUpItem, Provider, WaitlistEntry
+from converge.scheduling.models import FollowUpItem, WaitlistEntry
+from converge.scheduling.selectors import (
+    appointment_type_of,
+    appointment_types_of,
+    bookable_patient,
+    provider_of,
+    providers_of,
+)
 from converge.scheduling.views import forbidden, get_or_404
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -68,17 +74,11 @@ def _add_to_waitlist(request: HttpRequest) -> str:
     """Add from the form; returns a problem to show, or "" when added."""
     principal = principal_of(request)
     data = request.POST
-    patient = Patient.objects.filter(
-        practice_id=principal.practice_id, pk=int_or_none(data.get("patient")) or 0, merged_into__isnull=True
-    ).first()
+    patient = bookable_patient(principal.practice_id, int_or_none(data.get("patient")))
     if patient is None:
         return "Choose a patient first."
-    provider = Provider.objects.filter(
-        practice_id=principal.practice_id, pk=int_or_none(data.get("provider")) or 0
-    ).first()
-    kind = AppointmentType.objects.filter(
-        practice_id=principal.practice_id, pk=int_or_none(data.get("type")) or 0
-    ).first()
+    provider = provider_of(principal.practice_id, int_or_none(data.get("provider")))
+    kind = appointment_type_of(principal.practice_id, int_or_none(data.get("type")))
     try:
         earliest, latest = _time(data.get("earliest_time")), _time(data.get("latest_time"))
         if earliest and latest and latest <= earliest:
@@ -103,9 +103,7 @@ def _add_to_waitlist(request: HttpRequest) -> str:
 def _patient_picker(data: QueryDict, request: HttpRequest) -> dict[str, Any]:
     principal = principal_of(request)
     query = data.get("q", "").strip()[:100]
-    patient = Patient.objects.filter(
-        practice_id=principal.practice_id, pk=int_or_none(data.get("patient")) or 0, merged_into__isnull=True
-    ).first()
+    patient = bookable_patient(principal.practice_id, int_or_none(data.get("patient")))
     results = patient_list(principal=principal, query=query, limit=8) if query and patient is None else None
     return {"query": query, "patient": patient, "results": results}
 
@@ -143,8 +141,8 @@ def waitlist_page(request: HttpRequest) -> HttpResponse:
         "follow_ups": [
             (i, FOLLOW_UP_KINDS.get(i.kind, i.kind)) for i in follow_ups_open(practice_id=staff.practice_id)
         ],
-        "providers": Provider.objects.filter(practice_id=staff.practice_id).order_by("display_name"),
-        "types": AppointmentType.objects.filter(practice_id=staff.practice_id).order_by("name"),
+        "providers": providers_of(staff.practice_id),
+        "types": appointment_types_of(staff.practice_id),
         "weekdays": list(enumerate(WEEKDAYS)),
         "form": data if error else QueryDict(),
         "chosen_weekdays": [int(d) for d in data.getlist("weekday") if d.isdigit()] if error else [],
