@@ -9,7 +9,9 @@ from django.db.models import Count, Prefetch, Q
 from django.http import Http404
 
 from converge.audit.services import audit_record
-from converge.conversations.models import Conversation
+from converge.connectors.models import Channel
+from converge.conversations.models import Conversation, Message
+from converge.conversations.selectors import conversation_get, scoped
 from converge.core import clock
 from converge.core.principal import Principal
 from converge.patients.models import ContactPoint, Patient
@@ -112,3 +114,32 @@ def staff_choices(*, practice_id: int) -> list[StaffMember]:
 
 def team_choices(*, practice_id: int) -> list[Team]:
     return list(Team.objects.filter(practice_id=practice_id).order_by("name"))
+
+
+def channel_of(*, practice_id: int, channel_id: int | None) -> Channel | None:
+    """The practice's channel with this id; None for no id or another practice's."""
+    return Channel.objects.filter(practice_id=practice_id, pk=channel_id).first() if channel_id else None
+
+
+def staff_member_of(*, practice_id: int, staff_id: int) -> StaffMember | None:
+    return StaffMember.objects.filter(practice_id=practice_id, pk=staff_id).first()
+
+
+def team_of(*, practice_id: int, team_id: int) -> Team | None:
+    return Team.objects.filter(practice_id=practice_id, pk=team_id).first()
+
+
+def readable_message(*, principal: Principal, message_id: int, inbound_only: bool = False) -> Message:
+    """A message of the principal's practice in a conversation the principal may open (clinical
+    confidentiality); a 404 otherwise, as for a missing one."""
+    messages = Message.objects.filter(practice_id=principal.practice_id, pk=message_id)
+    message = (messages.filter(direction="in") if inbound_only else messages).first()
+    if message is None:
+        raise Http404("message not found")
+    conversation_get(principal=principal, conversation_id=message.conversation_id, audit=False)
+    return message
+
+
+def readable_conversation_ids(*, principal: Principal, ids: list[int]) -> list[int]:
+    """Those of the ids the principal may open, as one by one would."""
+    return list(scoped(principal).filter(id__in=ids).values_list("id", flat=True))

@@ -9,10 +9,15 @@ from zoneinfo import ZoneInfo
 from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.http import require_POST
 
-from converge.connectors.models import Channel
 from converge.conversations import services
-from converge.conversations.models import Message
-from converge.conversations.selectors import conversation_get, scoped
+from converge.conversations.selectors import conversation_get
+from converge.dashboard.selectors import (
+    channel_of,
+    readable_conversation_ids,
+    readable_message,
+    staff_member_of,
+    team_of,
+)
 from converge.dashboard.views.common import done, int_or_none, principal_of, refused, staff_of, staff_required
 from converge.practices.models import StaffMember, Team
 
@@ -26,9 +31,7 @@ def _back(conversation_id: int) -> str:
 def conversation_reply(request: HttpRequest, conversation_id: int) -> HttpResponse:
     principal = principal_of(request)
     conversation = conversation_get(principal=principal, conversation_id=conversation_id, audit=False)
-    channel = Channel.objects.filter(
-        practice_id=principal.practice_id, pk=int_or_none(request.POST.get("channel")) or 0
-    ).first()
+    channel = channel_of(practice_id=principal.practice_id, channel_id=int_or_none(request.POST.get("channel")))
     try:
         if channel is None:
             raise services.ServiceError("choose a channel")
@@ -63,7 +66,7 @@ def _assignee(request: HttpRequest, value: str) -> StaffMember | None:
     if value == "me":
         return principal.staff
     if value.isdigit():
-        assignee = StaffMember.objects.filter(practice_id=principal.practice_id, pk=int(value)).first()
+        assignee = staff_member_of(practice_id=principal.practice_id, staff_id=int(value))
         if assignee is None:
             raise Http404("staff member not found")
         return assignee
@@ -73,7 +76,7 @@ def _assignee(request: HttpRequest, value: str) -> StaffMember | None:
 def _team(request: HttpRequest, value: str) -> Team | None:
     if not value.isdigit():
         return None
-    team = Team.objects.filter(practice_id=principal_of(request).practice_id, pk=int(value)).first()
+    team = team_of(practice_id=principal_of(request).practice_id, team_id=int(value))
     if team is None:
         raise Http404("team not found")
     return team
@@ -140,10 +143,7 @@ def conversation_triage(request: HttpRequest, conversation_id: int) -> HttpRespo
 @require_POST
 def message_retry(request: HttpRequest, message_id: int) -> HttpResponse:
     principal = principal_of(request)
-    message = Message.objects.filter(practice_id=principal.practice_id, pk=message_id).first()
-    if message is None:
-        raise Http404("message not found")
-    conversation_get(principal=principal, conversation_id=message.conversation_id, audit=False)  # confidentiality
+    message = readable_message(principal=principal, message_id=message_id)
     try:
         services.message_retry(message=message, actor=staff_of(request))
     except services.ServiceError as exc:
@@ -158,10 +158,7 @@ def message_category(request: HttpRequest, message_id: int) -> HttpResponse:
     from converge.routing.services import message_recategorise
 
     principal = principal_of(request)
-    message = Message.objects.filter(practice_id=principal.practice_id, pk=message_id, direction="in").first()
-    if message is None:
-        raise Http404("message not found")
-    conversation_get(principal=principal, conversation_id=message.conversation_id, audit=False)  # confidentiality
+    message = readable_message(principal=principal, message_id=message_id, inbound_only=True)
     try:
         message_recategorise(message=message, category=request.POST.get("category", ""), staff=staff_of(request))
     except ValueError as exc:
@@ -179,7 +176,7 @@ def conversations_bulk(request: HttpRequest) -> HttpResponse:
     if not ids:
         return refused(request, back, "Tick at least one conversation first.")
     # Only conversations this reader may open (clinical confidentiality), as one by one.
-    ids = list(scoped(principal).filter(id__in=ids).values_list("id", flat=True))
+    ids = readable_conversation_ids(principal=principal, ids=ids)
     action = request.POST.get("action", "")
     try:
         assignee = _assignee(request, request.POST.get("assignee", "")) if action == "assign" else None
