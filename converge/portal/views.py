@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from converge.core.principal import client_ip
 from converge.portal.services import PortalDenied, PortalGrant, link_lookup, portal_enter, portal_reply, portal_thread
-from converge.privacy.guard import privacy_settings
+from converge.privacy.guard import cached_privacy_settings
 
 SESSION_KEY = "portal"
 IP_ATTEMPTS_PER_HOUR = 30
@@ -25,7 +25,7 @@ def _grant(request: HttpRequest) -> PortalGrant | None:
     data = request.session.get(SESSION_KEY)
     if not data:
         return None
-    idle = privacy_settings(data["practice_id"]).portal_idle_minutes * 60
+    idle = cached_privacy_settings(data["practice_id"]).portal_idle_minutes * 60
     if time.time() - data["seen"] > idle:
         request.session.pop(SESSION_KEY, None)
         return None
