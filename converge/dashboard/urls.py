@@ -24,6 +24,7 @@ urlpatterns = [
     path("inbox/bulk", actions.conversations_bulk, name="inbox-bulk"),
     path("c/<int:conversation_id>/", inbox.inbox, name="conversation"),
     path("c/<int:conversation_id>/thread", inbox.conversation_thread, name="conversation-thread"),
+    path("c/<int:conversation_id>/read", inbox.conversation_read, name="conversation-read"),
     path("c/<int:conversation_id>/header", inbox.conversation_header, name="conversation-header"),
     path("c/<int:conversation_id>/channels", inbox.conversation_composer_channels, name="conversation-channels"),
     path("c/<int:conversation_id>/patient", inbox.conversation_patient, name="conversation-patient"),

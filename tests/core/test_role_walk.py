@@ -127,6 +127,7 @@ ROUTES: dict[str, R] = {
     "search": R(RC, FILTER, query="q=metformin", shows=True),
     "c/<int:conversation_id>/": R(RC, GATE, shows=True),
     "c/<int:conversation_id>/thread": R(RC, GATE, shows=True),
+    "c/<int:conversation_id>/read": R(RC, GATE, methods=("POST",)),
     "c/<int:conversation_id>/header": R(RC, GATE),
     "c/<int:conversation_id>/channels": R(RC, GATE),
     "c/<int:conversation_id>/patient": R(RC, GATE),

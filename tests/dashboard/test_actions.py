@@ -165,6 +165,9 @@ def test_note_with_mention_notifies_the_colleague(
     assert AuditEvent.objects.filter(action="mention.list", patient_id=conversation.patient_id).exists()
     grace.get(f"/c/{conversation.pk}/")
     mention.refresh_from_db()
+    assert mention.read_at is None  # showing the page writes nothing; the page then says it was read
+    assert grace.post(f"/c/{conversation.pk}/read").status_code == 204
+    mention.refresh_from_db()
     assert mention.read_at is not None
     assert grace.get("/notifications/badge", headers=HTMX).content.decode().strip() == ""
 
@@ -198,16 +201,20 @@ def test_retry_a_failed_message(client, conversation, sms_channel, staff):
     assert again.status_code == 400
 
 
-def test_opening_publishes_read_to_my_other_tabs(
+def test_reading_publishes_read_to_my_other_tabs(
     client, conversation, staff, published, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
         client.get(f"/c/{conversation.pk}/")
+        client.get(f"/c/{conversation.pk}/thread", headers=HTMX)
+    assert not any(e["type"] == "conversation.read" for _g, e in published)  # GETs change nothing
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(f"/c/{conversation.pk}/read").status_code == 204
     assert (
         [events.user_group(staff.user_id)],
         {"type": "conversation.read", "conversation_id": conversation.pk},
     ) in published
     published.clear()
     with django_capture_on_commit_callbacks(execute=True):
-        client.get(f"/c/{conversation.pk}/thread", headers=HTMX)
-    assert not any(e["type"] == "conversation.read" for _g, e in published)
+        client.post(f"/c/{conversation.pk}/read")
+    assert not any(e["type"] == "conversation.read" for _g, e in published)  # nothing new was unread

@@ -53,6 +53,8 @@ def test_opening_a_conversation_renders_thread_composer_and_patient_panel(client
     assert "<html" not in pane
     assert AuditEvent.objects.filter(action="conversation.read", object_id=str(conversation.pk)).count() == 2
     assert AuditEvent.objects.filter(action="patient.read", patient_id=conversation.patient_id).exists()
+    assert not ConversationRead.objects.filter(conversation=conversation, staff=staff).exists()  # GETs write nothing
+    assert client.post(f"/c/{conversation.pk}/read").status_code == 204
     assert ConversationRead.objects.filter(conversation=conversation, staff=staff).exists()
 
 
@@ -60,7 +62,7 @@ def test_unread_marker_is_per_staff_member(client, conversation, staff, practice
     colleague = make_staff(practice, "Grace Kim")
     other = Client()
     other.force_login(colleague.user)
-    client.get(f"/c/{conversation.pk}/")
+    client.post(f"/c/{conversation.pk}/read")
     principal = staff_principal(staff)
     [row] = inbox_page(principal=principal, filters=ConversationFilter())
     assert row.is_unread is False

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from converge.conversations import services
 from converge.conversations.models import Conversation, Priority
@@ -116,15 +116,12 @@ def _counts_context(principal: Principal, filters: ConversationFilter) -> dict[s
 def _conversation_context(
     principal: Principal, conversation: Conversation, filters: ConversationFilter
 ) -> dict[str, Any]:
-    staff = principal.staff
     page = thread_page(conversation=conversation)
     label_thread(page.items)
     options, default_channel_id = reply_channel_options(conversation=conversation)
     panel = patient_panel(
         principal=principal, patient_id=conversation.patient_id, exclude_conversation_id=conversation.pk
     )
-    if staff is not None:
-        services.conversation_mark_read(conversation=conversation, staff=staff)
     return {
         "conversation": conversation,
         "patient": panel.patient,
@@ -196,6 +193,18 @@ def inbox_counts_partial(request: HttpRequest) -> HttpResponse:
 
 
 @staff_required
+@require_POST
+def conversation_read(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    """The page has shown the member the conversation's newest messages: it counts as read for
+    them (showing it, a GET, changes nothing)."""
+    principal = principal_of(request)
+    conversation = conversation_get(principal=principal, conversation_id=conversation_id, audit=False)
+    if principal.staff is not None:
+        services.conversation_mark_read(conversation=conversation, staff=principal.staff)
+    return HttpResponse(status=204)
+
+
+@staff_required
 @require_GET
 def conversation_thread(request: HttpRequest, conversation_id: int) -> HttpResponse:
     """The thread's items: newest 200, `before=<message id>` for earlier ones, or
@@ -205,8 +214,6 @@ def conversation_thread(request: HttpRequest, conversation_id: int) -> HttpRespo
     before_id = int_or_none(request.GET.get("before"))
     page = thread_page(conversation=conversation, before_id=before_id, from_id=int_or_none(request.GET.get("from")))
     label_thread(page.items)
-    if principal.staff is not None and before_id is None:
-        services.conversation_mark_read(conversation=conversation, staff=principal.staff)
     return render(
         request,
         "dashboard/_thread_items.html",

@@ -1,6 +1,6 @@
 // The inbox screen's behaviour around htmx: what happens after a pane is swapped, the composer
 // tabs, bulk selection, form errors, the patient drawer, and relative ages.
-import { currentConversationId, formatAge, goToLogin, toast } from "./util.js";
+import { currentConversationId, formatAge, goToLogin, markRead, toast } from "./util.js";
 
 const checked = new Set();
 let scrollAnchor = null;
@@ -69,6 +69,7 @@ function openedConversation(swapped) {
   const row = document.querySelector(`#conversation-list .row[data-conversation-id="${id}"]`);
   if (row) row.querySelector(".unread-dot")?.remove();
   scrollThread(true);
+  markRead(id);
   document.dispatchEvent(new CustomEvent("converge:opened", { detail: { id, swapped } }));
 }
 

@@ -2,7 +2,7 @@
 // (counts, list, thread, header, channel picker) as an htmx partial. The composer is never
 // re-rendered and the reader's scroll position is kept. After a lost connection everything is
 // re-read, so a missed event costs nothing.
-import { PASSIVE, currentConversationId, goToLogin, toast } from "./util.js";
+import { PASSIVE, currentConversationId, goToLogin, markRead, toast } from "./util.js";
 import { scrollThread } from "./inbox.js";
 import { alertsChanged, urgentAcknowledged, urgentArrived } from "./urgent.js";
 
@@ -228,7 +228,10 @@ function build(region) {
     return {
       url: `/c/${id}/thread${from}`,
       target: "#thread-items",
-      after: () => { if (atBottom) scrollThread(true); else scroller.scrollTop = keep; },
+      after: () => {
+        if (atBottom) scrollThread(true); else scroller.scrollTop = keep;
+        markRead(id);
+      },
     };
   }
   if (region === "header") {

@@ -22,6 +22,17 @@ export function isTypingTarget(el) {
   return false;
 }
 
+// The page has shown the member this conversation's newest messages: tell the server it is
+// read (showing it, a GET, records nothing). Quietly: a failure only leaves it marked unread.
+export function markRead(id) {
+  if (!id) return;
+  fetch(`/c/${id}/read`, {
+    method: "POST",
+    headers: { "X-CSRFToken": csrfToken(), ...PASSIVE },
+    credentials: "same-origin",
+  }).catch(() => {});
+}
+
 export function currentConversationId() {
   const el = document.getElementById("conversation");
   return el ? Number(el.dataset.conversationId) : 0;
