@@ -13,11 +13,6 @@ os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-01234567
 # not share (and clear) each other's keys. Servers started by a test inherit this worker's value.
 os.environ["CONVERGE_REDIS_PREFIX"] = f"converge-test-{os.getpid()}-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 
-# Most tests look for the message right after the webhook answers: the pipeline runs in the request
-# (servers that tests start inherit this). tests/conversations/test_inbound_queue.py covers the
-# worker mode, which is the default.
-os.environ["CONVERGE_INBOUND_PROCESSING"] = "request"
-
 from converge.config.settings import *  # noqa: F403
 from converge.config.settings import DATA_DIR, DATABASES
 

@@ -36,7 +36,6 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
         ({"PUBLIC_BASE_URL": "not a url"}, "PUBLIC_BASE_URL"),
         ({"SECRET_KEY": "short"}, "SECRET_KEY"),
         ({"CONVERGE_OUTBOX_MAX_ATTEMPTS": "lots"}, "CONVERGE_OUTBOX_MAX_ATTEMPTS"),
-        ({"CONVERGE_INBOUND_PROCESSING": "later"}, "CONVERGE_INBOUND_PROCESSING"),
         ({"DATABASE_POOL_SIZE": "big"}, "DATABASE_POOL_SIZE"),
     ],
 )

@@ -170,9 +170,6 @@ OUTBOX_BATCH_SIZE = env.env_int("CONVERGE_OUTBOX_BATCH_SIZE", 50, minimum=1)
 # waits this long for the provider's status callback before it is failed for staff to review.
 OUTBOX_CONFIRM_SECONDS = env.env_int("CONVERGE_OUTBOX_CONFIRM_SECONDS", 900, minimum=10)
 
-# Inbound webhooks: "worker" answers once the messages are stored for the pipeline and the worker
-# runs it; "request" runs the pipeline before answering (see conversations.inbound_queue).
-INBOUND_PROCESSING = env.env_choice("CONVERGE_INBOUND_PROCESSING", ("worker", "request"), "worker")
 INBOUND_BATCH_SIZE = env.env_int("CONVERGE_INBOUND_BATCH_SIZE", 100, minimum=1)
 
 # Workers record a heartbeat this often; one silent for 3 beats is dead, and the rows it had

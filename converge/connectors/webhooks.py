@@ -21,7 +21,7 @@ from converge.connectors.senders import STATUS_REFERENCE_PARAM
 from converge.connectors.types import InboundEvent, InboundMessage, MalformedPayload, SignatureError
 from converge.connectors.webhook_channels import webhook_channel
 from converge.conversations.inbound import message_status_apply
-from converge.conversations.inbound_queue import inbound_take, processes_in_request
+from converge.conversations.inbound_queue import inbound_take
 from converge.core.metrics import counts_webhook
 from converge.patients.addresses import InvalidAddress, normalize_address
 
@@ -137,7 +137,7 @@ def _whatsapp_route(
 
 
 def _store(routed: Iterable[tuple[Channel | None, InboundEvent]], same_app: _SameApp) -> dict[str, int]:
-    counts = {"statuses": 0, "ignored": 0}
+    counts = {"statuses": 0, "ignored": 0, "accepted": 0}
     messages: dict[int, tuple[Channel, list[InboundMessage]]] = {}
     for target, event in routed:
         if target is None:
@@ -152,8 +152,6 @@ def _store(routed: Iterable[tuple[Channel | None, InboundEvent]], same_app: _Sam
                 if message_status_apply(channel=other, update=event) is not None:
                     counts["statuses"] += 1
                     break
-    for key in ("stored", "duplicates") if processes_in_request() else ("accepted",):
-        counts[key] = 0
     for target, batch in messages.values():
         for key, n in inbound_take(channel=target, messages=batch).items():
             counts[key] = counts.get(key, 0) + n

@@ -5,10 +5,6 @@ InboundEvent rows in one INSERT and the webhook answers. The worker claims due r
 (SKIP LOCKED on PostgreSQL), runs each through `message_receive` and deletes it, so a provider's
 burst is acknowledged at the speed of an INSERT and processed as fast as the workers go. A row
 whose processing fails stays, with its error, and is retried with backoff: nothing is dropped.
-
-With INBOUND_PROCESSING = "request" the webhook processes its own rows before answering (and the
-worker only takes them over if that request dies), for small installs and tests that want the
-message in the inbox when the webhook returns.
 """
 
 from __future__ import annotations
@@ -18,7 +14,6 @@ import logging
 import re
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -37,19 +32,6 @@ from converge.core.metrics import observe_pipeline
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=2)
-# In request mode the worker leaves a row alone this long: the request is processing it.
-REQUEST_GRACE = timedelta(minutes=1)
-
-
-@dataclass(frozen=True)
-class Processed:
-    stored: int
-    duplicates: int
-    failed: int
-
-
-def processes_in_request() -> bool:
-    return settings.INBOUND_PROCESSING == "request"
 
 
 def inbound_accept(*, channel: Channel, messages: Sequence[InboundMessage]) -> list[InboundEvent]:
@@ -58,22 +40,20 @@ def inbound_accept(*, channel: Channel, messages: Sequence[InboundMessage]) -> l
     if not messages:
         return []
     now = clock.now()
-    due = now + REQUEST_GRACE if processes_in_request() else now
     rows = [
         InboundEvent(
             practice_id=channel.practice_id,
             channel=channel,
             payload=to_payload(message),
             received_at=now,
-            next_attempt_at=due,
+            next_attempt_at=now,
         )
         for message in messages
     ]
     created = _insert(rows)
-    if not processes_in_request():
-        from converge.core.worker import wake_worker
+    from converge.core.worker import wake_worker
 
-        transaction.on_commit(wake_worker)
+    transaction.on_commit(wake_worker)
     return created
 
 
@@ -110,38 +90,23 @@ def _insert(rows: list[InboundEvent]) -> list[InboundEvent]:
 
 
 def inbound_take(*, channel: Channel, messages: Sequence[InboundMessage]) -> dict[str, int]:
-    """What a webhook does with validated messages: accept them and, in request mode, run them
-    through the pipeline. Returns the counts the webhook answers with."""
-    events = inbound_accept(channel=channel, messages=messages)
-    if not processes_in_request():
-        return {"accepted": len(events)}
-    done = inbound_process(events)
-    counts = {"stored": done.stored, "duplicates": done.duplicates}
-    if done.failed:
-        counts["deferred"] = done.failed  # kept; the worker retries them
-    return counts
+    """What a webhook does with validated messages: accept them for the worker. Returns the
+    counts the webhook answers with."""
+    return {"accepted": len(inbound_accept(channel=channel, messages=messages))}
 
 
-def inbound_process(events: Sequence[InboundEvent]) -> Processed:
-    """Run accepted messages through the pipeline, each in its own transaction, in order."""
-    stored = duplicates = failed = 0
-    for event in events:
-        try:
-            with transaction.atomic():  # the message is stored and the row deleted together
-                received = message_receive(
-                    channel=event.channel, inbound=from_payload(event.payload), received_at=event.received_at
-                )
-                InboundEvent.objects.filter(pk=event.pk).delete()
-        except Exception as exc:  # any failure: keep the row, retry later
-            failed += 1
-            _record_failure(event, exc)
-            continue
-        if received.created:
-            stored += 1
-            observe_pipeline(event.channel.kind, (clock.now() - event.received_at).total_seconds())
-        else:
-            duplicates += 1
-    return Processed(stored, duplicates, failed)
+def _process(event: InboundEvent) -> None:
+    """Run one accepted message through the pipeline, in its own transaction."""
+    try:
+        # One transaction stores the message and deletes the row (`queued`).
+        received = message_receive(
+            channel=event.channel, inbound=from_payload(event.payload), received_at=event.received_at, queued=event
+        )
+    except Exception as exc:  # any failure: keep the row, retry later
+        _record_failure(event, exc)
+        return
+    if received.created:
+        observe_pipeline(event.channel.kind, (clock.now() - event.received_at).total_seconds())
 
 
 def inbound_process_due(*, limit: int | None = None, worker_id: str = "", stop: threading.Event | None = None) -> int:
@@ -155,7 +120,7 @@ def inbound_process_due(*, limit: int | None = None, worker_id: str = "", stop: 
                 next_attempt_at=clock.now(), leased_by=""
             )
             break
-        inbound_process([event])
+        _process(event)
     return len(events)
 
 

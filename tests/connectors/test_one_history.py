@@ -19,6 +19,7 @@ from tests.connectors.channels import (
     wa_post,
     wa_text_notification,
 )
+from tests.worker import run_inbound
 
 pytestmark = pytest.mark.django_db
 
@@ -28,8 +29,10 @@ def test_whatsapp_then_sms_from_the_same_number_is_one_history(practice, fake_gr
     whatsapp = wa_channel(practice, fake_graph)
     sms = sms_channel(practice, fake_twilio)
     assert wa_post(client, whatsapp, wa_text_notification("wamid.one", "Hi on WhatsApp")).status_code == 200
+    run_inbound()
     params = twilio_fixture("inbound_sms", From="+16505551234", Body="And now by text: are you open on Saturday?")
     assert twilio_post(client, sms, params, token=fake_twilio.auth_token).status_code == 200
+    run_inbound()
 
     assert Patient.objects.count() == 1
     patient = Patient.objects.get()
@@ -55,8 +58,10 @@ def test_an_unknown_number_is_never_attached_to_another_patient(practice, fake_t
     client = Client()
     sms = sms_channel(practice, fake_twilio)
     twilio_post(client, sms, twilio_fixture("inbound_sms", From="+16505551234"), token=fake_twilio.auth_token)
+    run_inbound()
     other = twilio_fixture("inbound_sms", From="+16505551235", MessageSid="SMother", SmsSid="SMother")
     twilio_post(client, sms, other, token=fake_twilio.auth_token)
+    run_inbound()
     first, second = (m.patient for m in Message.objects.order_by("id"))
     assert first.pk != second.pk
     assert not first.is_verified and not second.is_verified

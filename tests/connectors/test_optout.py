@@ -17,6 +17,7 @@ from converge.patients.models import ContactPoint
 from tests.connectors.channels import sms_channel as twilio_channel
 from tests.connectors.channels import twilio_fixture, twilio_post
 from tests.helpers import receive
+from tests.worker import run_inbound
 
 pytestmark = pytest.mark.django_db
 
@@ -141,6 +142,7 @@ def client() -> Client:
 def test_twilio_stop_is_recorded_and_twilio_confirms_it(client, practice):
     channel = twilio_channel(practice)  # keyword_replies defaults to "provider"
     response = twilio_post(client, channel, twilio_fixture("inbound_stop"))
+    run_inbound()
     assert response.status_code == 200
     assert ContactPoint.objects.get(kind="sms", address="+14155550123").opted_out
     assert replies() == []  # Twilio already sent the confirmation (and would refuse ours: 21610)
@@ -150,6 +152,7 @@ def test_twilio_stop_is_recorded_and_twilio_confirms_it(client, practice):
 def test_twilio_help_is_answered_by_converge(client, practice, fake_twilio):
     channel = twilio_channel(practice, fake_twilio)
     twilio_post(client, channel, twilio_fixture("inbound_sms", Body="HELP"), token=fake_twilio.auth_token)
+    run_inbound()
     [reply] = replies()
     assert "Sunrise Family Clinic" in reply.body and "(555) 201-0000" in reply.body
     outbox_dispatch_batch()
@@ -160,6 +163,7 @@ def test_twilio_with_converge_keyword_replies_sends_the_one_confirmation(client,
     channel = twilio_channel(practice, fake_twilio, keyword_replies="converge")
     params = twilio_fixture("inbound_sms", Body="STOP")
     twilio_post(client, channel, params, token=fake_twilio.auth_token)
+    run_inbound()
     assert ContactPoint.objects.get(kind="sms").opted_out
     outbox_dispatch_batch()
     [request] = fake_twilio.requests_on("send")
@@ -170,4 +174,5 @@ def test_advanced_opt_out_reply_is_not_doubled(client, practice, fake_twilio):
     channel = twilio_channel(practice, fake_twilio, keyword_replies="converge")
     params = twilio_fixture("inbound_sms", Body="HELP", OptOutType="HELP")
     twilio_post(client, channel, params, token=fake_twilio.auth_token)
+    run_inbound()
     assert replies() == []

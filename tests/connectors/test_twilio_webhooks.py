@@ -29,6 +29,7 @@ from tests.connectors.channels import (
     twilio_signature,
 )
 from tests.connectors.fake_providers import Reply
+from tests.worker import run_inbound
 
 pytestmark = pytest.mark.django_db
 
@@ -52,6 +53,8 @@ def channel(practice):
 
 
 def inbound_count() -> int:
+    """Patient messages in the inbox once the worker has taken what the webhooks queued."""
+    run_inbound()
     return Message.objects.filter(direction=Direction.INBOUND).count()
 
 
@@ -158,6 +161,7 @@ def test_inbound_sms_is_stored_and_answered_with_empty_twiml(client, channel):
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/xml")
     assert response.content.decode().endswith("<Response/>")
+    run_inbound()
     message = Message.objects.get(direction=Direction.INBOUND)
     assert (message.body, message.kind, message.provider_message_id) == (
         "Hi, is the clinic open Saturday?",
@@ -173,6 +177,7 @@ def test_messaging_service_payloads_are_accepted(client, practice):
     channel = sms_channel(practice, messaging_service_sid="MG9f8e7d6c5b4a39281706f5e4d3c2b1a0")
     response = twilio_post(client, channel, twilio_fixture("inbound_messaging_service"))
     assert response.status_code == 200
+    run_inbound()
     message = Message.objects.get()
     assert message.body == "2"
     assert message.metadata["messaging_service_sid"] == "MG9f8e7d6c5b4a39281706f5e4d3c2b1a0"
@@ -181,6 +186,7 @@ def test_messaging_service_payloads_are_accepted(client, practice):
 def test_mms_creates_pending_attachments(client, channel):
     response = twilio_post(client, channel, twilio_fixture("inbound_mms"))
     assert response.status_code == 200
+    run_inbound()
     message = Message.objects.get()
     assert (message.kind, message.body) == ("image", "Here is my insurance card")
     attachments = list(message.attachments.order_by("id"))
@@ -235,6 +241,7 @@ def test_hypothesis_signed_forms_are_stored_or_refused_never_crash(client, chann
 
 def _outbound(client, channel, provider_id="SM000000000000000000000000000000b1") -> Message:
     twilio_post(client, channel, twilio_fixture("inbound_sms"))
+    run_inbound()
     conversation = Message.objects.get(direction=Direction.INBOUND).conversation
     message = message_queue(conversation=conversation, channel=channel, body="Yes, 9 to 12.", sender=None)
     Message.objects.filter(pk=message.pk).update(status=DeliveryStatus.SENT, provider_message_id=provider_id)
@@ -285,6 +292,7 @@ def test_unknown_channel_is_404(client, channel):
 def live(practice, fake_twilio, client):
     channel = sms_channel(practice, fake_twilio)
     twilio_post(client, channel, twilio_fixture("inbound_sms"), token=fake_twilio.auth_token)
+    run_inbound()
     conversation = Message.objects.get(direction=Direction.INBOUND).conversation
     return channel, conversation
 
@@ -322,6 +330,7 @@ def test_long_messages_record_their_segment_count(live, fake_twilio):
 def test_messaging_service_sends_without_from(practice, fake_twilio, client):
     channel = sms_channel(practice, fake_twilio, messaging_service_sid="MG9f8e7d6c5b4a39281706f5e4d3c2b1a0")
     twilio_post(client, channel, twilio_fixture("inbound_messaging_service"), token=fake_twilio.auth_token)
+    run_inbound()
     conversation = Message.objects.get().conversation
     assert _send(conversation, channel).status == DeliveryStatus.SENT
     form = fake_twilio.requests_on("send")[0].form()
@@ -420,6 +429,7 @@ def test_nothing_patient_identifying_is_logged(client, channel, caplog):
     twilio_post(client, channel, twilio_fixture("inbound_stop"))
     twilio_post(client, channel, twilio_fixture("inbound_sms", Body="Forged"), signature="bm9wZQ==")
     twilio_post(client, channel, {"MessageSid": "SM1", "From": "4155550123x", "Body": "my insurance"})
+    run_inbound()
     logged = caplog.text
     for secret in ("4155550123", "clinic open", "Forged", "insurance", AUTH_TOKEN):
         assert secret not in logged
