@@ -300,15 +300,17 @@ def _dispatch_one(reminder: Reminder, appointment: Appointment, policy: Reminder
             reminder.due_at = moved
             reminder.save(update_fields=["due_at"])
         return
-    _send_reminder(reminder, appointment, policy, exclude=set())
+    _queue_on_first_usable_route(reminder, appointment, policy, exclude=set())
 
 
-def _send_reminder(reminder: Reminder, appointment: Appointment, policy: ReminderPolicy, *, exclude: set[str]) -> bool:
+def _queue_on_first_usable_route(
+    reminder: Reminder, appointment: Appointment, policy: ReminderPolicy, *, exclude: set[str]
+) -> bool:
     patient = appointment.patient
     routes = reachable_routes(patient, channel_order(patient, list(policy.fallback_order)), exclude=exclude)
     for route in routes:
         try:
-            message = _queue_reminder(reminder, appointment, policy, route)
+            message = _queue_on_route(reminder, appointment, policy, route)
         except ServiceError as exc:
             exclude.add(route.channel.kind)
             log.info("reminder channel unusable reminder=%s kind=%s", reminder.pk, route.channel.kind)
@@ -342,7 +344,7 @@ def reminder_text_for(appointment: Appointment, *, channel_kind: str, kind: str,
     )
 
 
-def _queue_reminder(reminder: Reminder, appointment: Appointment, policy: ReminderPolicy, route: Route) -> Message:
+def _queue_on_route(reminder: Reminder, appointment: Appointment, policy: ReminderPolicy, route: Route) -> Message:
     patient = appointment.patient
     # Pre-visit instructions travel with the earliest reminder only.
     earliest = max(_offsets(appointment, policy).items(), key=lambda item: item[1])[0]
@@ -419,6 +421,6 @@ def reminders_fall_back(*, limit: int = 200) -> int:
         )
         for reminder in failed:
             policy = policy_for(reminder.practice_id)
-            _send_reminder(reminder, reminder.appointment, policy, exclude=set(reminder.tried_kinds))
+            _queue_on_first_usable_route(reminder, reminder.appointment, policy, exclude=set(reminder.tried_kinds))
             moved += 1
     return moved
