@@ -157,7 +157,7 @@ def _serve(host: str, port: int, *, with_worker: bool) -> None:
     server = uvicorn.Server(uvicorn.Config(**_uvicorn_options(host, port)))
     stop = thread = None
     if with_worker:
-        from converge.core.worker import start_background_worker
+        from converge.worker_lanes import start_background_worker
 
         thread, stop = start_background_worker()
 
@@ -181,7 +181,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     import threading
 
     _setup()
-    from converge.core.worker import run_worker
+    from converge.worker_lanes import run_worker
 
     if args.nice:
         os.nice(args.nice)

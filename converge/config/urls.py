@@ -6,11 +6,12 @@ from django.urls import include, path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from converge import worker_lanes
 from converge.api.v1 import api
 from converge.config.env import env_bool
 from converge.connectors import views as connector_views
 from converge.connectors import webhooks as connector_webhooks
-from converge.core import clock
+from converge.core import clock, health, metrics
 from converge.core.models import PeriodicJobState
 
 
@@ -35,8 +36,9 @@ def favicon(request: HttpRequest) -> HttpResponseRedirect:
 
 urlpatterns = [
     path("healthz", healthz),
-    path("", include("converge.core.health")),  # /readyz
-    path("", include("converge.core.metrics")),  # /metrics (token-protected)
+    path("readyz", health.readyz, {"queues": worker_lanes.READINESS}),
+    # /metrics is token-protected (CONVERGE_METRICS_TOKEN)
+    path("metrics", metrics.metrics_view, {"database": worker_lanes.DATABASE_GAUGES}, name="metrics"),
     path("favicon.ico", favicon),
     path("api/v1/", api.urls),
     path("webhooks/simulator/<str:key>", connector_views.simulator_webhook, name="webhook-simulator"),

@@ -1,22 +1,24 @@
 """/readyz: can this installation do its work right now?
 
 /healthz says the web process answers (liveness). /readyz also checks what the work needs: the
-database reachable, its migrations applied, a worker alive (heartbeat), the inbound queue and the
-outbox not falling behind, Redis reachable when configured. 200 when all hold, 503 naming what
-does not. Public like /healthz, so it carries counts and ages only: no names, ids or addresses.
+database reachable, its migrations applied, a worker alive (heartbeat), the queues the worker
+works through not falling behind (the QueueChecks converge.worker_lanes gives: inbound queue,
+outbox), Redis reachable when configured. 200 when all hold, 503 naming what does not. Public like
+/healthz, so it carries counts and ages only: no names, ids or addresses.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Min
 from django.http import HttpRequest, JsonResponse
-from django.urls import path
 
 from converge.core import clock
 
@@ -28,7 +30,23 @@ _lock = threading.Lock()
 _redis_client: Any = None
 
 
-def readiness() -> tuple[bool, dict[str, Any]]:
+@dataclass(frozen=True)
+class QueueReading:
+    figures: dict[str, Any]  # counts and ages only: /readyz is public
+    behind: str = ""  # why this queue makes the installation not ready; "" while it keeps up
+
+
+@dataclass(frozen=True)
+class QueueCheck:
+    name: str
+    read: Callable[[datetime], QueueReading]  # given now
+
+
+def age_seconds(now: datetime, then: datetime | None) -> float | None:
+    return None if then is None else round(max(0.0, (now - then).total_seconds()), 1)
+
+
+def readiness(queues: Sequence[QueueCheck]) -> tuple[bool, dict[str, Any]]:
     reasons: list[str] = []
     checks: dict[str, Any] = {}
     try:
@@ -41,7 +59,7 @@ def readiness() -> tuple[bool, dict[str, Any]]:
         connection.close()
     if checks["database"] == "ok":
         try:
-            _check_database(checks, reasons)
+            _check_database(checks, reasons, queues)
         except Exception:
             reasons.append("database check failed")
             connection.close()
@@ -49,9 +67,7 @@ def readiness() -> tuple[bool, dict[str, Any]]:
     return not reasons, {"ready": not reasons, "reasons": reasons, "checks": checks}
 
 
-def _check_database(checks: dict[str, Any], reasons: list[str]) -> None:
-    from converge.connectors.types import DeliveryStatus
-    from converge.conversations.models import InboundEvent, Message
+def _check_database(checks: dict[str, Any], reasons: list[str], queues: Sequence[QueueCheck]) -> None:
     from converge.core.heartbeat import live_workers, stale_after
     from converge.core.models import WorkerHeartbeat
 
@@ -65,29 +81,16 @@ def _check_database(checks: dict[str, Any], reasons: list[str]) -> None:
     workers: dict[str, Any] = {"alive": alive, "expected": bool(settings.WORKER_EXPECTED)}
     if settings.WORKER_EXPECTED and not alive:
         last = WorkerHeartbeat.objects.order_by("-beat_at").values_list("beat_at", flat=True).first()
-        workers["last_beat_seconds"] = _age(now, last)
+        workers["last_beat_seconds"] = age_seconds(now, last)
         stale = int(stale_after().total_seconds())
         reasons.append(f"no worker heartbeat in the last {stale} s")
     checks["workers"] = workers
 
-    inbound = InboundEvent.objects.aggregate(oldest=Min("received_at"))
-    queued = InboundEvent.objects.count()
-    oldest = _age(now, inbound["oldest"])
-    checks["inbound"] = {"queued": queued, "oldest_seconds": oldest}
-    if oldest is not None and oldest > settings.READYZ_INBOUND_MAX_AGE_SECONDS:
-        reasons.append(f"oldest queued inbound message waiting {oldest:.0f} s")
-
-    due = Message.objects.filter(
-        status__in=[DeliveryStatus.QUEUED, DeliveryStatus.SENDING], next_attempt_at__lte=now
-    ).aggregate(oldest=Min("next_attempt_at"))
-    lag = _age(now, due["oldest"])
-    checks["outbox"] = {"lag_seconds": lag or 0.0}
-    if lag is not None and lag > settings.READYZ_OUTBOX_MAX_LAG_SECONDS:
-        reasons.append(f"outbox behind by {lag:.0f} s")
-
-
-def _age(now: Any, then: Any) -> float | None:
-    return None if then is None else round(max(0.0, (now - then).total_seconds()), 1)
+    for queue in queues:
+        reading = queue.read(now)
+        checks[queue.name] = reading.figures
+        if reading.behind:
+            reasons.append(reading.behind)
 
 
 def _unapplied_migrations() -> int:
@@ -120,9 +123,7 @@ def _check_redis(reasons: list[str]) -> str:
         return "unreachable"
 
 
-def readyz(request: HttpRequest) -> JsonResponse:
-    ready, body = readiness()
+def readyz(request: HttpRequest, queues: Sequence[QueueCheck]) -> JsonResponse:
+    """The view; config.urls passes the queues to check."""
+    ready, body = readiness(queues)
     return JsonResponse(body, status=200 if ready else 503)
-
-
-urlpatterns = [path("readyz", readyz)]

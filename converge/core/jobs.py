@@ -1,4 +1,5 @@
-"""Periodic jobs: a registry that later capabilities add to, run by the worker's jobs lane.
+"""Periodic jobs: `@periodic` names a job, the worker's jobs lane runs them. Which jobs a worker
+runs is the list of job modules in converge.worker_lanes, not whatever happens to be imported.
 
 Each job's state is a PeriodicJobState row. The jobs lane reads every row in one query per tick
 and starts each due job in a thread of its own (as many at once as the connection pool leaves
@@ -10,11 +11,10 @@ workers it runs once per interval and never twice at once.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,17 +26,6 @@ from converge.core import clock
 from converge.core.models import PeriodicJobState
 
 log = logging.getLogger(__name__)
-
-JOB_MODULES = (
-    "converge.audit.jobs",
-    "converge.conversations.jobs",
-    "converge.reminders.jobs",
-    "converge.privacy.jobs",
-    "converge.routing.jobs",
-    "converge.connectors.email_ingest",
-    "converge.connectors.webchat_availability",
-    "converge.connectors.jobs",
-)
 
 # Connections a worker's other threads hold (heartbeat, inbound, outbox, the jobs lane's tick):
 # running jobs may use what is left of a connection pool, so a stalled job never makes the
@@ -70,8 +59,7 @@ def periodic(name: str, *, every: timedelta) -> Callable[[Callable[[], object]],
 
 
 def registered_jobs() -> dict[str, PeriodicJob]:
-    for module in JOB_MODULES:
-        importlib.import_module(module)
+    """Every job `@periodic` has named so far, in the modules imported until now."""
     return dict(_registry)
 
 
@@ -141,9 +129,10 @@ def run_claimed(job: PeriodicJob, worker_id: str, stop: threading.Event | None =
     PeriodicJobState.objects.filter(name=job.name, running_by=worker_id).update(running_by="", last_error=error)
 
 
-def run_due_jobs(stop: threading.Event | None = None, *, worker_id: str = "inline") -> int:
-    """Run every due job here, one after the other (tests, one-off runs); returns how many ran."""
-    jobs = registered_jobs()
+def run_due_jobs(
+    jobs: Mapping[str, PeriodicJob], stop: threading.Event | None = None, *, worker_id: str = "inline"
+) -> int:
+    """Run every due job of `jobs` here, one after the other (tests, one-off runs); returns how many ran."""
     states = job_states(list(jobs))
     ran = 0
     for name, job in jobs.items():
@@ -159,10 +148,10 @@ class JobsLane:
     """The worker's jobs lane: one query per tick, each due job in a thread of its own. A job
     still running from its last run is not started again (here, or by another worker)."""
 
-    def __init__(self, worker_id: str, stop: threading.Event) -> None:
+    def __init__(self, worker_id: str, stop: threading.Event, jobs: Mapping[str, PeriodicJob]) -> None:
         self.worker_id = worker_id
         self.stop = stop
-        self.jobs = registered_jobs()
+        self.jobs = dict(jobs)
         self.running: dict[str, threading.Thread] = {}
         self.max_running = max_running_jobs()
 

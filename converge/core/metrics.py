@@ -7,8 +7,9 @@ Two kinds of figures:
   each process counts its own, and a scrape reaches one of them, unless PROMETHEUS_MULTIPROC_DIR
   names a directory every process shares (prometheus_client's multiprocess mode: each process
   writes its figures there and a scrape sums them). Empty that directory before the processes start.
-- Read from the database at scrape time (inbound queue, outbox, reminders): the same whichever
-  process answers, three queries per scrape.
+- Read from the database at scrape time (inbound queue, outbox, reminders: the readers
+  converge.worker_lanes gives DatabaseCollector): the same whichever process answers, one query
+  per reader per scrape.
 
 Labels carry channel kinds, outcomes, entry points and provider error codes only: never an address, a name or
 a message.
@@ -20,12 +21,12 @@ import hmac
 import logging
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime
 from functools import wraps
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
-from django.urls import path
 from django.views.decorators.http import require_GET
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -124,31 +125,23 @@ def counts_webhook(channel: str) -> Callable[[Callable[..., HttpResponse]], Call
     return decorate
 
 
+# Gauges read from the database at scrape time, given now; they may raise (the database away).
+GaugeReader = Callable[[datetime], Iterable[GaugeMetricFamily]]
+
+
 class DatabaseCollector(Collector):
     """Gauges read from the database when scraped, so they hold whichever process answers."""
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        from django.db.models import Count, Min, Q
+    def __init__(self, readers: Sequence[GaugeReader]) -> None:
+        self.readers = readers
 
-        from converge.connectors.types import DeliveryStatus
-        from converge.conversations.models import InboundEvent, Message
+    def collect(self) -> Iterator[GaugeMetricFamily]:
         from converge.core import clock
-        from converge.reminders.models import Reminder, ReminderStatus
 
         up = GaugeMetricFamily("converge_database_up", "1 when the scrape could read the database")
         try:
             now = clock.now()
-            inbound = InboundEvent.objects.aggregate(n=Count("id"), oldest=Min("received_at"))
-            outbox = Message.objects.filter(
-                status__in=[DeliveryStatus.QUEUED, DeliveryStatus.SENDING], next_attempt_at__isnull=False
-            ).aggregate(
-                n=Count("id"),
-                sending=Count("id", filter=Q(status=DeliveryStatus.SENDING)),
-                oldest_due=Min("next_attempt_at", filter=Q(next_attempt_at__lte=now)),
-            )
-            reminders = Reminder.objects.filter(status=ReminderStatus.PLANNED, due_at__lte=now).aggregate(
-                n=Count("id"), oldest=Min("due_at")
-            )
+            gauges = [gauge for read in self.readers for gauge in read(now)]
         except Exception:
             log.exception("metrics: reading the database failed")
             up.add_metric([], 0)
@@ -156,42 +149,16 @@ class DatabaseCollector(Collector):
             return
         up.add_metric([], 1)
         yield up
-
-        def age(moment: Any) -> float:
-            return max(0.0, (now - moment).total_seconds()) if moment is not None else 0.0
-
-        yield GaugeMetricFamily(
-            "converge_inbound_queue_depth", "Accepted patient messages not yet stored", value=inbound["n"]
-        )
-        yield GaugeMetricFamily(
-            "converge_inbound_queue_oldest_age_seconds",
-            "Age of the oldest accepted patient message not yet stored (0: none)",
-            value=age(inbound["oldest"]),
-        )
-        depth = GaugeMetricFamily("converge_outbox_depth", "Outbound messages waiting or being sent", labels=["state"])
-        depth.add_metric(["queued"], outbox["n"] - outbox["sending"])
-        depth.add_metric(["sending"], outbox["sending"])
-        yield depth
-        yield GaugeMetricFamily(
-            "converge_outbox_lag_seconds",
-            "How long the most overdue outbound message has been due (0: none due)",
-            value=age(outbox["oldest_due"]),
-        )
-        yield GaugeMetricFamily(
-            "converge_reminders_due", "Appointment reminders due and not yet dispatched", value=reminders["n"]
-        )
-        yield GaugeMetricFamily(
-            "converge_reminder_dispatch_lag_seconds",
-            "How long the most overdue reminder has been due (0: none due)",
-            value=age(reminders["oldest"]),
-        )
+        yield from gauges
 
 
-_database = CollectorRegistry(auto_describe=False)
-_database.register(DatabaseCollector())
+def database_registry(readers: Sequence[GaugeReader]) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(DatabaseCollector(readers))
+    return registry
 
 
-def exposition() -> bytes:
+def exposition(database: CollectorRegistry) -> bytes:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 
@@ -200,11 +167,12 @@ def exposition() -> bytes:
         counted = generate_latest(registry)
     else:
         counted = generate_latest(REGISTRY)
-    return counted + generate_latest(_database)
+    return counted + generate_latest(database)
 
 
 @require_GET
-def metrics_view(request: HttpRequest) -> HttpResponse:
+def metrics_view(request: HttpRequest, database: CollectorRegistry) -> HttpResponse:
+    """The view; config.urls passes the registry of database gauges (database_registry)."""
     token = env_str("CONVERGE_METRICS_TOKEN")
     if not token:
         raise Http404
@@ -213,9 +181,6 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         response = HttpResponse("a bearer token is needed\n", status=401, content_type="text/plain")
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
-    response = HttpResponse(exposition(), content_type=CONTENT_TYPE_LATEST)
+    response = HttpResponse(exposition(database), content_type=CONTENT_TYPE_LATEST)
     response["Cache-Control"] = "no-store"
     return response
-
-
-urlpatterns = [path("metrics", metrics_view, name="metrics")]

@@ -1,13 +1,13 @@
-"""The worker: inbound messages accepted by webhooks, outbox dispatch and periodic jobs, in
-lanes that never wait for each other — in-process (`converge serve`, `demo`) or as
-`converge worker`.
+"""The worker's machinery: lanes that never wait for each other, their wake-up, the heartbeat
+and the stop. Which lanes, claims and jobs a worker runs is not core's to know: converge.worker_lanes
+lists them and calls `run_worker` — in-process (`converge serve`, `demo`) or as `converge worker`.
 
-Each lane is a thread with its own database connection: inbound (woken at once by
-`wake_worker` in this process, else polling), outbox (the same), and jobs (core.jobs.JobsLane,
-each due job in a thread of its own). An urgent patient message is therefore never queued behind
-a stalled IMAP poll, a media download or ten thousand reminders. On SQLite the lanes' writes
-queue on the busy timeout (IMMEDIATE transactions, converge.config.env.sqlite_config), and a
-step that still fails is retried by its lane, its rows kept.
+Each lane is a thread with its own database connection, woken at once by `wake_worker` in this
+process, else polling; the jobs lane (core.jobs.JobsLane) runs each due job in a thread of its
+own. An urgent patient message is therefore never queued behind a stalled IMAP poll, a media
+download or ten thousand reminders. On SQLite the lanes' writes queue on the busy timeout
+(IMMEDIATE transactions, converge.config.env.sqlite_config), and a step that still fails is
+retried by its lane, its rows kept.
 
 A worker records a heartbeat (core.heartbeat) from its own thread, so a dead worker's claims are
 released by the others within seconds. Stopping (SIGTERM, or `stop` set) finishes the row in
@@ -19,14 +19,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from django.db import close_old_connections, connection
 
-from converge.conversations.inbound_queue import inbound_process_due
-from converge.conversations.outbox import outbox_dispatch_batch
-from converge.core.heartbeat import Heartbeat, release_own_claims
-from converge.core.jobs import JobsLane
+from converge.core.heartbeat import Claims, Heartbeat, release_own_claims
+from converge.core.jobs import JobsLane, PeriodicJob
 
 log = logging.getLogger(__name__)
 
@@ -34,66 +33,76 @@ log = logging.getLogger(__name__)
 # `converge worker` exits at 10 s whatever happens (cli.WORKER_STOP_SECONDS).
 STOP_GRACE_SECONDS = 6.0
 
+
+@dataclass(frozen=True)
+class Lane:
+    """One lane: `step(worker_id, stop)` claims a batch and handles it, returning how many rows it
+    did (0: nothing due, so the lane waits); `warm`, if any, runs once in the lane's thread first."""
+
+    name: str
+    step: Callable[[str, threading.Event], int]
+    warm: Callable[[], None] | None = None
+
+
 # Set when this process stores work for the worker, so an in-process worker's lanes start at
-# once instead of at their next poll. Separate worker processes poll. One event per lane: the
-# lane that wakes first does not swallow the other's wake-up.
-_wake_inbound = threading.Event()
-_wake_outbox = threading.Event()
+# once instead of at their next poll. Separate worker processes poll. One event per lane name:
+# the lane that wakes first does not swallow the other's wake-up.
+_wakes: dict[str, threading.Event] = {}
+_wakes_lock = threading.Lock()
+
+
+def _wake_event(lane: str) -> threading.Event:
+    with _wakes_lock:
+        return _wakes.setdefault(lane, threading.Event())
 
 
 def wake_worker() -> None:
-    _wake_inbound.set()
-    _wake_outbox.set()
+    with _wakes_lock:
+        events = list(_wakes.values())
+    for event in events:
+        event.set()
 
 
-def run_worker(stop: threading.Event, *, idle_seconds: float = 0.5) -> None:
-    heartbeat = _register(stop)
+def run_worker(
+    stop: threading.Event,
+    *,
+    lanes: Sequence[Lane],
+    claims: Sequence[Claims],
+    jobs: Mapping[str, PeriodicJob],
+    idle_seconds: float = 0.5,
+) -> None:
+    heartbeat = _register(stop, claims, ",".join([*(lane.name for lane in lanes), "jobs"]))
     if heartbeat is None:
         return
     worker_id = heartbeat.worker_id
     connection.close()  # this thread only waits now; its connection goes back to the pool
-    jobs = JobsLane(worker_id, stop)
-    lanes = [
-        _start(
-            "inbound",
-            _lane,
-            "inbound",
-            lambda: inbound_process_due(worker_id=worker_id, stop=stop),
-            _wake_inbound,
-            stop,
-            idle_seconds,
-            _warm_triage,
-        ),
-        _start(
-            "outbox",
-            _lane,
-            "outbox",
-            lambda: outbox_dispatch_batch(worker_id=worker_id, stop=stop),
-            _wake_outbox,
-            stop,
-            idle_seconds,
-        ),
-        _start("jobs", jobs.run),
-    ]
+    jobs_lane = JobsLane(worker_id, stop, jobs)
+    threads = [_start(lane.name, _lane, lane, worker_id, stop, idle_seconds) for lane in lanes]
+    threads.append(_start("jobs", jobs_lane.run))
     log.info("worker started")
     try:
         while not stop.wait(0.5):  # a timed wait: the main thread still takes SIGTERM at once
             pass
         deadline = time.monotonic() + STOP_GRACE_SECONDS
-        for lane in lanes:
-            lane.join(timeout=max(0.0, deadline - time.monotonic()))
-        if busy := [lane.name for lane in lanes if lane.is_alive()] + jobs.wait_running(deadline):
+        for thread in threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        busy = [thread.name for thread in threads if thread.is_alive()] + jobs_lane.wait_running(deadline)
+        if busy:
             log.warning("worker stopping with work still running: %s", ", ".join(busy))
     finally:
         try:
-            inbound, outbox = release_own_claims(worker_id)
-            if inbound or outbox:
-                log.info("worker released %s inbound and %s outbound claims at stop", inbound, outbox)
+            released = release_own_claims(worker_id, claims)
+            if any(released.values()):
+                log.info("worker released claims at stop: %s", _counts(released))
             heartbeat.stop()
         except Exception as exc:  # the database is away: the others release them once the beat is stale
             log.error("worker could not release its claims at stop: %s", type(exc).__name__)
         connection.close()
     log.info("worker stopped")
+
+
+def _counts(released: Mapping[str, int]) -> str:
+    return ", ".join(f"{count} {name}" for name, count in released.items())
 
 
 def _start(name: str, target: Callable[..., None], *args: object) -> threading.Thread:
@@ -102,26 +111,23 @@ def _start(name: str, target: Callable[..., None], *args: object) -> threading.T
     return thread
 
 
-def _lane(
-    name: str,
-    step: Callable[[], int],
-    wake: threading.Event,
-    stop: threading.Event,
-    idle_seconds: float,
-    warm: Callable[[], None] | None = None,
-) -> None:
-    """One lane: do a step (a claimed batch) until there is nothing due, then wait for a wake-up
-    or the next poll. A failed step (the database away or locked) keeps its rows for the retry."""
+def _lane(lane: Lane, worker_id: str, stop: threading.Event, idle_seconds: float) -> None:
+    """Do a step (a claimed batch) until there is nothing due, then wait for a wake-up or the
+    next poll. A failed step (the database away or locked) keeps its rows for the retry."""
+    wake = _wake_event(lane.name)
     try:
-        if warm is not None:
-            warm()
+        if lane.warm is not None:
+            try:
+                lane.warm()
+            except Exception:  # the lane's step tries again, and says why there
+                log.exception("worker %s lane could not warm up", lane.name)
         while not stop.is_set():
             close_old_connections()
             wake.clear()
             try:
-                done = step()
+                done = lane.step(worker_id, stop)
             except Exception:
-                log.exception("worker %s lane step failed", name)
+                log.exception("worker %s lane step failed", lane.name)
                 connection.close()
                 done = 0
             if done == 0:
@@ -130,20 +136,9 @@ def _lane(
         connection.close()
 
 
-def _warm_triage() -> None:
-    """Train (or load) the triage classifier now: lazily, the first patient message after a
-    start waited seconds for it."""
-    try:
-        from converge.routing.classifier import get_classifier
-
-        get_classifier()
-    except Exception:  # the pipeline tries again on the first message, and says why there
-        log.exception("worker could not load the triage classifier at start")
-
-
-def _register(stop: threading.Event) -> Heartbeat | None:
+def _register(stop: threading.Event, claims: Sequence[Claims], lanes: str) -> Heartbeat | None:
     """The first heartbeat, before anything is claimed; retried while the database is away."""
-    heartbeat = Heartbeat()
+    heartbeat = Heartbeat(claims=claims, lanes=lanes)
     failing = False
     while not stop.is_set():
         try:
@@ -160,14 +155,22 @@ def _register(stop: threading.Event) -> Heartbeat | None:
 
 def _idle(stop: threading.Event, seconds: float, wake: threading.Event | None = None) -> None:
     """Wait until the next poll, new work in this process, or stop, whichever comes first."""
-    wake = wake or _wake_inbound
+    wake = wake or threading.Event()
     deadline = time.monotonic() + seconds
     while not stop.is_set() and not wake.is_set() and (left := deadline - time.monotonic()) > 0:
         wake.wait(min(left, 0.1))
 
 
-def start_background_worker() -> tuple[threading.Thread, threading.Event]:
+def start_background_worker(
+    *, lanes: Sequence[Lane], claims: Sequence[Claims], jobs: Mapping[str, PeriodicJob]
+) -> tuple[threading.Thread, threading.Event]:
     stop = threading.Event()
-    thread = threading.Thread(target=run_worker, args=(stop,), name="converge-worker", daemon=True)
+    thread = threading.Thread(
+        target=run_worker,
+        args=(stop,),
+        kwargs={"lanes": lanes, "claims": claims, "jobs": jobs},
+        name="converge-worker",
+        daemon=True,
+    )
     thread.start()
     return thread, stop

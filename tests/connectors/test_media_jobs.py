@@ -16,7 +16,7 @@ from converge.connectors import media
 from converge.connectors.media import attachments_fetch_pending
 from converge.conversations.models import Attachment
 from converge.core import clock, storage
-from converge.core.jobs import registered_jobs, run_due_jobs
+from converge.worker_lanes import periodic_jobs, run_due_jobs
 from tests.connectors.channels import sms_channel, twilio_fixture, twilio_post, wa_channel, wa_fixture, wa_post
 from tests.connectors.fake_providers import Reply
 
@@ -50,7 +50,7 @@ def stored_bytes(attachment: Attachment) -> bytes:
 
 
 def test_the_job_is_registered_and_runs_from_the_worker_loop(client, practice, fake_graph):
-    assert "connectors.fetch_media" in registered_jobs()
+    assert "connectors.fetch_media" in periodic_jobs()
     attachment = whatsapp_image(client, practice, fake_graph)
     run_due_jobs()
     attachment.refresh_from_db()

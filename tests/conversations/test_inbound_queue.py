@@ -24,7 +24,7 @@ from converge.conversations.inbound_queue import (
 )
 from converge.conversations.models import Conversation, InboundEvent, Message
 from converge.core import clock
-from converge.core.worker import start_background_worker
+from converge.worker_lanes import start_background_worker
 from tests.helpers import signed_simulator_post
 
 pytestmark = pytest.mark.django_db

@@ -14,20 +14,19 @@ from django.test.utils import CaptureQueriesContext
 from converge.core import clock, heartbeat
 from converge.core.jobs import JobsLane, PeriodicJob, claim, job_states, run_due_jobs, stopping
 from converge.core.models import PeriodicJobState
+from converge.worker_lanes import periodic_jobs
 from tests.faults.processes import wait_for
 
 NOW = datetime(2026, 5, 4, 15, 0, tzinfo=UTC)
 
 
 def lane_with(jobs: list[PeriodicJob], worker_id: str = "host:1:a") -> JobsLane:
-    lane = JobsLane(worker_id, threading.Event())
-    lane.jobs = {job.name: job for job in jobs}
-    return lane
+    return JobsLane(worker_id, threading.Event(), {job.name: job for job in jobs})
 
 
 @pytest.mark.django_db
 def test_an_idle_tick_is_one_query_whatever_the_number_of_jobs() -> None:
-    lane = JobsLane("host:1:a", threading.Event())
+    lane = JobsLane("host:1:a", threading.Event(), periodic_jobs())
     assert len(lane.jobs) >= 10
     with clock.frozen(NOW):
         job_states(list(lane.jobs))
@@ -66,10 +65,10 @@ def test_a_dead_workers_running_job_is_released_and_a_stopping_ones_is_due_at_on
         heartbeat.beat("host:2:live")
         PeriodicJobState.objects.create(name="dead.job", next_run_at=NOW + timedelta(hours=1), running_by="host:1:dead")
         PeriodicJobState.objects.create(name="live.job", next_run_at=NOW + timedelta(hours=1), running_by="host:2:live")
-        heartbeat.release_dead_claims()
+        assert heartbeat.release_dead_claims([]) == {"jobs": 1}
         assert PeriodicJobState.objects.get(name="dead.job").running_by == ""
         assert PeriodicJobState.objects.get(name="live.job").running_by == "host:2:live"
-        heartbeat.release_own_claims("host:2:live")
+        assert heartbeat.release_own_claims("host:2:live", []) == {"jobs": 1}
         live = PeriodicJobState.objects.get(name="live.job")
     assert (live.running_by, live.next_run_at) == ("", NOW)
 
@@ -79,19 +78,9 @@ def test_run_due_jobs_records_a_failure_and_lets_the_job_go() -> None:
     def broken() -> None:
         raise ValueError("no")
 
-    from converge.core import jobs
-
-    registry = dict(jobs._registry)
-    jobs._registry.clear()
-    jobs._registry["t.broken"] = PeriodicJob("t.broken", timedelta(seconds=5), broken)
-    try:
-        jobs.JOB_MODULES, modules = (), jobs.JOB_MODULES
-        assert run_due_jobs() == 1
-        assert run_due_jobs() == 0  # not due again for 5 s
-    finally:
-        jobs.JOB_MODULES = modules
-        jobs._registry.clear()
-        jobs._registry.update(registry)
+    jobs = {"t.broken": PeriodicJob("t.broken", timedelta(seconds=5), broken)}
+    assert run_due_jobs(jobs) == 1
+    assert run_due_jobs(jobs) == 0  # not due again for 5 s
     state = PeriodicJobState.objects.get(name="t.broken")
     assert (state.last_error, state.running_by) == ("ValueError", "")
 

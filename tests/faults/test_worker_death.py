@@ -18,10 +18,12 @@ from converge.conversations.models import InboundEvent, Message
 from converge.conversations.outbox import outbox_claim
 from converge.core import clock, heartbeat
 from converge.core.models import WorkerHeartbeat
+from converge.worker_lanes import CLAIMS
 from tests.conversations.test_outbox_processes import patient_message, queue_bulk, spawn  # noqa: F401
 from tests.faults.processes import claimed_by_pid, queue_inbound, stored_inbound, wait_for
 
 NOW = datetime(2026, 5, 4, 15, 0, tzinfo=UTC)
+NONE = {"inbound": 0, "outbox": 0, "jobs": 0}
 
 
 @pytest.mark.django_db
@@ -37,15 +39,15 @@ def test_a_dead_workers_claims_are_released_at_the_next_beat_and_a_live_ones_are
         [live_in] = _claim(1, worker_id="host:2:live")
         dead_out, _ = outbox_claim(limit=1, worker_id="host:1:dead")
         live_out, _ = outbox_claim(limit=1, worker_id="host:2:live")
-        assert heartbeat.release_dead_claims() == (0, 0)  # both beat just now
+        assert heartbeat.release_dead_claims(CLAIMS) == NONE  # both beat just now
 
     # 3 beats later the dead worker is silent; the live one beat again.
     later = NOW + heartbeat.stale_after() + timedelta(seconds=1)
     assert later < NOW + LEASE
     with clock.frozen(later):
         heartbeat.beat("host:2:live")
-        assert heartbeat.release_dead_claims() == (1, 1)
-        assert heartbeat.release_dead_claims() == (0, 0)
+        assert heartbeat.release_dead_claims(CLAIMS) == {"inbound": 1, "outbox": 1, "jobs": 0}
+        assert heartbeat.release_dead_claims(CLAIMS) == NONE
         assert [e.pk for e in _claim(10, worker_id="host:3:new")] == [dead_in.pk]
     with clock.frozen(later + timedelta(seconds=1)):
         assert outbox_claim(limit=10, worker_id="host:3:new")[0] == dead_out
@@ -60,7 +62,7 @@ def test_a_live_workers_heartbeat_outlasts_a_long_batch(sms_channel: Any, settin
     """The heartbeat is a thread of its own: a worker stuck in a slow send stays alive."""
     settings.WORKER_HEARTBEAT_SECONDS = 0.1
     queue_inbound(sms_channel, 3, "long")
-    beating = heartbeat.Heartbeat()
+    beating = heartbeat.Heartbeat(claims=CLAIMS)
     beating.start()
     try:
         claimed = [e.pk for e in _claim(10, worker_id=beating.worker_id)]
@@ -75,14 +77,14 @@ def test_a_live_workers_heartbeat_outlasts_a_long_batch(sms_channel: Any, settin
             timeout=30,
         )
         # ... and its rows stay its own.
-        assert heartbeat.release_dead_claims() == (0, 0)
+        assert heartbeat.release_dead_claims(CLAIMS) == NONE
         assert set(InboundEvent.objects.filter(leased_by=beating.worker_id).values_list("pk", flat=True)) == set(
             claimed
         )
     finally:
         beating.stop()
     # Gone without handing its rows back (run_worker would have): nothing alive holds them now.
-    assert heartbeat.release_dead_claims() == (3, 0)
+    assert heartbeat.release_dead_claims(CLAIMS) == {"inbound": 3, "outbox": 0, "jobs": 0}
     assert inbound_process_due(worker_id="host:9:next") == 3
     assert stored_inbound(sms_channel) == 3
 
