@@ -1,19 +1,20 @@
-"""Inbound throughput through the real HTTP path, against a running server, next to its bound.
+"""Inbound throughput through the real HTTP path and the worker, next to its bound.
 
-Run with the server's DATABASE_URL and CONVERGE_DATA_DIR (see bench/README.md):
+Run against a server started with --no-worker and CONVERGE_BENCH_ENDPOINTS=1, with the server's
+DATABASE_URL and CONVERGE_DATA_DIR (see bench/README.md):
 
-    .venv/bin/python bench/ingest.py --url http://127.0.0.1:8000 --practice sunrise -n 5000 -c 32
+    .venv/bin/python bench/ingest.py --url http://127.0.0.1:8000 --practice sunrise -n 3000 -c 32
 
-1. Finds (or creates) the practice's simulator SMS channel and its webhook secret through Django,
-   with the same environment as the server.
-2. Posts N signed simulator webhooks with C concurrent connections. Every message has a new
-   sender, so each one creates a patient, a contact point and a conversation (the heaviest inbound
-   path). A webhook answers once its message is accepted (stored for the pipeline); the bench then
-   waits until the worker has put all N in the inbox and reports that end-to-end rate too.
-3. Measures the bound: the same server stack answering POST /bench/insert, one INSERT per request
-   (mounted only when the server runs with CONVERGE_BENCH_ENDPOINTS=1).
-4. Prints requests/s and p50/p99 latency for both, the ratio and the targets. With --server-pid,
-   also the server's CPU time per request, which stays meaningful on a busy machine.
+1. The bound: POST /bench/three-writes, the same server stack doing per request only the writes a
+   message needs (check the HMAC, parse, and in one transaction INSERT the message, UPDATE its
+   conversation, INSERT the audit row): converge.config.bench_endpoints.
+2. For each worker count (--workers 1,2): starts that many `converge worker` processes (at the web
+   processes' priority), posts N signed simulator webhooks from new senders (each creates a patient,
+   a contact point and a conversation: the heaviest inbound path) with C connections, and waits
+   until the workers have put all N in the inbox: the accepted rate and the end-to-end rate.
+3. The pipeline in this process, on the same database: worker CPU ms and SQL statements per
+   message (transaction control not counted), for new and for known senders.
+4. Prints the figures, the ratio of the best end-to-end rate to the bound, and the targets.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import asyncio
 import json
 import os
 import random
+import signal
+import subprocess
 import sys
 import time
 import uuid
@@ -34,8 +37,10 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-TARGET_MESSAGES_PER_SECOND = 500  # on PostgreSQL
-TARGET_RATIO = 0.5  # of the bound
+TARGET_MESSAGES_PER_SECOND = 500  # accepted, on PostgreSQL
+TARGET_RATIO = 0.5  # end to end, of the three-write bound, on PostgreSQL
+TARGET_NEW_SENDER = (5.0, 10)  # worker CPU ms, statements
+TARGET_KNOWN_SENDER = (4.0, 8)
 
 Request = tuple[str, bytes, dict[str, str]]
 
@@ -219,14 +224,118 @@ def webhook_requests(channel_key: str, secret: str, run: str, count: int, addres
     return requests
 
 
-def bound_requests(count: int) -> list[Request]:
-    return [("/bench/insert", b'{"bench": true}', {"Content-Type": "application/json"})] * count
+def bound_requests(
+    channel_key: str, secret: str, run: str, count: int, targets: list[tuple[int, int]]
+) -> list[Request]:
+    """Signed requests for the three-write bound, spread over `targets` (conversation, patient)
+    so that concurrent requests do not queue on one conversation's row lock."""
+    from converge.connectors.simulator import SIGNATURE_HEADER, sign
+
+    requests = []
+    for i in range(count):
+        conversation, patient = targets[i % len(targets)]
+        body = json.dumps(
+            {
+                "conversation": conversation,
+                "patient": patient,
+                "text": f"Hello, this is bench message {i}. Can I move my appointment to Friday?",
+                "id": f"bound-{run}-{i}",
+            }
+        ).encode()
+        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(secret, body)}
+        requests.append((f"/bench/three-writes/{channel_key}", body, headers))
+    return requests
+
+
+def bound_targets(channel, count: int) -> list[tuple[int, int]]:  # type: ignore[no-untyped-def]
+    from converge.conversations.models import Conversation
+    from converge.core import clock
+    from converge.patients.models import Patient
+
+    now = clock.now()
+    targets = []
+    for _ in range(count):
+        patient = Patient.objects.create(practice_id=channel.practice_id, last_name="Bench bound")
+        conversation = Conversation.objects.create(
+            practice_id=channel.practice_id, patient=patient, last_message_at=now, created_at=now, updated_at=now
+        )
+        targets.append((conversation.pk, patient.pk))
+    return targets
+
+
+@dataclass
+class PipelineCost:
+    cpu_ms: float
+    statements: float
+
+
+def pipeline_cost(channel, run: str, count: int) -> tuple[PipelineCost, PipelineCost]:  # type: ignore[no-untyped-def]
+    """The worker's inbound step (`inbound_process_due`: claim a batch, run each row through the
+    pipeline) in this process, with no other worker running: CPU and statements per message, for
+    `count` new senders and then the same senders again. Live events go to an event loop of this
+    process, as in `converge serve`."""
+    import threading
+
+    from django.db import connection
+
+    from converge.connectors.types import InboundMessage
+    from converge.conversations.inbound_queue import inbound_accept, inbound_process_due
+    from converge.core import events
+
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+    events.set_server_loop(loop)
+    area, offset = random.randint(200, 989), random.randrange(10**7)
+    senders = [f"+1{area}{(offset + i) % 10**7:07d}" for i in range(count + 1)]
+    warm = senders.pop()  # first-use caches (classifier, routing rules) are not the pipeline's cost
+    costs = []
+    for phase in ("warm", "new", "known"):
+        body = "Hello, can I move my appointment to Friday?"
+        batch = [warm] if phase == "warm" else senders
+        inbound_accept(
+            channel=channel,
+            messages=[InboundMessage(f"cost-{run}-{phase}-{i}", sender, body) for i, sender in enumerate(batch)],
+        )
+        statements = 0
+
+        def count(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+            nonlocal statements
+            statements += not sql.lstrip().upper().startswith(("BEGIN", "COMMIT"))
+            return execute(sql, params, many, context)
+
+        with connection.execute_wrapper(count):
+            started = time.process_time()
+            while inbound_process_due(worker_id=f"bench-{run}"):
+                pass
+            cpu = (time.process_time() - started) * 1000 / len(batch)
+        costs.append(PipelineCost(cpu, statements / len(batch)))
+    events.set_server_loop(None)
+    return costs[1], costs[2]
+
+
+def start_workers(count: int) -> list[subprocess.Popen[bytes]]:
+    """`converge worker` processes with this environment, not niced: a queue is work to do now."""
+    command = [sys.executable, "-c", "from converge.cli import main; raise SystemExit(main(['worker']))"]
+    return [
+        subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        for _ in range(count)
+    ]
+
+
+def stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
+    for process in workers:
+        process.send_signal(signal.SIGTERM)
+    for process in workers:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def report_row(result: Result) -> str:
     cpu = f"{result.server_cpu_ms:>15.2f}" if result.server_cpu_ms is not None else f"{'-':>15}"
     return (
-        f"{result.label:<26}{result.rate:>12.1f}{result.percentile(0.50):>10.1f}"
+        f"{result.label:<30}{result.rate:>12.1f}{result.percentile(0.50):>10.1f}"
         f"{result.percentile(0.99):>10.1f}{sum(result.errors.values()):>8}{cpu}{result.client_cpu_ms:>15.2f}"
     )
 
@@ -235,15 +344,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--url", default="http://127.0.0.1:8000")
     parser.add_argument("--practice", default="sunrise")
-    parser.add_argument("-n", type=int, default=5000, help="messages to post (and bound requests)")
+    parser.add_argument("-n", type=int, default=3000, help="messages to post per worker count (and bound requests)")
     parser.add_argument("-c", type=int, default=32, help="concurrent connections")
+    parser.add_argument("--workers", default="1,2", help="worker process counts to measure, comma-separated")
     parser.add_argument("--warmup", type=int, default=200, help="untimed requests before each phase")
     parser.add_argument("--timeout", type=float, default=60.0, help="per-request timeout, seconds")
     parser.add_argument("--server-pid", type=int, help="also report the server's CPU ms per request")
     parser.add_argument(
-        "--drain-timeout", type=float, default=900.0, help="seconds to wait for the worker to store everything"
+        "--drain-timeout", type=float, default=900.0, help="seconds to wait for the workers to store everything"
     )
-    parser.add_argument("--no-bound", action="store_true", help="skip the /bench/insert bound")
+    parser.add_argument("--sample", type=int, default=300, help="messages for the in-process pipeline cost")
     parser.add_argument(
         "--client-addresses",
         type=int,
@@ -251,12 +361,12 @@ def main() -> int:
         help="spread webhooks over this many X-Forwarded-For addresses (1: one client, throttled at 1200/min)",
     )
     args = parser.parse_args()
+    worker_counts = [int(part) for part in args.workers.split(",") if part.strip()]
 
     django_setup()
     from django.db import connection
 
-    from converge.conversations.models import Message
-    from converge.core.models import PeriodicJobState
+    from converge.conversations.models import InboundEvent, Message
 
     channel, secret = channel_for(args.practice)
     vendor = connection.vendor
@@ -264,74 +374,113 @@ def main() -> int:
         httpx.get(f"{args.url}/healthz", timeout=5).raise_for_status()
     except httpx.HTTPError as exc:
         sys.exit(f"server not reachable at {args.url}: {exc}")
-    connection.close()
+    if httpx.post(f"{args.url}/bench/three-writes/{channel.key}", content=b"{}", timeout=5).status_code == 404:
+        sys.exit("start the server with CONVERGE_BENCH_ENDPOINTS=1 (it mounts /bench/three-writes)")
+    if InboundEvent.objects.exists():
+        sys.exit("the inbound queue is not empty: is a worker running? Start the server with --no-worker")
 
     run = uuid.uuid4().hex[:10]
     load_before = os.getloadavg()[0]
     print(
         f"ingest bench: {args.url}  practice={args.practice}  database={vendor}  n={args.n}  c={args.c}"
-        f"  client addresses={args.client_addresses}"
+        f"  client addresses={args.client_addresses}  workers={worker_counts}"
     )
 
     def stored_count(prefix: str) -> int:
         return Message.objects.filter(channel=channel, provider_message_id__startswith=f"bench-{prefix}-").count()
 
     def drain(prefix: str, count: int) -> float:
-        """Wait until the worker has stored `count` messages of this run; returns when that was."""
+        """Wait until the workers have stored `count` messages of this run; returns when that was."""
         deadline = time.monotonic() + args.drain_timeout
         while stored_count(prefix) < count and time.monotonic() < deadline:
             time.sleep(0.05)
         return time.perf_counter()
 
+    targets = bound_targets(channel, 64)
+    connection.close()
     if args.warmup:
-        measure("warmup", args, webhook_requests(channel.key, secret, f"{run}w", args.warmup, args.client_addresses))
-        drain(f"{run}w", args.warmup)
-    webhooks = webhook_requests(channel.key, secret, run, args.n, args.client_addresses)
-    started = time.perf_counter()
-    ingest = measure("inbound webhook (accepted)", args, webhooks)
-    end_to_end = drain(run, args.n) - started
-    stored = stored_count(run)
+        measure("warmup", args, bound_requests(channel.key, secret, f"{run}w", args.warmup, targets))
+    bound = measure("bound: three writes", args, bound_requests(channel.key, secret, run, args.n, targets))
 
-    bound: Result | None = None
-    if not args.no_bound:
-        if httpx.post(f"{args.url}/bench/insert", content=b"{}", timeout=5).status_code == 404:
-            print("bound skipped: start the server with CONVERGE_BENCH_ENDPOINTS=1 to mount /bench/insert")
-        else:
-            if args.warmup:
-                measure("warmup", args, bound_requests(args.warmup))
-            bound = measure("bound: one INSERT", args, bound_requests(args.n))
-            PeriodicJobState.objects.filter(name__startswith="bench:").delete()
+    phases: list[tuple[int, Result, float, int]] = []
+    for count in worker_counts:
+        workers = start_workers(count)
+        try:
+            tag = f"{run}x{count}"
+            if args.warmup:  # also lets each worker load the classifier
+                measure(
+                    "warmup", args, webhook_requests(channel.key, secret, f"{tag}w", args.warmup, args.client_addresses)
+                )
+                drain(f"{tag}w", args.warmup)
+            started = time.perf_counter()
+            accepted = measure(
+                f"webhooks accepted ({count} worker{'s' if count > 1 else ''})",
+                args,
+                webhook_requests(channel.key, secret, tag, args.n, args.client_addresses),
+            )
+            seconds = drain(tag, args.n) - started
+            phases.append((count, accepted, args.n / seconds if seconds else 0.0, stored_count(tag)))
+        finally:
+            stop_workers(workers)
+        connection.close()
+
+    new, known = pipeline_cost(channel, run, args.sample)
     load_after = os.getloadavg()[0]
 
     print()
-    columns = (("requests/s", 12), ("p50 ms", 10), ("p99 ms", 10), ("errors", 8))
-    columns += (("server CPU ms", 15), ("client CPU ms", 15))
-    print(f"{'':<26}" + "".join(f"{name:>{width}}" for name, width in columns))
-    print(report_row(ingest))
-    print(f"{'  processed (end to end)':<26}{stored / end_to_end:>12.1f}   until the last one was in the inbox")
-    if bound is not None:
-        print(report_row(bound))
-    for result in (ingest, bound):
-        if result is not None and result.errors:
+    columns = (
+        ("requests/s", 12),
+        ("p50 ms", 10),
+        ("p99 ms", 10),
+        ("errors", 8),
+        ("server CPU ms", 15),
+        ("client CPU ms", 15),
+    )
+    print(f"{'':<30}" + "".join(f"{name:>{width}}" for name, width in columns))
+    print(report_row(bound))
+    for _count, accepted, end_to_end, _stored in phases:
+        print(report_row(accepted))
+        print(f"{'  end to end (in the inbox)':<30}{end_to_end:>12.1f}   from the first post until the last was stored")
+    for result in (bound, *(accepted for _, accepted, _, _ in phases)):
+        if result.errors:
             print(f"  {result.label} errors: {result.errors}")
     print()
-    print(f"stored: {stored} of {args.n} messages   (1-minute load average {load_before:.1f} -> {load_after:.1f})")
-    ok = stored == args.n and not ingest.errors
-    if vendor == "postgresql":
-        met = ingest.rate >= TARGET_MESSAGES_PER_SECOND
-        ok &= met
-        verdict = "met" if met else "NOT met"
-        print(f"target: >= {TARGET_MESSAGES_PER_SECOND} messages/s accepted on PostgreSQL ... {verdict}")
-    else:
-        print(f"target: >= {TARGET_MESSAGES_PER_SECOND} messages/s applies to PostgreSQL (this is {vendor})")
-    if bound is not None and bound.rate:
-        ratio = ingest.rate / bound.rate
-        met = ratio >= TARGET_RATIO
-        ok &= met
-        print(f"ratio:  {ratio:.0%} of the bound (target >= {TARGET_RATIO:.0%}) ... {'met' if met else 'NOT met'}")
-        if ingest.server_cpu_ms and bound.server_cpu_ms:
-            print(f"        by server CPU per request: {bound.server_cpu_ms / ingest.server_cpu_ms:.0%}")
-    return 0 if ok else 1
+    print(f"pipeline per message (this process, {args.sample} messages):")
+    print(
+        f"  new sender    {new.cpu_ms:5.2f} ms CPU  {new.statements:5.1f} statements"
+        f"   (target <= {TARGET_NEW_SENDER[0]} ms, <= {TARGET_NEW_SENDER[1]})"
+    )
+    print(
+        f"  known sender  {known.cpu_ms:5.2f} ms CPU  {known.statements:5.1f} statements"
+        f"   (target <= {TARGET_KNOWN_SENDER[0]} ms, <= {TARGET_KNOWN_SENDER[1]})"
+    )
+    print()
+    lost = [(count, stored) for count, _, _, stored in phases if stored != args.n]
+    for count, stored in lost:
+        print(f"stored with {count} workers: {stored} of {args.n} messages")
+    print(f"1-minute load average {load_before:.1f} -> {load_after:.1f}   ({os.cpu_count()} cores)")
+    ok = not lost and not any(accepted.errors for _, accepted, _, _ in phases)
+    best = max((end_to_end for _, _, end_to_end, _ in phases), default=0.0)
+    ratio = best / bound.rate if bound.rate else 0.0
+    applies = vendor == "postgresql"
+    for label, met in (
+        (
+            f">= {TARGET_MESSAGES_PER_SECOND} webhooks/s accepted",
+            max((a.rate for _, a, _, _ in phases), default=0) >= TARGET_MESSAGES_PER_SECOND,
+        ),
+        (f"end to end >= {TARGET_RATIO:.0%} of the bound ({ratio:.0%})", ratio >= TARGET_RATIO),
+    ):
+        where = "" if applies else f" (applies to PostgreSQL; this is {vendor})"
+        print(f"target: {label} ... {'met' if met else 'NOT met'}{where}")
+        ok &= met or not applies
+    costs_met = (
+        new.cpu_ms <= TARGET_NEW_SENDER[0]
+        and new.statements <= TARGET_NEW_SENDER[1]
+        and known.cpu_ms <= TARGET_KNOWN_SENDER[0]
+        and known.statements <= TARGET_KNOWN_SENDER[1]
+    )
+    print(f"target: pipeline CPU and statements per message ... {'met' if costs_met else 'NOT met'}")
+    return 0 if ok and costs_met else 1
 
 
 if __name__ == "__main__":

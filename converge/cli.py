@@ -137,8 +137,9 @@ def _serve_processes(host: str, port: int, workers: int, *, with_worker: bool) -
     os.environ[SUPERVISOR_ENV] = str(os.getpid())
     worker = None
     if with_worker:
-        # Niced: under a burst, answering webhooks and staff comes first; the queue waits safely.
-        code = "from converge.cli import main; raise SystemExit(main(['worker', '--nice', '19']))"
+        # At the web processes' priority: a queue is patients' messages not yet in the inbox, and
+        # a niced worker starved behind a burst of webhooks let it grow (bench/ingest.py).
+        code = "from converge.cli import main; raise SystemExit(main(['worker']))"
         worker = WorkerSupervisor([sys.executable, "-c", code])
         worker.start()
     print(f"Converge is running at http://{host}:{port}/  ({workers} web processes; Ctrl+C to stop)", flush=True)

@@ -1,32 +1,17 @@
-import uuid
-
 from django.contrib.staticfiles.storage import staticfiles_storage
 from django.http import HttpRequest, HttpResponseRedirect, JsonResponse
 from django.urls import include, path
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 
 from converge import worker_lanes
 from converge.api.v1 import api
 from converge.config.env import env_bool
 from converge.connectors import views as connector_views
 from converge.connectors import webhooks as connector_webhooks
-from converge.core import clock, health, metrics
-from converge.core.models import PeriodicJobState
+from converge.core import health, metrics
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"ok": True})
-
-
-@csrf_exempt
-@require_POST
-def bench_insert(request: HttpRequest) -> JsonResponse:
-    """The bound for bench/ingest.py: the same server stack doing one INSERT into a tiny table.
-    Mounted only when CONVERGE_BENCH_ENDPOINTS=1; the rows (named bench:...) are never run as jobs
-    and the benchmark deletes them afterwards."""
-    row = PeriodicJobState.objects.create(name=f"bench:{uuid.uuid4().hex}", next_run_at=clock.now())
-    return JsonResponse({"id": row.pk})
 
 
 def favicon(request: HttpRequest) -> HttpResponseRedirect:
@@ -58,4 +43,4 @@ urlpatterns = [
 ]
 
 if env_bool("CONVERGE_BENCH_ENDPOINTS", False):
-    urlpatterns.insert(0, path("bench/insert", bench_insert))
+    urlpatterns.insert(0, path("", include("converge.config.bench_endpoints")))
