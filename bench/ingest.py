@@ -298,12 +298,12 @@ def pipeline_cost(channel, run: str, count: int) -> tuple[PipelineCost, Pipeline
         )
         statements = 0
 
-        def count(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        def counted(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
             nonlocal statements
             statements += not sql.lstrip().upper().startswith(("BEGIN", "COMMIT"))
             return execute(sql, params, many, context)
 
-        with connection.execute_wrapper(count):
+        with connection.execute_wrapper(counted):
             started = time.process_time()
             while inbound_process_due(worker_id=f"bench-{run}"):
                 pass
