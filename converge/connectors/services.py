@@ -9,6 +9,7 @@ from django.db import transaction
 from converge.audit.services import audit_record
 from converge.connectors.models import Channel, Provider, Tier
 from converge.connectors.types import ChannelKind
+from converge.core import crypto
 from converge.practices.models import Practice
 
 SIMULATOR_NAMES = {
@@ -39,3 +40,13 @@ def simulator_channel_create(*, practice: Practice, kind: str) -> Channel:
             detail={"kind": kind},
         )
     return channel
+
+
+def channel_credentials_rotate() -> int:
+    """Re-encrypt every channel's credentials with the newest key (`converge privacy rotate`);
+    returns how many channels had some."""
+    channels = 0
+    for channel in Channel.objects.exclude(credentials_encrypted=""):
+        Channel.objects.filter(pk=channel.pk).update(credentials_encrypted=crypto.rotate(channel.credentials_encrypted))
+        channels += 1
+    return channels

@@ -36,3 +36,8 @@ def advance(by: timedelta) -> None:
         _frozen += by
     else:
         _offset += by
+
+
+def clock_label(local: datetime) -> str:
+    """`2:05 PM`: a time as staff and timeline lines show it (domain text and pages alike)."""
+    return f"{local.hour % 12 or 12}:{local.minute:02d} {'AM' if local.hour < 12 else 'PM'}"

@@ -52,18 +52,12 @@ def read_decrypted(relative: str) -> bytes:
     return crypto.decrypt_bytes(path.read_bytes())
 
 
-def rotate_all() -> tuple[int, int]:
-    """Re-encrypt channel credentials and every stored file with the newest key."""
-    from converge.connectors.models import Channel
-
-    channels = 0
-    for channel in Channel.objects.exclude(credentials_encrypted=""):
-        Channel.objects.filter(pk=channel.pk).update(credentials_encrypted=crypto.rotate(channel.credentials_encrypted))
-        channels += 1
+def rotate_files() -> int:
+    """Re-encrypt every stored file with the newest key; returns how many there were."""
     files = 0
     root = Path(settings.MEDIA_ROOT)
     if root.exists():
         for path in root.rglob("*.enc"):
             path.write_bytes(crypto.rotate_bytes(path.read_bytes()))
             files += 1
-    return channels, files
+    return files

@@ -10,6 +10,7 @@ from typing import Any
 from django.utils import timezone
 
 from converge.core import clock
+from converge.core.clock import clock_label
 
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -17,11 +18,6 @@ _MONTHS_LONG = (
     "January", "February", "March", "April", "May", "June",
     "July", "August", "September", "October", "November", "December",
 )  # fmt: skip
-
-
-def clock_label(local: datetime) -> str:
-    """`2:05 PM`"""
-    return f"{local.hour % 12 or 12}:{local.minute:02d} {'AM' if local.hour < 12 else 'PM'}"
 
 
 def short_label(value: datetime, tz: tzinfo | None = None) -> str:

@@ -48,8 +48,9 @@ def cmd_rotate(args: argparse.Namespace) -> int:
     from converge.cli import _setup
 
     _setup()
-    from converge.core.storage import rotate_all
+    from converge.connectors.services import channel_credentials_rotate
+    from converge.core.storage import rotate_files
 
-    channels, files = rotate_all()
+    channels, files = channel_credentials_rotate(), rotate_files()
     print(f"re-encrypted {channels} channel credential sets and {files} stored files with the newest key")
     return 0

@@ -337,7 +337,7 @@ def page_outcome(message: Message) -> None:
                 next_escalation_at__isnull=False,
             ).update(next_escalation_at=now, escalation_error=reason[:300])
         return
-    from converge.dashboard.presenters import clock_label
+    from converge.core.clock import clock_label
 
     local = now.astimezone(ZoneInfo(conversation.practice.time_zone))
     _line(conversation, "page_sent", f"On-call page to {label} sent {clock_label(local)}", now)

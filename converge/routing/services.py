@@ -316,7 +316,7 @@ def urgent_acknowledge(*, conversation: Conversation, staff: StaffMember, ip: st
     are and nothing is written. The caller checks that `staff` may read the conversation."""
     from zoneinfo import ZoneInfo
 
-    from converge.dashboard.presenters import clock_label
+    from converge.core.clock import clock_label
 
     now = clock.now()
     with transaction.atomic():
