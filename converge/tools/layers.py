@@ -1,11 +1,12 @@
 """`python -m converge.tools.layers`: the layer rules of DESIGN.md ("Shape of the code", "The
 layers"), checked over the imports of every module under converge/.
 
-Every import counts: at module level, inside functions (a lazy import is still a dependency) and
-under `if TYPE_CHECKING:`. Type-only imports are reported apart (`--type-checking` lists them):
-they do not run, so they couple no code at import time and make no cycle, and they do not fail
-the check. Modules are named by their path; `from package import name` counts as an import of
-`package.name` when that is a module, else of `package`.
+Every import counts: at module level, inside functions (a lazy import is still a dependency),
+under `if TYPE_CHECKING:`, and `importlib.import_module("...")` with the name written out.
+Type-only imports are reported apart (`--type-checking` lists them): they do not run, so they
+couple no code at import time and make no cycle, and they do not fail the check. Modules are
+named by their path; `from package import name` counts as an import of `package.name` when that
+is a module, else of `package`.
 
 The rules (RULES below; a module "is a" kind by the last part of its name, or of a package it is in):
 
@@ -144,6 +145,9 @@ def imports_of(module: str, path: Path, modules: dict[str, Path]) -> Iterator[Im
                     targets.add(base)
                 for target in sorted(targets):
                     yield Import(path, child.lineno, module, target, top_level, type_only)
+            elif isinstance(child, ast.Call) and (named := _imported_by_name(child)):
+                yield Import(path, child.lineno, module, named, top_level, type_only)
+                yield from walk(child, top_level, type_only)
             elif isinstance(child, ast.If) and _is_type_checking(child.test):
                 for statement in child.body:
                     yield from walk_one(statement, top_level, True)
@@ -160,6 +164,16 @@ def imports_of(module: str, path: Path, modules: dict[str, Path]) -> Iterator[Im
 
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     yield from walk(tree, True, False)
+
+
+def _imported_by_name(call: ast.Call) -> str:
+    """The module of `importlib.import_module("a.b")` or `__import__("a.b")` named as a literal."""
+    func = call.func
+    name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+    if name not in ("import_module", "__import__") or not call.args:
+        return ""
+    first = call.args[0]
+    return first.value if isinstance(first, ast.Constant) and isinstance(first.value, str) else ""
 
 
 def _resolve(package: str, name: str | None, level: int) -> str:
