@@ -12,6 +12,7 @@ from converge.conversations.services import conversation_set_status
 from converge.core import clock
 from converge.patients.models import ContactPoint, Patient
 from tests.helpers import receive, signed_simulator_post
+from tests.worker import run_inbound
 
 pytestmark = pytest.mark.django_db
 
@@ -133,9 +134,12 @@ class TestSimulatorWebhook:
     def test_signed_post_is_stored(self, sms_channel):
         response = signed_simulator_post(Client(), sms_channel, {"from": "+15552017788", "text": "hi", "id": "w1"})
         assert response.status_code == 200
-        assert response.json() == {"stored": 1, "duplicates": 0}
+        assert response.json() == {"accepted": 1}
+        assert run_inbound() == 1
+        assert Message.objects.count() == 1
         again = signed_simulator_post(Client(), sms_channel, {"from": "+15552017788", "text": "hi", "id": "w1"})
-        assert again.json() == {"stored": 0, "duplicates": 1}
+        assert again.json() == {"accepted": 1}
+        assert run_inbound() == 1
         assert Message.objects.count() == 1
 
     def test_unsigned_or_missigned_is_refused_and_nothing_stored(self, sms_channel):
@@ -147,6 +151,7 @@ class TestSimulatorWebhook:
             url, data=body, content_type="application/json", headers={"X-Converge-Signature": "sha256=" + "0" * 64}
         )
         assert bad.status_code == 401
+        assert run_inbound() == 0  # nothing queued either
         assert Message.objects.count() == 0
 
     @pytest.mark.parametrize(
@@ -165,6 +170,7 @@ class TestSimulatorWebhook:
         response = signed_simulator_post(Client(), sms_channel, payload)
         assert response.status_code == 400
         assert response.json()["detail"]
+        assert run_inbound() == 0  # nothing queued either
         assert Message.objects.count() == 0
 
     @pytest.mark.parametrize(
@@ -179,6 +185,7 @@ class TestSimulatorWebhook:
         response = signed_simulator_post(Client(), sms_channel, payload)
         assert response.status_code == 400
         assert response.json()["detail"] == "body is not JSON"
+        assert run_inbound() == 0  # nothing queued either
         assert Message.objects.count() == 0
 
     def test_unknown_channel_is_404(self, db):
@@ -187,6 +194,7 @@ class TestSimulatorWebhook:
     def test_xss_body_is_stored_verbatim_and_rendered_inert(self, sms_channel, staff_client):
         body = "<img src=x onerror=alert(1)>"
         signed_simulator_post(Client(), sms_channel, {"from": "+15552017788", "text": body, "id": "x1"})
+        run_inbound()
         message = Message.objects.get()
         assert message.body == body
         page = staff_client.get(f"/c/{message.conversation_id}/").content.decode()

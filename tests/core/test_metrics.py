@@ -13,6 +13,7 @@ from converge.conversations.outbox import outbox_dispatch_batch
 from converge.conversations.services import message_queue
 from converge.core import clock
 from tests.helpers import signed_simulator_post
+from tests.worker import run_inbound
 
 pytestmark = pytest.mark.django_db
 
@@ -60,6 +61,7 @@ def test_figures_after_a_webhook_and_a_send(client, monkeypatch, sms_channel, st
     assert signed_simulator_post(client, sms_channel, payload).status_code == 200
     refused = client.post(f"/webhooks/simulator/{sms_channel.key}", data=b"{}", content_type="application/json")
     assert refused.status_code == 401
+    assert run_inbound() == 1
 
     from converge.conversations.models import Message
 

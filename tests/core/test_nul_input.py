@@ -12,6 +12,7 @@ import pytest
 from converge.connectors.simulator import SIGNATURE_HEADER, sign
 from converge.conversations.models import Message
 from converge.patients.models import Patient
+from tests.worker import run_inbound
 
 pytestmark = pytest.mark.django_db
 
@@ -38,4 +39,5 @@ def test_a_nul_in_a_signed_webhook_is_not_refused(client, sms_channel):
         headers={SIGNATURE_HEADER: sign(sms_channel.credentials()["webhook_secret"], body)},
     )
     assert response.status_code == 200
+    assert run_inbound() == 1
     assert Message.objects.filter(provider_message_id="nul-1").exists()
