@@ -16,7 +16,6 @@ from converge.connectors.types import InboundAttachment, InboundMessage
 from converge.conversations import hooks
 from converge.conversations.inbound_queue import (
     LEASE,
-    REQUEST_GRACE,
     from_payload,
     inbound_accept,
     inbound_process_due,
@@ -30,11 +29,6 @@ from tests.helpers import signed_simulator_post
 pytestmark = pytest.mark.django_db
 
 NOW = datetime(2026, 5, 4, 15, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def worker_mode(settings) -> None:  # type: ignore[no-untyped-def]
-    settings.INBOUND_PROCESSING = "worker"
 
 
 @pytest.fixture
@@ -58,7 +52,7 @@ def post(channel, text: str, provider_id: str):  # type: ignore[no-untyped-def]
     return signed_simulator_post(Client(), channel, {"from": "+15552017788", "text": text, "id": provider_id})
 
 
-def test_webhook_answers_once_accepted_and_the_worker_stores(sms_channel, worker_mode):
+def test_webhook_answers_once_accepted_and_the_worker_stores(sms_channel):
     with clock.frozen(NOW):
         response = post(sms_channel, "Can I move my appointment?", "w1")
     assert response.status_code == 200
@@ -77,7 +71,7 @@ def test_webhook_answers_once_accepted_and_the_worker_stores(sms_channel, worker
     assert not InboundEvent.objects.exists()
 
 
-def test_redelivered_webhook_is_stored_once(sms_channel, worker_mode):
+def test_redelivered_webhook_is_stored_once(sms_channel):
     assert post(sms_channel, "hi", "dup").json() == {"accepted": 1}
     assert post(sms_channel, "hi", "dup").json() == {"accepted": 1}
     assert inbound_process_due() == 2
@@ -85,7 +79,7 @@ def test_redelivered_webhook_is_stored_once(sms_channel, worker_mode):
     assert not InboundEvent.objects.exists()
 
 
-def test_messages_of_one_request_keep_their_order(sms_channel, worker_mode):
+def test_messages_of_one_request_keep_their_order(sms_channel):
     payload = {"messages": [{"from": "+15552017788", "text": f"part {i}", "id": f"p{i}"} for i in range(5)]}
     assert signed_simulator_post(Client(), sms_channel, payload).json() == {"accepted": 5}
     inbound_process_due()
@@ -93,7 +87,7 @@ def test_messages_of_one_request_keep_their_order(sms_channel, worker_mode):
     assert bodies == [f"part {i}" for i in range(5)]
 
 
-def test_a_failing_message_is_kept_and_retried(sms_channel, worker_mode, failing_pipeline, caplog):
+def test_a_failing_message_is_kept_and_retried(sms_channel, failing_pipeline, caplog):
     with clock.frozen(NOW):
         post(sms_channel, "my chest hurts", "f1")
         assert inbound_process_due() == 1
@@ -112,7 +106,7 @@ def test_a_failing_message_is_kept_and_retried(sms_channel, worker_mode, failing
     assert not InboundEvent.objects.exists()
 
 
-def test_rows_of_a_worker_that_died_are_taken_up_after_the_lease(sms_channel, worker_mode):
+def test_rows_of_a_worker_that_died_are_taken_up_after_the_lease(sms_channel):
     from converge.conversations.inbound_queue import _claim
 
     with clock.frozen(NOW):
@@ -124,38 +118,8 @@ def test_rows_of_a_worker_that_died_are_taken_up_after_the_lease(sms_channel, wo
     assert Message.objects.count() == 1
 
 
-def test_request_mode_processes_before_answering(sms_channel):
-    assert post(sms_channel, "hi", "r1").json() == {"stored": 1, "duplicates": 0}
-    assert Message.objects.count() == 1
-    assert not InboundEvent.objects.exists()
-
-
-def test_request_mode_failure_still_answers_and_leaves_it_to_the_worker(sms_channel, failing_pipeline):
-    with clock.frozen(NOW):
-        response = post(sms_channel, "hi", "r2")
-    assert response.status_code == 200  # the message is safe: the provider must not retry
-    assert response.json() == {"stored": 0, "duplicates": 0, "deferred": 1}
-    event = InboundEvent.objects.get()
-    assert event.attempts == 1
-    with clock.frozen(NOW + REQUEST_GRACE + timedelta(hours=2)):
-        assert inbound_process_due() == 1
-    assert Message.objects.count() == 1
-
-
-def test_request_mode_rows_wait_for_their_request(sms_channel):
-    """The worker must not race the request that is processing its own rows."""
-    with clock.frozen(NOW):
-        inbound_accept(
-            channel=sms_channel,
-            messages=[InboundMessage(provider_message_id="g1", sender_address="+15552017788", body="x")],
-        )
-        assert inbound_process_due() == 0
-    with clock.frozen(NOW + REQUEST_GRACE):
-        assert inbound_process_due() == 1
-
-
 @pytest.mark.django_db(transaction=True)
-def test_in_process_worker_starts_at_once_when_woken(sms_channel, worker_mode):
+def test_in_process_worker_starts_at_once_when_woken(sms_channel):
     thread, stop = start_background_worker()
     try:
         time.sleep(0.2)  # let it reach its idle wait
@@ -215,7 +179,7 @@ def test_payload_round_trips(message):
     assert from_payload(to_payload(message)) == message
 
 
-def test_text_postgresql_cannot_store_is_replaced(sms_channel, worker_mode):
+def test_text_postgresql_cannot_store_is_replaced(sms_channel):
     """NUL, and a lone surrogate that JSON can escape ("\\udb36"), cannot be stored by PostgreSQL
     (a 500 and a provider retrying for ever); neither is a character a patient typed."""
     raw = b'{"from": "+15552017788", "text": "a\\u0000b \\udb36c", "id": "odd1"}'
@@ -244,14 +208,14 @@ def test_payload_round_trips_through_the_database(sms_channel, message):
     InboundEvent.objects.filter(pk=event.pk).delete()
 
 
-def test_channel_changes_reach_webhooks_at_once_in_this_process(sms_channel, worker_mode):
+def test_channel_changes_reach_webhooks_at_once_in_this_process(sms_channel):
     assert post(sms_channel, "hi", "c1").status_code == 200
     sms_channel.enabled = False
     sms_channel.save(update_fields=["enabled"])
     assert post(sms_channel, "hi", "c2").status_code == 404
 
 
-def test_channel_changes_made_elsewhere_reach_webhooks_within_the_ttl(sms_channel, worker_mode, monkeypatch):
+def test_channel_changes_made_elsewhere_reach_webhooks_within_the_ttl(sms_channel, monkeypatch):
     from converge.core import localcache
 
     assert post(sms_channel, "hi", "t1").status_code == 200
