@@ -19,6 +19,7 @@ from converge.core import clock, storage
 from converge.worker_lanes import periodic_jobs, run_due_jobs
 from tests.connectors.channels import sms_channel, twilio_fixture, twilio_post, wa_channel, wa_fixture, wa_post
 from tests.connectors.fake_providers import Reply
+from tests.worker import run_inbound
 
 pytestmark = pytest.mark.django_db
 
@@ -42,6 +43,7 @@ def whatsapp_image(client, practice, fake_graph, *, content=JPEG, mime="image/jp
     if content is not None:
         fake_graph.add_media(media_id, content, mime)
     assert wa_post(client, channel, wa_fixture("image")).status_code == 200
+    run_inbound()
     return Attachment.objects.get()
 
 
@@ -105,6 +107,7 @@ def test_a_media_url_off_meta_is_refused(client, practice, fake_graph):
     media_id = "1003383421387256"
     fake_graph.add_media(media_id, JPEG, "image/jpeg", url="http://169.254.169.254/latest/meta-data/")
     wa_post(client, channel, wa_fixture("image"))
+    run_inbound()
     attachments_fetch_pending()
     attachment = Attachment.objects.get()
     assert attachment.state == Attachment.State.REJECTED
@@ -138,6 +141,7 @@ def test_mms_media_is_downloaded_with_basic_auth_then_from_the_cdn(client, pract
     urls = [fake_twilio.add_media(JPEG, "image/jpeg"), fake_twilio.add_media(PNG, "image/png")]
     params = twilio_fixture("inbound_mms", MediaUrl0=urls[0], MediaUrl1=urls[1])
     assert twilio_post(client, channel, params, token=fake_twilio.auth_token).status_code == 200
+    run_inbound()
     assert attachments_fetch_pending() == 2
     first, second = Attachment.objects.order_by("id")
     assert (first.state, second.state) == ("stored", "stored")
@@ -152,6 +156,7 @@ def test_mms_media_on_a_foreign_host_is_refused(client, practice, fake_twilio):
     params.pop("MediaUrl1")
     params.pop("MediaContentType1")
     twilio_post(client, channel, params, token=fake_twilio.auth_token)
+    run_inbound()
     attachments_fetch_pending()
     attachment = Attachment.objects.get()
     assert attachment.state == Attachment.State.REJECTED
@@ -166,6 +171,7 @@ def test_the_same_file_twice_is_stored_once(client, practice, fake_twilio):
         params.pop("MediaUrl1")
         params.pop("MediaContentType1")
         twilio_post(client, channel, params, token=fake_twilio.auth_token)
+        run_inbound()
     attachments_fetch_pending()
     paths = set(Attachment.objects.values_list("storage_path", flat=True))
     assert len(paths) == 1
