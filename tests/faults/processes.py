@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.test import override_settings
 
 from converge.connectors.types import InboundMessage
 from converge.conversations.inbound_queue import inbound_accept
@@ -17,14 +16,13 @@ from converge.conversations.models import Direction, InboundEvent, Message
 
 
 def queue_inbound(channel: Any, count: int, prefix: str) -> None:
-    """`count` patient messages accepted by a webhook in worker mode: due now, for a worker."""
+    """`count` patient messages accepted as a webhook accepts them: due now, for a worker."""
     messages = [
         InboundMessage(provider_message_id=f"{prefix}-{i}", sender_address=f"+1555300{i:04d}", body="hello")
         for i in range(count)
     ]
-    with override_settings(INBOUND_PROCESSING="worker"):
-        for start in range(0, count, 100):
-            inbound_accept(channel=channel, messages=messages[start : start + 100])
+    for start in range(0, count, 100):
+        inbound_accept(channel=channel, messages=messages[start : start + 100])
 
 
 def stored_inbound(channel: Any) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from django.db.models import Count
-from django.test import Client, override_settings
+from django.test import Client
 
 from bench.lanes import StallingImapServer, seed_due_reminders, stalled_mailbox, urgent_webhook
 from converge.conversations.models import Direction, InboundEvent, Message
@@ -50,11 +50,10 @@ def test_urgent_messages_are_processed_while_imap_stalls_and_reminders_dispatch(
         wait_for("the worker's IMAP poll hangs", imap.stalling, timeout=60)
 
         client, secret, run = Client(), sms_channel.credentials()["webhook_secret"], "lanes"
-        with override_settings(INBOUND_PROCESSING="worker"):
-            for i in range(URGENT):
-                path, body, headers = urgent_webhook(sms_channel, secret, run, i)
-                response = client.post(path, data=body, content_type="application/json", headers=headers)
-                assert response.status_code == 200, response.content
+        for i in range(URGENT):
+            path, body, headers = urgent_webhook(sms_channel, secret, run, i)
+            response = client.post(path, data=body, content_type="application/json", headers=headers)
+            assert response.status_code == 200, response.content
         wait_for("every urgent message in the inbox", lambda: len(urgent_stored(sms_channel, run)) >= URGENT, 120)
         assert imap.stalling(), "the urgent messages waited for the IMAP poll to give up"
 

@@ -230,10 +230,13 @@ def grace(nurse: Any) -> Any:
 
 
 def post_inbound(server: Server, channel: Any, sender: str, text: str, **extra: Any) -> dict[str, Any]:
-    """A patient message through the signed simulator webhook of the running server."""
+    """A patient message through the signed simulator webhook of the running server, returned
+    once the server's worker has put it in the inbox (the webhook only queues it)."""
     from converge.connectors.simulator import SIGNATURE_HEADER, sign
+    from converge.conversations.models import Message
 
-    body = json.dumps({"from": sender, "text": text, "id": f"browser-{uuid.uuid4()}", **extra}).encode()
+    payload = {"from": sender, "text": text, "id": f"browser-{uuid.uuid4()}", **extra}
+    body = json.dumps(payload).encode()
     response = httpx.post(
         f"{server.url}/webhooks/simulator/{channel.key}",
         content=body,
@@ -245,6 +248,11 @@ def post_inbound(server: Server, channel: Any, sender: str, text: str, **extra: 
     )
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()
+    # Generous: the server's worker trains its triage classifier before it takes the first message.
+    deadline = time.monotonic() + 60
+    while not Message.objects.filter(channel=channel, provider_message_id=payload["id"]).exists():
+        assert time.monotonic() < deadline, f"the server's worker did not store the message:\n{server.output()}"
+        time.sleep(0.05)
     return result
 
 

@@ -235,7 +235,7 @@ def test_canned_response_is_rendered_before_sending(browse, maria, practice, ser
         body="Hi {{patient.first_name}}, {{practice.name}} is open 8-5. — {{staff.first_name}}",
     )
     result = post_inbound(server, sms_channel, "+15552017788", "When are you open?")
-    assert result["stored"] == 1
+    assert result["accepted"] == 1
     Patient.objects.filter(contact_points__address="+15552017788").update(first_name="Ana", is_verified=True)
     b = browse()
     page = b.login(maria)
