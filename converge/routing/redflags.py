@@ -194,7 +194,10 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         r"blacking out|lost consciousness|loss of consciousness|losing consciousness|"
         r"lose consciousness|unconscious|unresponsive|collapsed|collapsing|keeled over|"
         r"(?:feel|felt|feeling|feels|going to) faint)\b",
-        rf"\b(?:wont|will not|cant|cannot|can not|not|isnt|doesnt|couldnt|wouldnt|hard to) "
+        # "I'm scared I won't wake up from the anaesthesia" is a worry, not someone unresponsive now
+        rf"\b(?=wont|will|cant|can|not|isnt|doesnt|couldnt|wouldnt|hard)(?<!scared i )(?<!afraid i )(?<!worried i )"
+        rf"(?<!nervous i )(?<!scared that i )(?<!afraid that i )(?<!worried that i )"
+        rf"(?:wont|will not|cant|cannot|can not|not|isnt|doesnt|couldnt|wouldnt|hard to) "
         rf"{_gap(1)}(?:wake|waking|wakes|woken|rouse)\b"
         rf"(?! up (?:early|in time|on time|in the morning|for))",
         r"\b(?:isnt|is not|not|wont|doesnt|stopped|no longer) (?:respond\w*|answering)\b(?! to (?:my|our|"
@@ -268,7 +271,9 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         rf"\bkill(?:ing)? {_SELF}\b",
         r"\bkilled (?:my ?self|myself)\b",
         r"\b(?:almost|nearly) killed (?:himself|herself|themselves|themself)\b",
-        r"\b(?:end|ending|take|taking|took) (?:my|his|her|their) (?:own )?life\b",
+        # "he took his own life" (a completed death) is bereavement, like "killed himself"
+        r"\b(?:end|ending|take|taking) (?:my|his|her|their) (?:own )?life\b",
+        r"\b(?:almost|nearly) took (?:my|his|her|their) (?:own )?life\b",
         r"\bend(?:ing)? it all\b",
         r"\b(?:want|wanna|going|gonna|ready|thinking about|thinking of|plan) (?:to )?end(?:ing)? it\b",
         r"\bbetter off without me\b",
@@ -317,7 +322,11 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         r"billing|bill|login|password)\b)",
         r"\b(?:everyone|everybody|they|my family|my kids|the world|people) (?:\w+ )?(?:would|will|d) be better "
         r"(?:off )?without me\b",
-        r"\b(?:wont|will not) be (?:around|here|alive) (?:much longer|anymore|for long|by|next|to see)\b",
+        r"\b(?:wont|will not) be (?:around|here|alive) (?:much longer|anymore|for long|by|to see)\b",
+        # ... "next week" only without a reason or a new date after it ("we're on vacation, move it to ...")
+        r"\b(?:wont|will not) be (?:around|here|alive) next \w+\b(?!(?: \S+){0,8} "
+        r"(?:vacation|trip|travel\w*|conference|out of town|away|visiting|moving|work\w*|business|holiday|cruise|"
+        r"wedding|staying|move|reschedul\w*|push|rebook|book\w*|when (?:im|i am) back|following|instead)\b)",
         r"\b(?:done|finished) (?:fighting|with life|with living|with everything|with it all)\b"
         r"(?! (?:with|against|over) (?:my|the|your|this|their) "
         r"(?:insurance|insurer|bill|billing|claim|pharmacy|portal))",
@@ -356,7 +365,9 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         r"\b(?:gave|giving|give|given) away (?:all )?(?:my|his|her) (?:things|stuff|belongings|possessions|"
         r"clothes|pets?|dog|cat|guitar|jewelry)\b",
         rf"\b(?:saving|saved|stockpil\w*|hoard\w*|collecting (?:up|all|extra)|stash\w*) (?:up )?{_gap(2)}"
-        r"(?:pills|meds|medication|medications|tablets|sleeping pills|oxys?|painkillers)\b",
+        r"(?:pills|meds|medication|medications|tablets|sleeping pills|oxys?|painkillers)\b"
+        # ... not a supply put by for a trip ("saved up enough pills for the trip")
+        r"(?! (?:\w+ ){0,3}(?:for (?:my |the |a |our )?(?:trip|travel|vacation|flight|cruise)|in case))",
         r"\b(?:bought|buy|buying|got|get|purchased|ordered|have) (?:a |some |myself a )?(?:rope|noose|gun|"
         r"handgun|pistol|firearm|bullets|razor blades)\b",
         # Past attempts
@@ -453,7 +464,8 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         r"\bsaving up (?:my|his|her|all my) (?!money|vacation|pto|days|points)\w+",
         r"\b(?:deje|escribi|escribiendo) (?:una |la |unas )?cartas? (?:a|para) (?:mi|mis) \w+\b",
         r"\b(?:wrote|written|writing|left) (?:a |some )?(?:letters?|notes?) (?:to|for) (?:my|his|her) \w+ to find\b",
-        r"\b(?:relief|rather|better|want|wish|wanna) (?:\w+ ){0,3}(?:not exist|stop existing|dejar de existir)\b",
+        r"\b(?:relief|rather|better|want|wish|wanna) (?:\w+ ){0,3}(?:not exist|stop existing|stopped existing|"
+        r"didnt exist|dejar de existir)\b",
         r"\brather be dead\b",
         # Found missing on the v8 held-out set, which then became training data (dev7).
         r"\b(?:dying|being dead|death) would be (?:easier|better|a relief)\b",
@@ -481,7 +493,8 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         r"\b(?:gave|giving|given|found a home for|rehom\w*) (?:away )?(?:my|his|her) (?:dogs?|cats?|pets?) "
         r"(?:\w+ ){0,4}(?:because|since|as) (?:i|he|she) (?:wont|will not|am not going to|is not going to) be\b",
         r"\bwritten (?:my|a|the) goodbye\b|\bat peace with (?:it|my decision|this decision)\b",
-        r"\b(?:keeping|kept|saving|hiding) (?:the |my |all the |all my )?(?:pills|meds|tablets) (?:\w+ ){0,2}for "
+        r"\b(?:keeping|kept|saving|hiding) (?:the |my |all the |all my )?(?:old |extra |leftover |spare )?"
+        r"(?:pills|meds|tablets) (?:\w+ ){0,2}for "
         r"(?:tonight|tomorrow|the end|later|when)\b",
         r"\b(?:saved|saving|stashed|hid|hidden) (?:up )?(?:a |an |the )?(?:bottle|stash|supply|bunch|box) of\b",
         r"\b(?:bag|box|pack|stash|packet) of (?:razors?|razor blades|blades)\b",
@@ -490,7 +503,8 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         r"){1,3}where\b",
         r"\bcut (?:too |really |very |so )?deep\b",
         r"\b(?:scratch|scratching|scratched|pick|picking|hit|hitting|punch|punching|bang|banging) "
-        r"(?:\w+ ){0,4}(?:on purpose|until (?:it|i|they) bleeds?)\b",
+        r"(?:\w+ ){0,6}(?:on purpose|(?:until|till|til|untill) (?:it|i|they|there) (?:bleeds?|bled|was blood|"
+        r"was bleeding|were bleeding))\b",
         r"\b(?:picture|photo|pic) of (?:pills|her pills|his pills|a gun|a rope|razors|blades)\b",
         r"\b(?:talking|talks|talked|thinking|thinks) about (?:shooting|hanging|drowning|poisoning|cutting) "
         r"(?:himself|herself|themselves|myself|my ?self)\b",
@@ -544,6 +558,77 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         r"(?! (?:on|by accident|accidentally|shaving|while|at work|cooking|in the|with the))",
         r"\bse (?:corta|corto|esta cortando|ha cortado|cortaba) (?:los brazos|las piernas|las munecas|las venas|"
         r"a proposito)\b",
+        # Issue 14, round three (after v10): C-SSRS steps worded as everyday asides
+        # Wish to be dead, passive: "wouldn't mind if I didn't make it through the surgery"
+        r"\b(?:wouldnt|would not|wont|dont) (?:really |even )?(?:mind|care) (?:if|when) (?:i|i just) (?:didnt|did not|"
+        r"dont|never|wouldnt|couldnt) (?:make it|made it|wake up|woke up|come out|survive|come back|get better)\b"
+        r"(?! (?:on time|in time|to (?:the|my|an?)|there|today|back to work|for))",
+        r"\b(?:wouldnt|would not) (?:really |even )?(?:mind|care about) (?:dying|not waking up|not making it|"
+        r"being dead|never waking up)\b",
+        r"\b(?:hope[sd]?|hoping|wish|wishing|pray\w*) (?:that )?i (?:dont|do not|never|wont|will not) "
+        r"(?:make it (?:through|out)|survive|come out of|wake up from)\b",
+        r"\bno me importaria (?:no despertar\w*|morir\w*|no salir de|que me muriera)\b",
+        r"\bif i (?:just )?(?:didnt|did not|never|dont) (?:wake|woke) up\b (?:\w+ |\| ){0,5}(?:id|i would|i d) be "
+        r"(?:ok|okay|fine|happy|relieved|glad|good)\b",
+        r"\b(?:hope[sd]?|hoping|wish|wishing|pray\w*) (?:that )?something (?:bad )?"
+        r"(?:happens|would happen|will happen) to me\b",
+        r"\bojala (?:que )?me pase algo\b",
+        # "after tonight none of this will matter", "no point booking anything past Friday"
+        r"\bafter (?:tonight|today|tomorrow|this (?:week|weekend)|monday|tuesday|wednesday|thursday|friday|saturday|"
+        r"sunday) (?:\| )?(?:none of (?:this|it) (?:will|is going to) matter|it (?:wont|will not) matter|nothing "
+        r"(?:will )?matters?)\b(?!(?: \S+){0,6} (?:since|because|bc|insurance|moving|new))",
+        r"\bno point (?:in )?(?:booking|scheduling|making|keeping|planning) (?:\w+ ){0,2}(?:past|after|beyond)\b"
+        r"(?!(?: \S+){0,6} (?:since|because|bc|moving|switching|insurance|trip|travel\w*))",
+        r"\b(?:wont|will not|dont) need (?:it|them|any|anything) where (?:im|i am) going\b",
+        # Goodbyes: the last message
+        r"\b(?:the )?last time (?:you|youll|you will|anyone|anybody) (?:will )?(?:ever )?(?:hear|hears) from "
+        r"(?:me|him|her|them)\b"
+        r"(?! about\b)",
+        r"\b(?:you|youll|you will|nobody|no one) (?:wont |will not |will never |never |wont ever )?(?:ever )?hear "
+        r"from me again\b(?! about\b)",
+        r"\bthanks? (?:you )?for putting up with me (?:all )?(?:these|this|those|for so) (?:years|long|time)\b",
+        r"\b(?:es la ultima vez que|ya no volveran a) (?:saben|sabran|saber|van a saber) (?:nada )?de mi\b",
+        r"\bya no (?:van a saber|sabran|volveran a saber) (?:nada )?de mi\b",
+        r"\b(?:es|sera) la ultima vez que (?:les |te |le )?(?:escribo|mando mensaje|hablo)\b(?! (?:sobre|por|acerca))",
+        # Preparatory acts: means kept ready, pills saved up from old bottles, "for what I need to do"
+        r"\b(?:saved|saving|stockpiled|kept|keeping|set aside|put aside|held on to|holding on to|hung on to) (?:up )?"
+        r"(?:\w+ ){0,2}(?:plenty|enough|a lot|a bunch|a pile|lots|extra)\b (?:\w+ ){0,4}(?:pills|meds|tablets|"
+        r"bottles|doses)\b(?! (?:\w+ ){0,3}(?:for (?:my |the |a )?(?:trip|travel|vacation|flight)|in case))",
+        r"\b(?:have|got|keep|keeping|kept|hid|hidden|hide|stashed) (?:a |the |my |some )?(?:rope|noose|razor blades?|"
+        r"blades) (?:\w+ ){0,3}(?:hidden|stashed|ready|put away|saved)\b",
+        r"\b(?:tengo|tiene|guarde|guardo|escondi|escondo|escondio) (?:una |la |un |el |unas |las )?(?:soga|cuerda|"
+        r"pistola|arma|navajas?|cuchillas|pastillas|pastiyas) (?:\w+ ){0,2}(?:guardad\w*|escondid\w*|list[oa]s?|"
+        r"preparad\w*)\b",
+        r"\b(?:getting|got|get|took|taking|grab\w*|pulled|pulling) (?:the|my|a) (?:razor|razors|blades?|box cutter) "
+        r"(?:back )?out\b",
+        r"\b(?:enough|plenty) (?:\w+ )?(?:saved|stashed|put aside|set aside) (?:up )?(?:from (?:the |my )?(?:old )?"
+        r"(?:bottles|prescriptions|refills)|to (?:finish|end|do) (?:this|it)|(?:for|to) (?:when|not wake))\b",
+        r"\b(?:razor blades?|razors|blades|rope|noose|gun|pistol) (?:is|are) (?:all )?"
+        r"(?:hidden|stashed|ready|waiting)\b",
+        r"\b(?:razor blades?|razors|blades|rope|noose|gun|pistol|pills) (?:\w+ |\| ){0,10}(?:thinking|thought|think) "
+        r"(?:about|of) using (?:them|it)\b",
+        r"\b(?:tengo|tiene) (?:ya )?(?:escondid\w*|guardad\w*|list[oa]) (?:la|el|una|un|mi|su) "
+        r"(?:soga|cuerda|pistola|arma)\b",
+        r"\b(?:junte|guarde|ahorre|juntando|guardando|ahorrando) (?:ya )?(?:suficientes|bastantes|muchas|tantas) "
+        r"(?:pastillas|pastiyas|pildoras|medicinas)\b",
+        r"\bdespues del? (?:lunes|martes|miercoles|jueves|viernes|sabado|domingo|fin de semana|hoy|esta noche) ya no "
+        r"(?:las |los |la |lo )?(?:voy a necesitar|necesito|necesitare|voy a estar)\b",
+        r"\b(?:rasque|rasco|rascando|rascandome|arane|arano|aranando|pellizque) (?:\w+ ){0,3}hasta (?:sangrar|que "
+        r"(?:sangr\w*|salio sangre))\b",
+        r"\b(?:saque|sacando|voy a sacar) (?:la |las |mi |mis )?(?:navaja|navajas|cuchilla|cuchillas|rastrillo)\b",
+        # Past attempt now (long past is history): "took pills to die", "tomé pastillas para morirme"
+        r"\b(?:took|swallowed|taken) (?:a bunch of |all )?(?:my |the |some )?(?:pills|meds|tablets) (?:to|so i could|"
+        r"hoping to) (?:die|kill myself|end it|not wake up)\b",
+        r"\b(?:tome|tomo|se tomo|me tome|trague|se trago) (?:unas |las |muchas |mis |sus )?(?:pastillas|pastiyas|"
+        r"pildoras|medicinas) (?:para|pa) (?:morirme|morir|matarme|no despertar|quitarme la vida)\b",
+        # A veiled ending in a scheduling request: "cancel them, there won't be any need after Thursday"
+        r"\b(?:wont|will not) (?:be )?(?:any )?(?:need|needing|use) (?:for |of )?"
+        r"(?:them|any|anything|these|those|it|more|appointments|visits|follow ups|refills) (?:\w+ ){0,2}after "
+        r"(?:this (?:week|weekend)|tonight|today|tomorrow|monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b"
+        r"(?!(?: \S+){0,6} (?:since|because|bc|moving|switching|transferr\w*|new (?:doctor|clinic|insurance)))",
+        r"\b(?:wont|will not) be (?:around|here|alive) after (?:monday|tuesday|wednesday|thursday|friday|saturday|"
+        r"sunday|the weekend)\b(?!(?: \S+){0,8} (?:vacation|trip|travel\w*|moving|work\w*|can we|could we|move|"
+        r"reschedul\w*))",
     ],
     "overdose or poisoning": [
         r"\b(?:overdos\w*|sobredosis)\b",
@@ -624,7 +709,9 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         r"\b(?:need|needs|call|calling|called|get|send) (?:an |the )?ambulance\b",
         r"\b(?:call|calling|should i call) 911\b",
         r"\bllam\w* (?:a (?:la|una) |al )?(?:ambulancia|911)\b",
-        r"\bme (?:estoy muriendo|voy a morir)\b",
+        # ... not "me estoy muriendo de la risa / de hambre"
+        r"\bme (?:estoy muriendo|voy a morir)\b(?! de (?:la )?(?:risa|hambre|sueno|frio|calor|aburrimiento|ganas|"
+        r"verguenza|cansancio|nervios|miedo))",
     ],
     "pregnancy warning sign": [
         rf"\bbaby {_gap(2)}(?:not moving|moving less|hasnt moved|isnt moving|stopped moving|"
@@ -739,6 +826,8 @@ _STRONG_CUES = _words(
     # issue 14 (dev7): "he's not thinking about suicide", "no plans to hurt myself"
     "not thinking about", "not thinking of", "not talking about", "isnt talking about", "no plans? to",
     "no intention of", "no intentions? to", "no intent to",
+    # issue 14, round three: "no pienso hacerme daño" (I don't intend to), "nada de pensamientos de ..."
+    "no pienso", "nada de", "ningun pensamiento de", "ningunos pensamientos de",
     "no urge to",
     # issue 14, round two: someone else's death ("my friend died by suicide"), not "almost died by"
     "(?<!almost )(?<!nearly )died by", "(?<!almost )(?<!nearly )death by", "lost (?:my|his|her|our) \\w+ to",
@@ -766,7 +855,8 @@ RESOLVED_AFTER = re.compile(
     rf"(?:gone|went away|resolved|subsided|disappeared|cleared up|"
     # a dated event is history, not today's emergency ("had a stroke 2 years ago")
     rf"(?:\d+|a|an|one|two|three|few|several|couple of) (?:years?|months?) ago|"
-    rf"(?:many |some )?years ago|in (?:19|20)[0-9][0-9]|last year|as a (?:kid|child)|"
+    rf"(?:many |some )?years ago|in (?:19|20)[0-9][0-9]|last year|as a (?:kid|child|toddler|baby|teen\w*|little \w+)|"
+    rf"when i was (?:little|small|a baby|a toddler|a kid|a child)|de (?:nin[oa]|pequen[oa]|chiquit[oa]|bebe|joven)|"
     rf"hace (?:\d+|un|unos|varios) (?:anos|meses)|"
     rf"el ano pasado|"
     rf"(?:ya )?se (?:me |le )?(?:quito|paso|fue)|ya (?:me |le )?(?:quito|paso)|desaparecio)\b"
@@ -775,9 +865,10 @@ RESOLVED_AFTER = re.compile(
 # años intenté suicidarme") is history, unless the same clause brings it back to now.
 LONG_PAST_BEFORE = re.compile(
     r"\b(?:(?:\d+|many|some|a few|few|several|two|three|four|five|ten|fifteen|twenty|a couple of) (?:years?|decades?) "
-    r"ago|years ago|decades ago|when i was (?:\d+|a teen\w*|a kid|young|in (?:high school|college))|as a teen\w*|"
+    r"ago|years ago|decades ago|when i was (?:\d+|a teen\w*|a kid|young|little|small|a baby|a toddler|a child|in "
+    r"(?:high school|college))|as a teen\w*|"
     r"back in (?:19|20)\d\d|in (?:19|20)\d\d|hace (?:\d+|muchos|unos|varios|mas de \d+) anos|cuando (?:tenia|era) "
-    r"(?:\d+|joven|adolescente|nin[oa]))\b"
+    r"(?:\d+|joven|adolescente|nin[oa])|as a (?:toddler|baby|kid|child)|de (?:joven|adolescente|nin[oa]|pequen[oa]))\b"
 )
 STILL_NOW = frozenset((
     "again", "now", "today", "tonight", "still", "anymore", "ahora", "hoy", "todavia", "otra", "nuevo",

@@ -38,7 +38,7 @@ SPLIT_FILES = {"train": ("train", "dev", "dev2", "dev3", "dev4"), "test": ("test
 # "everyday" holds short neutral messages (acknowledgements, channel switches, one-word answers)
 # and idioms or past, negated red flags: the hard negatives the over-triage came from.
 POOLS: dict[str, tuple[str, ...]] = {
-    "train": ("selfharm", "dev5", "dev6", "dev7", "dev8", "dev9", "everyday", "triage9")
+    "train": ("selfharm", "dev5", "dev6", "dev7", "dev8", "dev9", "everyday", "triage9", "triage10")
 }
 LABELS = ("administrative", "scheduling", "refill", "clinical", "urgent")
 PRECEDENCE = {label: rank for rank, label in enumerate(LABELS)}
@@ -102,6 +102,11 @@ QUOTAS: dict[str, dict[str, dict[str, int]]] = {
         "en": {"administrative": 36, "scheduling": 27, "refill": 18, "clinical": 60, "urgent": 150},
         "es": {"administrative": 15, "scheduling": 12, "refill": 9, "clinical": 21, "urgent": 39},
     },
+    # Written in round three from the C-SSRS steps v10's analysis showed thin, and everyday hard negatives.
+    "triage10": {
+        "en": {"administrative": 40, "scheduling": 30, "refill": 30, "clinical": 45, "urgent": 80},
+        "es": {"administrative": 20, "scheduling": 12, "refill": 15, "clinical": 18, "urgent": 30},
+    },
     "everyday": {
         "en": {"administrative": 300, "scheduling": 150, "refill": 45, "clinical": 90},
         "es": {"administrative": 90, "scheduling": 40, "refill": 12, "clinical": 25},
@@ -117,7 +122,7 @@ MIX_RATE = {"scheduling": 0.06, "refill": 0.10, "clinical": 0.22, "urgent": 0.15
 # Risk messages wrapped in scheduling or admin wording are the point of these sets.
 MIX_RATES = {
     name: {**MIX_RATE, "urgent": 0.3}
-    for name in ("heldout", "selfharm", "dev5", "dev6", "dev7", "dev8", "dev9", "triage9")
+    for name in ("heldout", "selfharm", "dev5", "dev6", "dev7", "dev8", "dev9", "triage9", "triage10")
 }
 OTHER_EMERGENCY = "other_emergency"
 _FAMILY_TAG = re.compile(r"\s+@([a-z_]+)$")
