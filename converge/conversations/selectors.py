@@ -147,6 +147,19 @@ def pinned_q() -> Q:
     return Q(priority=Priority.URGENT, status__in=OPEN_STATUSES)
 
 
+# Views of statuses that are never pinned: sorted by the status index alone. The pinned key there
+# is always 1, but the database cannot know it and sorted every resolved conversation (a practice's
+# whole history) to find a page: 350 ms at 96,000 on SQLite.
+UNPINNED_VIEWS = frozenset({"snoozed", "resolved"})
+
+
+def _list_order(view: str) -> tuple[Any, ...]:
+    newest = ("-last_message_at", "-id")
+    if view in UNPINNED_VIEWS:
+        return newest
+    return (Case(When(pinned_q(), then=Value(0)), default=Value(1)), *newest)
+
+
 def is_pinned(conversation: Conversation) -> bool:
     return conversation.priority == Priority.URGENT and conversation.status in OPEN_STATUSES
 
@@ -229,7 +242,7 @@ def inbox_page(
     conversations: list[Conversation] = list(
         qs.select_related("patient", "assignee", "team")
         .prefetch_related(Prefetch("patient__contact_points", queryset=ContactPoint.objects.order_by("id")))
-        .order_by(Case(When(pinned_q(), then=Value(0)), default=Value(1)), "-last_message_at", "-id")[:limit]
+        .order_by(*_list_order(filters.view))[:limit]
     )
     _attach_channel_kinds(conversations)
     for c in conversations:
