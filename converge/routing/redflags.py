@@ -78,6 +78,12 @@ _SIDE = _words(
     rf"side of {_POSS} (?:face|body)",
 )
 
+# A goodbye to the practice with an ordinary reason after it ("... I'm retiring to Florida") is not a last message.
+_FAREWELL_REASON = (
+    r"(?!(?: \S+){0,10} (?:moving(?! on)|moved|retir\w*|relocat\w*|new (?:doctor|clinic|job|practice|provider)|"
+    r"transferr\w*|switching))"
+)
+
 _CONCEPT_PATTERNS: dict[str, list[str]] = {
     "chest pain": [
         rf"\b{_CHEST} {_gap(3)}{_HURT}\b",
@@ -582,11 +588,11 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         r"\b(?:wont|will not|dont) need (?:it|them|any|anything) where (?:im|i am) going\b",
         # Goodbyes: the last message
         r"\b(?:the )?last time (?:you|youll|you will|anyone|anybody) (?:will )?(?:ever )?(?:hear|hears) from "
-        r"(?:me|him|her|them)\b"
-        r"(?! about\b)",
+        r"(?:me|him|her|them)\b(?! about\b)" + _FAREWELL_REASON,
         r"\b(?:you|youll|you will|nobody|no one) (?:wont |will not |will never |never |wont ever )?(?:ever )?hear "
-        r"from me again\b(?! about\b)",
-        r"\bthanks? (?:you )?for putting up with me (?:all )?(?:these|this|those|for so) (?:years|long|time)\b",
+        r"from me again\b(?! about\b)" + _FAREWELL_REASON,
+        r"\bthanks? (?:you )?for putting up with me (?:all )?(?:these|this|those|for so) (?:years|long|time)\b"
+        + _FAREWELL_REASON,
         r"\b(?:es la ultima vez que|ya no volveran a) (?:saben|sabran|saber|van a saber) (?:nada )?de mi\b",
         r"\bya no (?:van a saber|sabran|volveran a saber) (?:nada )?de mi\b",
         r"\b(?:es|sera) la ultima vez que (?:les |te |le )?(?:escribo|mando mensaje|hablo)\b(?! (?:sobre|por|acerca))",

@@ -63,6 +63,8 @@ def test_csscrs_steps_worded_as_asides(text: str) -> None:
         "me estoy muriendo de la risa con el nuevo portal",
         "I saved up enough pills for the trip, no refill needed until May",
         "I won't need the follow-ups after Friday, I'm switching to a new doctor",
+        "thank you for putting up with me all these years, we're moving to Denver in June",
+        "you won't hear from me again, I'm switching to a new clinic closer to work",
     ],
 )
 def test_travel_bereavement_childhood_history_denials_and_idioms_are_no_red_flag(text: str) -> None:
