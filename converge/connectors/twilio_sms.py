@@ -245,7 +245,7 @@ def parse_status(params: Params) -> StatusUpdate:
 
 def _attachments(params: Params) -> Iterator[InboundAttachment]:
     raw_count = _param(params, "NumMedia") or "0"
-    if not raw_count.isdigit() or int(raw_count) > MAX_MEDIA:
+    if not (raw_count.isascii() and raw_count.isdigit()) or int(raw_count) > MAX_MEDIA:  # "²" is a digit
         raise MalformedPayload(f"NumMedia must be a number from 0 to {MAX_MEDIA}")
     for i in range(int(raw_count)):
         url = _param(params, f"MediaUrl{i}")
