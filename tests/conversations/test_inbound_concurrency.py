@@ -11,6 +11,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any, TypeVar
 
 import pytest
@@ -113,8 +114,11 @@ def test_concurrent_signed_webhook_redeliveries_all_answer_200_and_store_once(sm
 
     assert [r.status_code for r in responses] == [200] * THREADS
     assert [r.json() for r in responses] == [{"accepted": 1}] * THREADS
-    workers = [(lambda i=i: inbound_process_due(worker_id=f"tests:{i}", limit=1)) for i in range(THREADS)]
-    assert sum(run_together(workers)) == THREADS  # each worker claimed a row of its own
+    workers: list[Callable[[], int]] = [
+        partial(inbound_process_due, worker_id=f"tests:{i}", limit=1) for i in range(THREADS)
+    ]
+    claimed: list[int] = run_together(workers)
+    assert sum(claimed) == THREADS  # each worker claimed a row of its own
     assert not InboundEvent.objects.exists()
     assert Message.objects.filter(provider_message_id=payload["id"]).count() == 1
     assert Conversation.objects.count() == 1
