@@ -96,6 +96,7 @@ ACTIONS: dict[str, str] = {
     "routing.export_corrections": "Exported routing corrections",
     "routing.on_call": "Changed on-call list",
     "routing.rule": "Changed routing rule",
+    "routing.urgent_ack": "Changed how soon urgent alerts must be acknowledged",
     "search": "Searched",
     "simulator_log.read": "Viewed simulator log",
     "staff.create": "Added staff member",

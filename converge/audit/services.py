@@ -9,7 +9,7 @@ from typing import Any
 from django.db import connection, models, transaction
 
 from converge.audit.models import AuditCheckpoint, AuditEvent
-from converge.core import clock
+from converge.core import clock, rows
 
 GENESIS = "0" * 64
 
@@ -34,17 +34,19 @@ def audit_record(
     else:
         actor_user_id = getattr(actor, "user_id", None)
         label = f"staff:{getattr(actor, 'pk', '')}"
-    AuditEvent.objects.create(
-        practice_id=practice_id,
-        actor_user_id=actor_user_id,
-        actor_label=label,
-        action=action,
-        object_type=obj._meta.label_lower if obj is not None else "",
-        object_id=str(obj.pk) if obj is not None else "",
-        patient_id=patient_id,
-        ip=ip[:64],
-        created_at=clock.now(),
-        detail=detail or {},
+    rows.insert(  # on every write path: without the ORM's per-save machinery (converge.core.rows)
+        AuditEvent(
+            practice_id=practice_id,
+            actor_user_id=actor_user_id,
+            actor_label=label,
+            action=action,
+            object_type=obj._meta.label_lower if obj is not None else "",
+            object_id=str(obj.pk) if obj is not None else "",
+            patient_id=patient_id,
+            ip=ip[:64],
+            created_at=clock.now(),
+            detail=detail or {},
+        )
     )
 
 

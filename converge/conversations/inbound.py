@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
-from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef
+from django.db import IntegrityError, connection, transaction
 
 from converge.audit.services import audit_record
 from converge.connectors.models import Channel
@@ -53,7 +54,7 @@ from converge.conversations.models import (
     Message,
 )
 from converge.conversations.outbox import outcome_react
-from converge.core import clock, events
+from converge.core import clock, events, rows
 from converge.patients.addresses import PHONE_KINDS, InvalidAddress, normalize_address
 from converge.patients.models import ContactPoint, Patient
 from converge.practices.models import Practice
@@ -117,7 +118,7 @@ def message_receive(
                 else:
                     received = Received(_receive(channel, inbound, address, conversation_hint, received_at), True)
                 if queued is not None:
-                    InboundEvent.objects.filter(pk=queued.pk).delete()
+                    rows.delete(InboundEvent, queued.pk)
                 return received
         except IntegrityError:
             continue
@@ -141,7 +142,8 @@ def _receive(
         triage(message, sender)
     store(message, inbound)
     if sender.contact.last_inbound_at != now:
-        ContactPoint.objects.filter(pk=sender.contact.pk).update(last_inbound_at=now)
+        sender.contact.last_inbound_at = now
+        rows.update(sender.contact, ["last_inbound_at"])
     conversation.last_message_at = now
     conversation.last_inbound_at = now
     keyword_handle(channel=channel, contact=sender.contact, conversation=conversation, message=message)
@@ -152,8 +154,9 @@ def _receive(
         route_inbound(conversation=conversation, message=message)
         react(conversation, message)
     conversation.updated_at = now
-    conversation.save(
-        update_fields=[
+    rows.update(
+        conversation,
+        [
             "last_message_at",
             "last_inbound_at",
             "waiting_since",
@@ -164,7 +167,7 @@ def _receive(
             "priority",
             "category",
             "updated_at",
-        ]
+        ],
     )
     audit_record(
         practice_id=practice.id,
@@ -189,31 +192,64 @@ def identify(*, practice: Practice, kind: str, address: str, now: datetime) -> S
     for a phone number, on the other phone kind (the same number on SMS and WhatsApp is the same
     person: one history), with whether the patient has an open question of ours."""
     kinds = sorted(PHONE_KINDS) if kind in PHONE_KINDS else [kind]
-    open_prompt = PatientPrompt.objects.filter(
-        patient_id=OuterRef("patient_id"), answered_at__isnull=True, expires_at__gt=now
-    )
-    found = list(
-        ContactPoint.objects.select_related("patient")
-        .filter(practice=practice, kind__in=kinds, address=address)
-        .annotate(open_prompt=Exists(open_prompt))
-        .order_by("created_at")
-    )
-    own = next((c for c in found if c.kind == kind), None)
+    found = _contacts_at(practice=practice, kinds=kinds, address=address, now=now)
+    own = next(((c, prompt) for c, prompt in found if c.kind == kind), None)
     if own is not None:
-        patient = _current(own.patient)
-        prompt = bool(own.open_prompt) if patient.pk == own.patient_id else _prompt_open(patient, now)  # type: ignore[attr-defined]
-        return Sender(own, patient, is_new=False, has_open_prompt=prompt)
+        contact, prompt = own
+        patient = _current(contact.patient)
+        if patient.pk != contact.patient_id:
+            prompt = _prompt_open(patient, now)
+        return Sender(contact, patient, is_new=False, has_open_prompt=prompt)
     sibling = found[0] if found else None
     if sibling is not None:
-        patient, verified = _current(sibling.patient), sibling.is_verified
-        prompt = bool(sibling.open_prompt) if patient.pk == sibling.patient_id else _prompt_open(patient, now)  # type: ignore[attr-defined]
+        patient, verified, prompt = _current(sibling[0].patient), sibling[0].is_verified, sibling[1]
+        if patient.pk != sibling[0].patient_id:
+            prompt = _prompt_open(patient, now)
     else:
         # Never guess: an unknown address becomes its own unverified contact until staff link it.
-        patient, verified, prompt = Patient.objects.create(practice=practice, is_verified=False), False, False
-    contact = ContactPoint.objects.create(
-        practice=practice, patient=patient, kind=kind, address=address, is_verified=verified, last_inbound_at=now
+        patient, verified, prompt = rows.insert(Patient(practice=practice, is_verified=False)), False, False
+    contact = rows.insert(
+        ContactPoint(
+            practice=practice, patient=patient, kind=kind, address=address, is_verified=verified, last_inbound_at=now
+        )
     )
     return Sender(contact, patient, is_new=sibling is None, has_open_prompt=prompt)
+
+
+@cache
+def _contacts_sql(kinds: int) -> str:
+    # Written once per process (converge.core.rows): as an ORM query (select_related + EXISTS) its
+    # building and compiling cost a millisecond of the worker's CPU per message. Identifiers come
+    # from the models' metadata; every value is a parameter.
+    r, prompt = rows.column, PatientPrompt
+    return (
+        f"SELECT {rows.columns(ContactPoint, 'c')}, {rows.columns(Patient, 'p')}, EXISTS ("  # noqa: S608
+        f"SELECT 1 FROM {rows.table(prompt)} r WHERE r.{r(prompt, 'patient')} = c.patient_id"
+        f" AND r.{r(prompt, 'answered_at')} IS NULL AND r.{r(prompt, 'expires_at')} > %s)"
+        f" FROM {rows.table(ContactPoint)} c INNER JOIN {rows.table(Patient)} p ON p.id = c.patient_id"
+        f" WHERE c.practice_id = %s AND c.address = %s AND c.kind IN ({', '.join(['%s'] * kinds)})"
+        " ORDER BY c.created_at, c.id"
+    )
+
+
+def _contacts_at(
+    *, practice: Practice, kinds: Sequence[str], address: str, now: datetime
+) -> list[tuple[ContactPoint, bool]]:
+    """The practice's contact points at `address` on `kinds`, oldest first, each with its patient
+    and whether that patient has an open question of ours."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _contacts_sql(len(kinds)),
+            [connection.ops.adapt_datetimefield_value(now), practice.pk, address, *kinds],
+        )
+        found = cursor.fetchall()
+    contact_width, patient_width = rows.width(ContactPoint), rows.width(Patient)
+    contacts = []
+    for row in found:
+        contact = rows.instance(ContactPoint, row[:contact_width])
+        contact.patient = rows.instance(Patient, row[contact_width : contact_width + patient_width])
+        contacts.append((contact, bool(row[-1])))
+    return contacts
 
 
 def _prompt_open(patient: Patient, now: datetime) -> bool:
@@ -273,7 +309,7 @@ def triage(message: Message, sender: Sender) -> None:
 
 
 def store(message: Message, inbound: InboundMessage) -> None:
-    message.save(force_insert=True)
+    rows.insert(message)
     for attachment in inbound.attachments:
         Attachment.objects.create(
             practice_id=message.practice_id,
@@ -346,18 +382,13 @@ def conversation_for_patient(
     conversation = None if new_patient else _existing_conversation(practice=practice, patient=patient, now=now)
     if conversation is not None:
         return conversation
-    return Conversation.objects.create(
-        practice=practice, patient=patient, last_message_at=now, created_at=now, updated_at=now
+    return rows.insert(
+        Conversation(practice=practice, patient=patient, last_message_at=now, created_at=now, updated_at=now)
     )
 
 
 def _existing_conversation(*, practice: Practice, patient: Patient, now: datetime) -> Conversation | None:
-    conversation = (
-        Conversation.objects.select_for_update()
-        .filter(practice=practice, patient=patient)
-        .exclude(status=ConversationStatus.RESOLVED)
-        .first()
-    )
+    conversation = _open_conversation(practice=practice, patient=patient)
     if conversation is not None:
         return conversation
     recent = (
@@ -383,6 +414,26 @@ def _existing_conversation(*, practice: Practice, patient: Patient, now: datetim
             created_at=now,
         )
     return recent
+
+
+@cache
+def _open_conversation_sql(lock: bool) -> str:
+    return (
+        f"SELECT {rows.columns(Conversation, 'v')} FROM {rows.table(Conversation)} v"  # noqa: S608
+        " WHERE v.practice_id = %s AND v.patient_id = %s AND v.status <> %s ORDER BY v.id LIMIT 1"
+        + (" FOR UPDATE" if lock else "")
+    )
+
+
+def _open_conversation(*, practice: Practice, patient: Patient) -> Conversation | None:
+    """The patient's unresolved conversation, locked until commit (as select_for_update would)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _open_conversation_sql(connection.features.has_select_for_update),
+            [practice.pk, patient.pk, ConversationStatus.RESOLVED],
+        )
+        row = cursor.fetchone()
+    return rows.instance(Conversation, row) if row is not None else None
 
 
 def _by_reference(channel: Channel, update: StatusUpdate) -> Message | None:

@@ -20,7 +20,7 @@ import converge.connectors.email_ingest as email_ingest
 from converge.connectors.email_channels import EmailSetup, email_channel_create
 from converge.connectors.models import EmailReplyToken, MailboxCursor, QuarantinedMail
 from converge.connectors.types import DeliveryStatus
-from converge.conversations import hooks
+from converge.conversations import inbound
 from converge.conversations.models import Attachment, Conversation, ConversationStatus, Direction, Message
 from converge.conversations.outbox import outbox_dispatch_batch
 from converge.conversations.services import conversation_set_status, message_queue
@@ -129,15 +129,17 @@ def channel(practice: Any, imap_account: ImapAccount, smtp_server: SmtpServer) -
 
 
 @pytest.fixture
-def hook_calls() -> Any:
+def hook_calls(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The messages the pipeline's domain reactions (reminder replies, portal invitations) saw."""
     calls: list[int] = []
+    react = inbound.react
 
     def record(conversation: Conversation, message: Message) -> None:
         calls.append(message.pk)
+        react(conversation, message)
 
-    hooks.register_after_receive(record)
-    yield calls
-    hooks._after_receive.remove(record)
+    monkeypatch.setattr(inbound, "react", record)
+    return calls
 
 
 # --- threading -----------------------------------------------------------------------------------
@@ -261,7 +263,7 @@ def test_auto_replies_are_stored_as_such_and_never_answered(
     assert len(smtp_server.messages) == sent_before
 
 
-def test_a_normal_mail_does_reach_the_inbound_hooks(channel, imap_account, hook_calls):
+def test_a_normal_mail_does_reach_the_domain_reactions(channel, imap_account, hook_calls):
     imap_account.append(simple_mail(1))
     [result] = poll()
     assert hook_calls == [result.outcomes[0].message_id]

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from converge.connectors.types import InboundAttachment, InboundMessage
-from converge.conversations import hooks
+from converge.conversations import inbound
 from converge.conversations.inbound_queue import (
     LEASE,
     from_payload,
@@ -32,20 +32,19 @@ NOW = datetime(2026, 5, 4, 15, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def failing_pipeline() -> Iterator[list[int]]:
-    """An inbound hook that raises while `failures` is non-empty, as a bug in a later step would."""
+def failing_pipeline(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """A pipeline step that raises while `failures` is non-empty, as a bug in a later step would."""
     failures = [1]
+    react = inbound.react
 
-    def hook(conversation: Conversation, message: Message) -> None:
+    def failing_react(conversation: Conversation, message: Message) -> None:
         if failures:
             failures.pop()
             raise RuntimeError("bug in a pipeline step")
+        react(conversation, message)
 
-    hooks.register_after_receive(hook)
-    try:
-        yield failures
-    finally:
-        hooks._after_receive.remove(hook)
+    monkeypatch.setattr(inbound, "react", failing_react)
+    yield failures
 
 
 def post(channel, text: str, provider_id: str):  # type: ignore[no-untyped-def]
