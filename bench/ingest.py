@@ -204,7 +204,7 @@ def webhook_requests(channel_key: str, secret: str, run: str, count: int, addres
     """Signed webhooks from new senders. `addresses` > 1 spreads them over that many client
     addresses with X-Forwarded-For (uvicorn trusts it from 127.0.0.1), so the per-address webhook
     throttle (converge.core.throttle) does not cap what is being measured: the pipeline."""
-    from converge.connectors.simulator import SIGNATURE_HEADER, sign
+    from converge.providers.simulator.connector import SIGNATURE_HEADER, sign
 
     # A random block of numbers, so repeated runs on one database still see new senders.
     area, offset = random.randint(200, 989), random.randrange(10**7)
@@ -229,7 +229,7 @@ def bound_requests(
 ) -> list[Request]:
     """Signed requests for the three-write bound, spread over `targets` (conversation, patient)
     so that concurrent requests do not queue on one conversation's row lock."""
-    from converge.connectors.simulator import SIGNATURE_HEADER, sign
+    from converge.providers.simulator.connector import SIGNATURE_HEADER, sign
 
     requests = []
     for i in range(count):
@@ -278,9 +278,9 @@ def pipeline_cost(channel, run: str, count: int) -> tuple[PipelineCost, Pipeline
 
     from django.db import connection
 
-    from converge.connectors.types import InboundMessage
     from converge.conversations.inbound_queue import inbound_accept, inbound_process_due
     from converge.core import events
+    from converge.providers.types import InboundMessage
 
     loop = asyncio.new_event_loop()
     threading.Thread(target=loop.run_forever, daemon=True).start()

@@ -192,7 +192,7 @@ def stalled_mailbox(practice: Any, port: int) -> Any:
 
 
 def urgent_webhook(channel: Any, secret: str, run: str, i: int) -> tuple[str, bytes, dict[str, str]]:
-    from converge.connectors.simulator import SIGNATURE_HEADER, sign
+    from converge.providers.simulator.connector import SIGNATURE_HEADER, sign
 
     body = json.dumps({"from": f"+1555810{i:04d}", "text": URGENT_TEXT, "id": f"urgent-{run}-{i}"}).encode()
     headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(secret, body)}

@@ -18,7 +18,6 @@ from django.db.models.functions import Concat
 
 from converge.connectors.models import Channel
 from converge.connectors.services import simulator_channel_create
-from converge.connectors.types import ChannelKind, DeliveryStatus, InboundMessage
 from converge.connectors.webchat import webchat_demo_channel_ensure
 from converge.conversations import services as conversation_services
 from converge.conversations.inbound import message_receive
@@ -27,6 +26,7 @@ from converge.core import clock
 from converge.patients.models import ContactPoint, Patient
 from converge.practices.models import Location, Practice, Role, StaffMember
 from converge.practices.services import practice_create, staff_create
+from converge.providers.types import ChannelKind, DeliveryStatus, InboundMessage
 from converge.reminders.models import Reminder, ReminderStatus
 from converge.reminders.services import reminders_dispatch_due
 from converge.reminders.waitlist import waitlist_add, waitlist_send_batches

@@ -9,11 +9,11 @@ from typing import Any
 from django.test import Client
 
 from converge.connectors.models import Channel
-from converge.connectors.simulator import SIGNATURE_HEADER, sign
-from converge.connectors.types import InboundMessage
 from converge.conversations.inbound import Received, message_receive
 from converge.practices.models import Practice, Role, StaffMember
 from converge.practices.services import staff_create
+from converge.providers.simulator.connector import SIGNATURE_HEADER, sign
+from converge.providers.types import InboundMessage
 
 PASSWORD = "correct-horse-battery-9"
 

@@ -8,7 +8,7 @@ import time
 
 import redis
 
-from tests.connectors.mailservers import free_port
+from tests.providers.email.mailservers import free_port
 
 
 def start_redis(port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:

@@ -10,8 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from converge.connectors.simulator import SimulatorConnector, outbox_path
-from converge.connectors.types import OutboundMessage
+from converge.connectors.registry import simulator_outbox_dir
+from converge.connectors.simulate import simulator_outbox_path
+from converge.providers.simulator.connector import SimulatorConnector
+from converge.providers.types import ChannelConfig, ChannelKind, OutboundMessage
 
 PRIVATE = stat.S_IRWXG | stat.S_IRWXO
 
@@ -68,9 +70,11 @@ def test_simulator_copies_of_sent_messages_are_private(settings, tmp_path: Path)
     settings.DATA_DIR = tmp_path
     old = os.umask(0o022)
     try:
-        connector = SimulatorConnector(channel_key="perm-test", kind="sms", webhook_secret="s" * 32)
-        connector.send(OutboundMessage(to_address="+15552017788", body="Your visit is Tuesday", idempotency_key="k1"))
+        connector = SimulatorConnector(kind=ChannelKind.SMS, outbox_dir=simulator_outbox_dir())
+        channel = ChannelConfig(key="perm-test", kind=ChannelKind.SMS, credentials={}, settings={})
+        message = OutboundMessage(to_address="+15552017788", body="Your visit is Tuesday", idempotency_key="k1")
+        connector.send(channel, message)
     finally:
         os.umask(old)
     assert exposed(tmp_path) == []
-    assert outbox_path("perm-test").read_text().count("Tuesday") == 1
+    assert simulator_outbox_path("perm-test").read_text().count("Tuesday") == 1

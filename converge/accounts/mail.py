@@ -34,7 +34,7 @@ def mailbox_for(practice_id: int) -> Any:
     """The practice's enabled mailbox channel that can send, or None."""
     from converge.connectors.email_channels import email_config
     from converge.connectors.models import Channel, Provider
-    from converge.connectors.types import ChannelKind
+    from converge.providers.types import ChannelKind
 
     channels = Channel.objects.select_related("practice").filter(
         practice_id=practice_id, kind=ChannelKind.EMAIL, provider=Provider.MAILBOX, enabled=True
@@ -97,7 +97,7 @@ def send_due() -> int:
 def _send_one(invitation: StaffInvitation) -> int:
     from converge.accounts.invites import invite_link
     from converge.connectors.email_channels import email_config, smtp_for
-    from converge.connectors.types import OutboundMessage, SendError
+    from converge.providers.types import OutboundMessage, SendError
 
     attempts = invitation.mail_attempts + 1
     try:

@@ -17,10 +17,10 @@ from django.views.decorators.http import require_POST
 
 from converge.audit.services import audit_record
 from converge.connectors.models import Channel
-from converge.connectors.simulator import SIGNATURE_HEADER, sign
-from converge.connectors.types import DeliveryStatus
 from converge.conversations.models import Conversation, Direction, Message
 from converge.core import clock
+from converge.providers.simulator.connector import SIGNATURE_HEADER, sign
+from converge.providers.types import DeliveryStatus
 
 _secrets: dict[str, tuple[Channel, str]] = {}
 

@@ -13,11 +13,13 @@ from django.db import transaction
 
 from converge.audit.services import audit_record
 from converge.connectors.models import Channel, Provider, Tier
-from converge.connectors.senders import twilio_client, whatsapp_client
-from converge.connectors.types import ChannelKind, SendError
+from converge.connectors.registry import channel_config
 from converge.core import crypto
 from converge.patients.addresses import InvalidAddress, display_phone, normalize_phone
 from converge.practices.models import Practice
+from converge.providers.twilio.connector import twilio_client
+from converge.providers.types import ChannelKind, SendError
+from converge.providers.whatsapp.connector import whatsapp_client
 
 _PHONE_NUMBER_ID = re.compile(r"[0-9]{5,32}")
 _ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
@@ -263,13 +265,13 @@ def channel_check(*, channel: Channel, actor: Any) -> CheckResult:
     """Ask the provider whether the stored credentials work ("test connection")."""
     try:
         if channel.provider == Provider.META:
-            number = whatsapp_client(channel).check_credentials()
+            number = whatsapp_client(channel_config(channel)).check_credentials()
             result = CheckResult(True, f"Connected to WhatsApp number {number}")
             if channel.display_address != number:
                 channel.display_address = number[:254]
                 channel.save(update_fields=["display_address"])
         elif channel.provider == Provider.TWILIO:
-            account = twilio_client(channel).check_credentials()
+            account = twilio_client(channel_config(channel)).check_credentials()
             result = CheckResult(True, f"Connected to Twilio account {account}")
         elif channel.provider == Provider.SIMULATOR:
             result = CheckResult(True, "Simulator channel: there is no provider account to check")

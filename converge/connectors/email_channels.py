@@ -16,10 +16,10 @@ from typing import Any
 from django.db import transaction
 
 from converge.audit.services import audit_record
-from converge.connectors.email import ImapMailbox, SmtpSender, TlsMode, is_valid_address
 from converge.connectors.models import Channel, Provider, Tier
-from converge.connectors.types import ChannelKind
 from converge.practices.models import Practice, StaffMember
+from converge.providers.email import ImapMailbox, SmtpSender, TlsMode, is_valid_address
+from converge.providers.types import ChannelKind
 
 DEFAULT_POLL_SECONDS = 60
 MIN_POLL_SECONDS = 15

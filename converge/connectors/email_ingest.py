@@ -24,13 +24,13 @@ from datetime import timedelta
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Q
 
-from converge.connectors.email import FetchedMail, ImapMailbox, MailboxError, MailboxState
 from converge.connectors.email_channels import EmailConfig, email_config, mailbox_for
 from converge.connectors.email_ingest_mail import Outcome, quarantine, receive_mail
 from converge.connectors.models import Channel, MailboxCursor, Provider
-from converge.connectors.types import ChannelKind
 from converge.core import clock
 from converge.core.jobs import periodic
+from converge.providers.email import FetchedMail, ImapMailbox, MailboxError, MailboxState
+from converge.providers.types import ChannelKind
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,14 @@ from datetime import timedelta
 from django.db import transaction
 
 from converge.audit.services import audit_record
-from converge.connectors.email import (
+from converge.connectors.email_channels import EmailConfig
+from converge.connectors.models import Channel, EmailReplyToken, QuarantinedMail
+from converge.conversations.inbound import AUTO_REPLY_KIND, message_receive, message_status_apply
+from converge.conversations.models import Attachment, Conversation, Direction, Message
+from converge.core import clock, storage
+from converge.patients.addresses import InvalidAddress, normalize_email
+from converge.patients.models import ContactPoint
+from converge.providers.email import (
     FetchedMail,
     MalformedEmail,
     ParsedEmail,
@@ -23,14 +30,7 @@ from converge.connectors.email import (
     reply_token_from_addresses,
     to_inbound_message,
 )
-from converge.connectors.email_channels import EmailConfig
-from converge.connectors.models import Channel, EmailReplyToken, QuarantinedMail
-from converge.connectors.types import ChannelKind, DeliveryStatus, InboundAttachment, MalformedPayload, StatusUpdate
-from converge.conversations.inbound import AUTO_REPLY_KIND, message_receive, message_status_apply
-from converge.conversations.models import Attachment, Conversation, Direction, Message
-from converge.core import clock, storage
-from converge.patients.addresses import InvalidAddress, normalize_email
-from converge.patients.models import ContactPoint
+from converge.providers.types import ChannelKind, DeliveryStatus, InboundAttachment, MalformedPayload, StatusUpdate
 
 log = logging.getLogger(__name__)
 

@@ -18,12 +18,12 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from converge.connectors.email import make_reply_token
 from converge.connectors.email_channels import email_config, smtp_for
 from converge.connectors.models import Channel, EmailReplyToken
-from converge.connectors.types import ChannelKind, OutboundMessage, PermanentSendError, ProviderReceipt
 from converge.conversations.models import Conversation, Direction, Message
 from converge.core import clock
+from converge.providers.email import make_reply_token
+from converge.providers.types import ChannelKind, OutboundMessage, PermanentSendError, ProviderReceipt
 
 
 def reply_token_for(conversation: Conversation) -> str:

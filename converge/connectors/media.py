@@ -17,10 +17,12 @@ from datetime import timedelta
 from django.db import transaction
 
 from converge.connectors.models import Provider
-from converge.connectors.senders import twilio_client, whatsapp_client
-from converge.connectors.types import PermanentSendError, RetryableSendError
+from converge.connectors.registry import channel_config
 from converge.conversations.models import Attachment
 from converge.core import clock, events, storage
+from converge.providers.twilio.connector import twilio_client
+from converge.providers.types import PermanentSendError, RetryableSendError
+from converge.providers.whatsapp.connector import whatsapp_client
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +81,11 @@ def _fetch_one(attachment: Attachment) -> int:
     channel = attachment.message.channel
     try:
         if channel.provider == Provider.META and attachment.provider_media_id:
-            content, content_type = whatsapp_client(channel).fetch_media(
+            content, content_type = whatsapp_client(channel_config(channel)).fetch_media(
                 attachment.provider_media_id, max_bytes=MEDIA_MAX_BYTES, allowed_types=MEDIA_ALLOWED_TYPES
             )
         elif channel.provider == Provider.TWILIO and attachment.source_url:
-            content, content_type = twilio_client(channel).fetch_media(
+            content, content_type = twilio_client(channel_config(channel)).fetch_media(
                 attachment.source_url, max_bytes=MEDIA_MAX_BYTES, allowed_types=MEDIA_ALLOWED_TYPES
             )
         else:

@@ -5,9 +5,9 @@ from typing import Any
 
 from django.db import models
 
-from converge.connectors.types import ChannelKind
 from converge.core import crypto
 from converge.core.models import TenantModel
+from converge.providers.types import ChannelKind
 
 
 class Provider(models.TextChoices):

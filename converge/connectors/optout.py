@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Literal
 
 from converge.connectors.models import Channel, Provider
 from converge.connectors.policy import OPT_OUT_CONFIRMATION
-from converge.connectors.twilio_sms import classify_keyword
-from converge.connectors.types import ChannelKind
+from converge.providers.twilio.protocol import classify_keyword
+from converge.providers.types import ChannelKind
 
 if TYPE_CHECKING:
     from converge.conversations.models import Conversation, Message

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from converge.connectors.models import Channel, Provider, WhatsAppTemplate
-from converge.connectors.types import ChannelKind
-from converge.connectors.whatsapp import within_customer_service_window
 from converge.core import clock
+from converge.providers.types import ChannelKind
+from converge.providers.whatsapp.protocol import within_customer_service_window
 
 if TYPE_CHECKING:
     from converge.conversations.models import Message

@@ -1,12 +1,22 @@
-"""Which code speaks to a configured channel."""
+"""Which code speaks to a configured channel: the provider's Connector (converge.providers), bound
+to the channel's configuration, or a registered sender for providers whose sends need the
+database (mailbox, widget, portal)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from django.conf import settings
+
+from converge.config.env import env_int
 from converge.connectors.models import Channel, Provider
-from converge.connectors.senders import TwilioSender, WhatsAppSender
-from converge.connectors.simulator import SimulatorConnector
-from converge.connectors.types import (
+from converge.providers.registry import CONNECTORS
+from converge.providers.simulator.connector import SimulatorConnector
+from converge.providers.types import (
     AmbiguousSendError,
+    ChannelConfig,
+    ChannelKind,
+    Connector,
     OutboundMessage,
     PermanentSendError,
     ProviderReceipt,
@@ -14,30 +24,73 @@ from converge.connectors.types import (
     Sender,
 )
 
-_senders: dict[str, type] = {Provider.META: WhatsAppSender, Provider.TWILIO: TwilioSender}
+# The providers each Connector in CONNECTORS speaks for.
+_CONNECTOR_PROVIDERS = {ChannelKind.WHATSAPP: Provider.META, ChannelKind.SMS: Provider.TWILIO}
+
+_senders: dict[str, type] = {}
 
 
 def register_sender(provider: str, factory: type) -> None:
-    """Later connectors register a factory taking the Channel."""
+    """A provider whose sends need the database registers a factory taking the Channel."""
     _senders[provider] = factory
 
 
-def simulator_for(channel: Channel) -> SimulatorConnector:
-    return SimulatorConnector(
-        channel_key=channel.key,
-        kind=channel.kind,
-        webhook_secret=channel.credentials().get("webhook_secret", ""),
+def channel_config(channel: Channel) -> ChannelConfig:
+    return ChannelConfig(
+        key=channel.key,
+        kind=ChannelKind(channel.kind),
+        credentials=channel.credentials(),
+        settings=channel.settings or {},
+        public_base_url=settings.PUBLIC_BASE_URL,
     )
+
+
+def simulator_outbox_dir() -> Path:
+    return Path(settings.DATA_DIR) / "simulator"
+
+
+def simulator_connector(channel: Channel) -> SimulatorConnector:
+    return SimulatorConnector(
+        kind=ChannelKind(channel.kind),
+        outbox_dir=simulator_outbox_dir(),
+        delay_ms=env_int("CONVERGE_SIMULATOR_DELAY_MS", 0),
+    )
+
+
+def connector_for(channel: Channel) -> Connector | None:
+    """The Connector that speaks this channel's provider, or None for a provider that has none."""
+    if channel.provider == Provider.SIMULATOR:
+        return simulator_connector(channel)
+    kind = ChannelKind(channel.kind)
+    if _CONNECTOR_PROVIDERS.get(kind) != channel.provider:
+        return None
+    return CONNECTORS[kind]
+
+
+class BoundConnector:
+    """A Connector bound to one channel: what the outbox calls."""
+
+    def __init__(self, connector: Connector, channel: ChannelConfig) -> None:
+        self.connector, self.channel = connector, channel
+
+    def send(self, message: OutboundMessage) -> ProviderReceipt:
+        return self.connector.send(self.channel, message)
+
+
+def simulator_for(channel: Channel) -> Sender:
+    return BoundConnector(simulator_connector(channel), channel_config(channel))
 
 
 def sender_for(channel: Channel) -> Sender:
     sender: Sender
     if channel.provider == Provider.SIMULATOR:
         sender = simulator_for(channel)
-    elif (factory := _senders.get(channel.provider)) is None:
-        sender = _Unsupported(channel.provider)
-    else:
+    elif (factory := _senders.get(channel.provider)) is not None:
         sender = factory(channel)
+    elif (connector := connector_for(channel)) is not None:
+        sender = BoundConnector(connector, channel_config(channel))
+    else:
+        sender = _Unsupported(channel.provider)
     return _Counted(sender, channel.kind)
 
 

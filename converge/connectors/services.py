@@ -8,9 +8,9 @@ from django.db import transaction
 
 from converge.audit.services import audit_record
 from converge.connectors.models import Channel, Provider, Tier
-from converge.connectors.types import ChannelKind
 from converge.core import crypto
 from converge.practices.models import Practice
+from converge.providers.types import ChannelKind
 
 SIMULATOR_NAMES = {
     ChannelKind.SMS: "SMS",

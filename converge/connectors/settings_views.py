@@ -18,9 +18,9 @@ from converge.connectors import channel_setup
 from converge.connectors.channel_setup import ChannelSetupError
 from converge.connectors.models import Channel, Provider, TemplateCategory, TemplateStatus, WhatsAppTemplate
 from converge.connectors.ratelimit import burst, max_per_second
-from converge.connectors.types import ChannelKind
 from converge.connectors.whatsapp_templates import whatsapp_template_delete, whatsapp_template_save
 from converge.practices.models import Role, StaffMember
+from converge.providers.types import ChannelKind
 
 SETTINGS_ROLES = frozenset({Role.MANAGER, Role.ADMIN})
 WHATSAPP_FIELDS = ("name", "phone_number_id", "access_token", "app_secret", "verify_token", "api_base_url")

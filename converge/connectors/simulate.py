@@ -14,16 +14,27 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from converge.connectors.models import Channel, Provider
-from converge.connectors.simulator import SIGNATURE_HEADER, sign
+from converge.connectors.registry import simulator_outbox_dir
 from converge.conversations.models import Message, Priority
 from converge.practices.models import Practice
+from converge.providers.simulator.connector import SIGNATURE_HEADER, outbox_path, read_outbox, sign
 
 # How long a channel this command has just created may stay unknown to the server: it caches the
 # channel a webhook URL names (converge.connectors.webhook_channels) for this long.
 _NEW_CHANNEL_GRACE = 6.0
+
+
+def simulator_outbox(channel_key: str) -> list[dict[str, Any]]:
+    """What the simulator has sent on this channel, oldest first (its "provider side")."""
+    return read_outbox(simulator_outbox_dir(), channel_key)
+
+
+def simulator_outbox_path(channel_key: str) -> Path:
+    return outbox_path(simulator_outbox_dir(), channel_key)
 
 
 class SimulateError(Exception):
@@ -55,7 +66,7 @@ def simulator_channel(practice: Practice, kind: str) -> tuple[Channel, bool]:
 
 
 def webhook_body(*, sender: str, text: str, message_id: str) -> bytes:
-    """The JSON the simulator webhook accepts (converge.connectors.simulator.SimulatorConnector)."""
+    """The JSON the simulator webhook accepts (converge.providers.simulator.connector.SimulatorConnector)."""
     return json.dumps({"from": sender, "text": text, "id": message_id}).encode()
 
 
@@ -90,8 +101,8 @@ def deliver_via_server(
 
 
 def deliver_direct(channel: Channel, *, sender: str, text: str, message_id: str) -> Outcome:
-    from converge.connectors.types import InboundMessage, MalformedPayload
     from converge.conversations.inbound import message_receive
+    from converge.providers.types import InboundMessage, MalformedPayload
 
     check_sender(channel, sender)
     inbound = InboundMessage(provider_message_id=message_id, sender_address=sender, body=text)

@@ -9,13 +9,13 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from converge.connectors.models import Provider
-from converge.connectors.registry import simulator_for
-from converge.connectors.simulator import SIGNATURE_HEADER
-from converge.connectors.types import MalformedPayload, SignatureError
+from converge.connectors.registry import channel_config, simulator_connector
 from converge.connectors.webhook_channels import webhook_channel
+from converge.connectors.webhooks import webhook_request
 from converge.conversations.inbound_queue import inbound_take
 from converge.core.metrics import counts_webhook
 from converge.patients.addresses import InvalidAddress, normalize_address
+from converge.providers.types import InboundMessage, MalformedPayload, SignatureError
 
 log = logging.getLogger(__name__)
 
@@ -27,14 +27,14 @@ def simulator_webhook(request: HttpRequest, key: str) -> HttpResponse:
     channel = webhook_channel(key, Provider.SIMULATOR)
     if channel is None:
         return JsonResponse({"detail": "unknown channel"}, status=404)
-    connector = simulator_for(channel)
+    connector, config, webhook = simulator_connector(channel), channel_config(channel), webhook_request(request)
     try:
-        connector.verify(request.body, request.headers.get(SIGNATURE_HEADER))
+        connector.verify(config, webhook)
     except SignatureError:
         log.warning("simulator webhook: bad signature channel=%s", channel.pk)
         return JsonResponse({"detail": "bad signature"}, status=401)
     try:
-        inbound = connector.parse(request.body)
+        inbound = [event for event in connector.parse(config, webhook) if isinstance(event, InboundMessage)]
         # Validate every message before storing any, so a bad batch stores nothing.
         for i, item in enumerate(inbound):
             try:

@@ -23,11 +23,11 @@ from converge.connectors.email_channels import (
     email_config,
 )
 from converge.connectors.models import Channel, MailboxCursor, Provider, QuarantinedMail
-from converge.connectors.types import ChannelKind
 from converge.connectors.webchat import WebchatError, allowed_origins, webchat_channel_create, widget_script_tag
 from converge.core import storage
 from converge.dashboard.views.common import staff_of, staff_required
 from converge.practices.models import Role
+from converge.providers.types import ChannelKind
 
 SETTINGS_ROLES = (Role.MANAGER, Role.ADMIN)
 

@@ -25,13 +25,13 @@ from django.db import transaction
 
 from converge.audit.services import audit_record
 from converge.connectors.models import Channel, Provider, Tier, WebchatVisitor
-from converge.connectors.types import ChannelKind, InboundMessage, MalformedPayload
 from converge.conversations.inbound import message_receive
 from converge.conversations.models import Direction, Message
 from converge.core import clock
 from converge.patients.addresses import PHONE_KINDS, InvalidAddress, normalize_email, normalize_phone
 from converge.patients.models import ContactPoint, Patient
 from converge.practices.models import Practice, StaffMember
+from converge.providers.types import ChannelKind, InboundMessage, MalformedPayload
 
 MAX_MESSAGE_CHARS = 2000
 HISTORY_LIMIT = 200
@@ -334,8 +334,8 @@ def webchat_messages_delivered(*, visitor: WebchatVisitor, message_ids: list[int
     """Outbound messages a connected browser has received move from sent to delivered."""
     if not message_ids:
         return
-    from converge.connectors.types import DeliveryStatus, StatusUpdate
     from converge.conversations.inbound import message_status_apply
+    from converge.providers.types import DeliveryStatus, StatusUpdate
 
     rows = Message.objects.filter(
         pk__in=message_ids,

@@ -9,9 +9,9 @@ announced; "delivered" is recorded when a browser actually receives it.
 from __future__ import annotations
 
 from converge.connectors.models import Channel
-from converge.connectors.types import OutboundMessage, PermanentSendError, ProviderReceipt
 from converge.conversations.models import Message
 from converge.core import events
+from converge.providers.types import OutboundMessage, PermanentSendError, ProviderReceipt
 
 
 def visitor_group(public_id: str) -> str:

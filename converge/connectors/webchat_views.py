@@ -21,7 +21,6 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
 from converge.connectors.models import Channel, Provider
-from converge.connectors.types import ChannelKind, MalformedPayload, json_document
 from converge.connectors.webchat import (
     MAX_MESSAGE_CHARS,
     WebchatError,
@@ -32,6 +31,7 @@ from converge.connectors.webchat import (
 )
 from converge.connectors.webchat_availability import practice_availability
 from converge.core.principal import client_ip
+from converge.providers.types import ChannelKind, MalformedPayload, json_document
 
 log = logging.getLogger(__name__)
 

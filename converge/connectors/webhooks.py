@@ -1,6 +1,7 @@
-"""WhatsApp Cloud API and Twilio webhooks: verify the signature, parse and validate the whole
-request, then hand each event to the inbound pipeline. Nothing is stored from a request that
-fails a check: a bad signature is 401 (missing) or 403 (wrong), a bad body 400.
+"""WhatsApp Cloud API and Twilio webhooks: the provider's Connector verifies the signature and
+parses the whole request, the view validates it against what the database can hold, then hands
+each event to the inbound pipeline. Nothing is stored from a request that fails a check: a bad
+signature is 401 (missing) or 403 (wrong), a bad body 400.
 """
 
 from __future__ import annotations
@@ -15,23 +16,43 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from converge.connectors import twilio_sms, whatsapp
 from converge.connectors.models import Channel, Provider
-from converge.connectors.senders import STATUS_REFERENCE_PARAM
-from converge.connectors.types import InboundEvent, InboundMessage, MalformedPayload, SignatureError
+from converge.connectors.registry import channel_config
 from converge.connectors.webhook_channels import webhook_channel
 from converge.conversations.inbound import message_status_apply
 from converge.conversations.inbound_queue import inbound_take
 from converge.core.metrics import counts_webhook
 from converge.patients.addresses import InvalidAddress, normalize_address
+from converge.providers.twilio.connector import SIGNATURE_HEADER as TWILIO_SIGNATURE_HEADER
+from converge.providers.twilio.connector import TWILIO
+from converge.providers.types import (
+    InboundMessage,
+    MalformedPayload,
+    ProviderEvent,
+    SignatureError,
+    StatusUpdate,
+    WebhookRequest,
+)
+from converge.providers.whatsapp import protocol as whatsapp
+from converge.providers.whatsapp.connector import SIGNATURE_HEADER as WHATSAPP_SIGNATURE_HEADER
+from converge.providers.whatsapp.connector import WHATSAPP
 
 log = logging.getLogger(__name__)
 
-WHATSAPP_SIGNATURE_HEADER = "X-Hub-Signature-256"
-TWILIO_SIGNATURE_HEADER = "X-Twilio-Signature"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 _MAX_ID = 200  # Message.provider_message_id / Attachment.provider_media_id
 _MAX_URL = 1000  # Attachment.source_url
+
+
+def webhook_request(request: HttpRequest, *, with_form: bool = False) -> WebhookRequest:
+    body = request.body  # read before request.POST so the raw bytes stay available
+    return WebhookRequest(
+        method=request.method or "",
+        url=public_url(request),
+        headers=request.headers,
+        body=body,
+        form=request.POST if with_form else {},
+    )
 
 
 def _unknown() -> JsonResponse:
@@ -78,15 +99,14 @@ def whatsapp_webhook(request: HttpRequest, key: str) -> HttpResponse:
             return HttpResponse("verification failed", status=403, content_type="text/plain")
         return HttpResponse(challenge, content_type="text/plain")
 
-    app_secret = str(credentials.get("app_secret", ""))
-    header = request.headers.get(WHATSAPP_SIGNATURE_HEADER)
+    config, webhook = channel_config(channel), webhook_request(request)
     try:
-        whatsapp.verify_signature(request.body, header, app_secret)
+        WHATSAPP.verify(config, webhook)
     except SignatureError:
-        return _denied(channel, "whatsapp", header)
-    same_app = _SameApp(channel, app_secret)
+        return _denied(channel, "whatsapp", webhook.header(WHATSAPP_SIGNATURE_HEADER))
+    same_app = _SameApp(channel, str(credentials.get("app_secret", "")))
     try:
-        routed = _whatsapp_route(channel, same_app, whatsapp.parse_notification(request.body))
+        routed = _whatsapp_route(channel, same_app, WHATSAPP.parse(config, webhook))
     except MalformedPayload as exc:
         log.info("whatsapp webhook: malformed channel=%s", channel.pk)
         return JsonResponse({"detail": str(exc)}, status=400)
@@ -112,13 +132,13 @@ class _SameApp:
 
 
 def _whatsapp_route(
-    channel: Channel, same_app: _SameApp, events: list[InboundEvent]
-) -> list[tuple[Channel | None, InboundEvent]]:
+    channel: Channel, same_app: _SameApp, events: list[ProviderEvent]
+) -> list[tuple[Channel | None, ProviderEvent]]:
     """Pair each event with the channel it belongs to. One Meta app's webhook serves every number
     of the app, so a message for another number set up here (with the same app secret) goes to
     that number's channel; one for a number not set up here is acknowledged and left alone."""
     own_number = str(channel.settings.get("phone_number_id", ""))
-    routed: list[tuple[Channel | None, InboundEvent]] = []
+    routed: list[tuple[Channel | None, ProviderEvent]] = []
     for i, event in enumerate(events):
         target: Channel | None = channel
         if isinstance(event, InboundMessage):
@@ -127,16 +147,13 @@ def _whatsapp_route(
                 target = same_app.by_number().get(number)
             if target is not None:
                 _check_message(target, event, f"messages[{i}]")
-            if event.kind == "reaction" and not event.reply_to_provider_id:
-                # Thread the reaction under the message it reacts to.
-                event = replace(event, reply_to_provider_id=event.metadata.get("message_id") or None)
         elif len(event.provider_message_id) > _MAX_ID:
             raise MalformedPayload(f"statuses[{i}]: message id longer than {_MAX_ID} characters")
         routed.append((target, event))
     return routed
 
 
-def _store(routed: Iterable[tuple[Channel | None, InboundEvent]], same_app: _SameApp) -> dict[str, int]:
+def _store(routed: Iterable[tuple[Channel | None, ProviderEvent]], same_app: _SameApp) -> dict[str, int]:
     counts = {"statuses": 0, "ignored": 0, "accepted": 0}
     messages: dict[int, tuple[Channel, list[InboundMessage]]] = {}
     for target, event in routed:
@@ -170,15 +187,18 @@ def public_url(request: HttpRequest) -> str:
     return settings.PUBLIC_BASE_URL.rstrip("/") + request.path_info + (f"?{query}" if query else "")
 
 
-def _twilio_verified(request: HttpRequest, channel: Channel) -> HttpResponse | None:
-    body = request.body  # read before request.POST so the raw bytes stay available
-    header = request.headers.get(TWILIO_SIGNATURE_HEADER)
-    token = str(channel.credentials().get("auth_token", ""))
+def _twilio_events(request: HttpRequest, channel: Channel) -> list[ProviderEvent] | HttpResponse:
+    """The request's events, or the answer refusing it (bad signature 401/403, bad body 400)."""
+    config, webhook = channel_config(channel), webhook_request(request, with_form=True)
     try:
-        twilio_sms.validate_signature(public_url(request), request.POST, header, token, raw_body=body)
+        TWILIO.verify(config, webhook)
     except SignatureError:
-        return _denied(channel, "twilio", header)
-    return None
+        return _denied(channel, "twilio", webhook.header(TWILIO_SIGNATURE_HEADER))
+    try:
+        return TWILIO.parse(config, webhook)
+    except MalformedPayload as exc:
+        log.info("twilio webhook: malformed channel=%s", channel.pk)
+        return JsonResponse({"detail": str(exc)}, status=400)
 
 
 @counts_webhook("sms")
@@ -188,15 +208,16 @@ def twilio_inbound(request: HttpRequest, key: str) -> HttpResponse:
     channel = webhook_channel(key, Provider.TWILIO)
     if channel is None:
         return _unknown()
-    if (denied := _twilio_verified(request, channel)) is not None:
-        return denied
+    if isinstance(events := _twilio_events(request, channel), HttpResponse):
+        return events
+    inbound = [event for event in events if isinstance(event, InboundMessage)]
     try:
-        inbound = twilio_sms.parse_inbound(request.POST)
-        _check_message(channel, inbound, "message")
+        for event in inbound:
+            _check_message(channel, event, "message")
     except MalformedPayload as exc:
         log.info("twilio webhook: malformed channel=%s", channel.pk)
         return JsonResponse({"detail": str(exc)}, status=400)
-    inbound_take(channel=channel, messages=[inbound])
+    inbound_take(channel=channel, messages=inbound)
     # Empty TwiML: Twilio sends no automatic reply; answers go through the outbox.
     return HttpResponse(EMPTY_TWIML, content_type="text/xml")
 
@@ -208,16 +229,11 @@ def twilio_status(request: HttpRequest, key: str) -> HttpResponse:
     channel = webhook_channel(key, Provider.TWILIO)
     if channel is None:
         return _unknown()
-    if (denied := _twilio_verified(request, channel)) is not None:
-        return denied
-    try:
-        update = twilio_sms.parse_status(request.POST)
-        if len(update.provider_message_id) > _MAX_ID:
-            raise MalformedPayload("MessageSid is too long")
-        # Our message's reference, put in the StatusCallback URL when it was sent (and covered by
-        # the signature, which signs the whole URL).
-        update = replace(update, reference=request.GET.get(STATUS_REFERENCE_PARAM, "")[:_MAX_ID])
-    except MalformedPayload as exc:
-        return JsonResponse({"detail": str(exc)}, status=400)
-    message_status_apply(channel=channel, update=update)
+    if isinstance(events := _twilio_events(request, channel), HttpResponse):
+        return events
+    updates = [event for event in events if isinstance(event, StatusUpdate)]
+    if any(len(update.provider_message_id) > _MAX_ID for update in updates):
+        return JsonResponse({"detail": "MessageSid is too long"}, status=400)
+    for update in updates:
+        message_status_apply(channel=channel, update=replace(update, reference=update.reference[:_MAX_ID]))
     return HttpResponse(status=204)

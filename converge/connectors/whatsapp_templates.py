@@ -17,10 +17,10 @@ from django.db import IntegrityError, transaction
 from converge.audit.services import audit_record
 from converge.connectors.channel_setup import ChannelSetupError
 from converge.connectors.models import Channel, TemplateCategory, TemplateStatus, WhatsAppTemplate
-from converge.connectors.types import ChannelKind
 from converge.conversations.models import Conversation, Message
 from converge.conversations.services import ServiceError, message_queue
 from converge.practices.models import StaffMember
+from converge.providers.types import ChannelKind
 
 _NAME = re.compile(r"[a-z0-9_]{1,512}")
 # Meta's codes: "en", "en_US", "pt_BR", "fil", "zh_HK", ...

@@ -34,16 +34,6 @@ from django.db import IntegrityError, connection, transaction
 from converge.audit.services import audit_record
 from converge.connectors.models import Channel
 from converge.connectors.optout import keyword_handle
-from converge.connectors.status import status_may_advance
-from converge.connectors.twilio_sms import classify_keyword
-from converge.connectors.types import (
-    UNCONFIRMED,
-    ChannelKind,
-    DeliveryStatus,
-    InboundMessage,
-    MalformedPayload,
-    StatusUpdate,
-)
 from converge.conversations.models import (
     Attachment,
     Conversation,
@@ -59,6 +49,16 @@ from converge.patients.addresses import PHONE_KINDS, InvalidAddress, normalize_a
 from converge.patients.models import ContactPoint, Patient
 from converge.practices.models import Practice
 from converge.privacy.invitations import invite_to_portal
+from converge.providers.status import status_may_advance
+from converge.providers.twilio.protocol import classify_keyword
+from converge.providers.types import (
+    UNCONFIRMED,
+    ChannelKind,
+    DeliveryStatus,
+    InboundMessage,
+    MalformedPayload,
+    StatusUpdate,
+)
 from converge.reminders.models import PatientPrompt
 from converge.reminders.replies import handle_reply, remember_open_prompt
 from converge.routing.services import classify_inbound, route_inbound

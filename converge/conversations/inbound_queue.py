@@ -22,12 +22,12 @@ from django.db import connection, transaction
 from django.db.models import Field
 
 from converge.connectors.models import Channel
-from converge.connectors.types import InboundAttachment, InboundMessage
 from converge.conversations.inbound import message_receive
 from converge.conversations.models import InboundEvent
 from converge.conversations.outbox import backoff_delay
 from converge.core import clock
 from converge.core.metrics import observe_pipeline
+from converge.providers.types import InboundAttachment, InboundMessage
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ import uuid
 from django.db import models
 from django.db.models import Q
 
-from converge.connectors.types import DeliveryStatus
 from converge.core.models import TenantModel
+from converge.providers.types import DeliveryStatus
 
 
 class ConversationStatus(models.TextChoices):

@@ -31,7 +31,11 @@ from converge.audit.services import audit_record
 from converge.connectors.policy import send_refusal
 from converge.connectors.ratelimit import throttle_claim
 from converge.connectors.registry import sender_for
-from converge.connectors.types import (
+from converge.conversations.models import Message
+from converge.core import clock, events
+from converge.core.metrics import count_send
+from converge.patients.models import ContactPoint
+from converge.providers.types import (
     UNCONFIRMED,
     AmbiguousSendError,
     DeliveryStatus,
@@ -41,10 +45,6 @@ from converge.connectors.types import (
     ProviderReceipt,
     RetryableSendError,
 )
-from converge.conversations.models import Message
-from converge.core import clock, events
-from converge.core.metrics import count_send
-from converge.patients.models import ContactPoint
 from converge.routing.oncall import page_outcome
 
 log = logging.getLogger(__name__)

@@ -8,8 +8,8 @@ from datetime import datetime
 
 from django.db.models import Count, Min, Q
 
-from converge.connectors.types import DeliveryStatus
 from converge.conversations.models import InboundEvent, Message
+from converge.providers.types import DeliveryStatus
 
 
 @dataclass(frozen=True)

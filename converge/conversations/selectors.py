@@ -15,7 +15,6 @@ from django.http import Http404
 
 from converge.audit.services import audit_record
 from converge.connectors.models import Channel
-from converge.connectors.types import ChannelKind, DeliveryStatus
 from converge.conversations.models import (
     STAFF_PAGE_KIND,
     Conversation,
@@ -33,6 +32,7 @@ from converge.core.principal import Principal
 from converge.patients.models import ContactPoint
 from converge.practices.models import StaffMember
 from converge.privacy import access
+from converge.providers.types import ChannelKind, DeliveryStatus
 
 INBOX_VIEWS = ("all", "mine", "unassigned", "urgent", "snoozed", "resolved")
 

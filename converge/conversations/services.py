@@ -10,7 +10,6 @@ from django.db import IntegrityError, transaction
 from converge.audit.services import audit_record
 from converge.connectors.models import Channel
 from converge.connectors.policy import queue_refusal
-from converge.connectors.types import ChannelKind, DeliveryStatus
 from converge.conversations.models import (
     Conversation,
     ConversationEvent,
@@ -25,6 +24,7 @@ from converge.core import clock, events
 from converge.patients.models import ContactPoint
 from converge.practices.models import StaffMember, Team
 from converge.privacy.guard import PhiDetected, check_outbound
+from converge.providers.types import ChannelKind, DeliveryStatus
 
 
 class ServiceError(ValueError):

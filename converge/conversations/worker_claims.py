@@ -8,8 +8,8 @@ from typing import Any
 
 from django.db.models import F, QuerySet
 
-from converge.connectors.types import DeliveryStatus
 from converge.conversations.models import InboundEvent, Message
+from converge.providers.types import DeliveryStatus
 
 
 def inbound_release_dead(live: QuerySet[Any], now: datetime) -> int:

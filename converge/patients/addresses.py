@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import phonenumbers
 
-from converge.connectors.types import ChannelKind
+from converge.providers.types import ChannelKind
 
 PHONE_KINDS = frozenset({ChannelKind.SMS, ChannelKind.WHATSAPP})
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from django.db import models
 
-from converge.connectors.types import ChannelKind
 from converge.core.models import TenantModel
+from converge.providers.types import ChannelKind
 
 
 class Language(models.TextChoices):

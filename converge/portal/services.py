@@ -10,13 +10,13 @@ from datetime import date
 from django.db import transaction
 
 from converge.audit.services import audit_record
-from converge.connectors.types import DeliveryStatus, InboundMessage, StatusUpdate
 from converge.conversations.inbound import message_receive, message_status_apply
 from converge.conversations.models import Direction, Message
 from converge.core import clock
 from converge.patients.models import ContactPoint, Patient
 from converge.privacy.models import PortalLink
 from converge.privacy.portal_delivery import portal_channel, token_hash
+from converge.providers.types import DeliveryStatus, InboundMessage, StatusUpdate
 
 MAX_DOB_ATTEMPTS = 5
 

@@ -12,7 +12,6 @@ from django.db import transaction
 
 from converge.audit.services import audit_record
 from converge.connectors.models import Channel, Provider, Tier
-from converge.connectors.types import ChannelKind, OutboundMessage, ProviderReceipt
 from converge.conversations.models import Conversation, Message
 from converge.core import clock
 from converge.patients.models import ContactPoint, Patient
@@ -20,6 +19,7 @@ from converge.practices.models import StaffMember
 from converge.privacy.guard import privacy_settings_read
 from converge.privacy.models import PortalLink
 from converge.privacy.notices import portal_invitation_text, secure_notice_text
+from converge.providers.types import ChannelKind, OutboundMessage, ProviderReceipt
 
 
 class PortalSender:

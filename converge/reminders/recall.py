@@ -22,12 +22,12 @@ from django.db.models import Exists, Max, OuterRef, Q
 
 from converge.audit.services import audit_record
 from converge.config.env import env_int
-from converge.connectors.types import DeliveryStatus
 from converge.conversations.models import Message
 from converge.conversations.services import ServiceError, message_queue
 from converge.core import clock
 from converge.patients.models import ContactPoint, Patient
 from converge.practices.models import Practice
+from converge.providers.types import DeliveryStatus
 from converge.reminders.channels import channel_order, conversation_for_outreach, reachable_routes
 from converge.reminders.services import policy_for
 from converge.scheduling.models import ACTIVE_STATUSES, Appointment, AppointmentStatus, FollowUpItem

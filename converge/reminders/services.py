@@ -18,12 +18,12 @@ from zoneinfo import ZoneInfo
 from django.db import connection, transaction
 
 from converge.audit.services import audit_record
-from converge.connectors.types import ChannelKind, DeliveryStatus
 from converge.conversations.models import Message
 from converge.conversations.services import ServiceError, message_queue
 from converge.core import clock
 from converge.patients.models import Patient
 from converge.practices.models import Practice
+from converge.providers.types import ChannelKind, DeliveryStatus
 from converge.reminders import content
 from converge.reminders.channels import Route, channel_order, conversation_for_outreach, reachable_routes
 from converge.reminders.models import PatientPrompt, PromptKind, Reminder, ReminderPolicy, ReminderStatus

@@ -26,7 +26,6 @@ from django.db import transaction
 
 from converge.audit.services import audit_record
 from converge.connectors.models import Channel
-from converge.connectors.types import ChannelKind, DeliveryStatus
 from converge.conversations.models import (
     STAFF_PAGE_KIND,
     Conversation,
@@ -37,6 +36,7 @@ from converge.conversations.models import (
 from converge.core import clock, events
 from converge.patients.addresses import InvalidAddress, normalize_phone
 from converge.practices.models import StaffMember
+from converge.providers.types import ChannelKind, DeliveryStatus
 from converge.routing.models import RoutingSettings, UrgentAlert
 
 # Times through the whole list before paging stops (the alert itself stays until acknowledged).

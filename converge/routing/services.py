@@ -9,12 +9,12 @@ from datetime import datetime, timedelta
 from django.db import transaction
 
 from converge.audit.services import audit_record
-from converge.connectors.types import ChannelKind
 from converge.conversations.models import Conversation, ConversationEvent, Message, Priority
 from converge.core import clock, events
 from converge.core.localcache import LocalCache
 from converge.patients.models import ContactPoint
 from converge.practices.models import Practice, StaffMember, Team
+from converge.providers.types import ChannelKind
 from converge.routing.models import (
     AssignmentMode,
     Correction,
@@ -108,7 +108,7 @@ def _needs_triage(message: Message) -> bool:
     # Carrier keywords (STOP, HELP, ...) are answered by the opt-out handling, not triaged.
     if message.kind in SKIP_KINDS or not message.body.strip() or message.metadata.get("keyword"):
         return False
-    from converge.connectors.twilio_sms import classify_keyword
+    from converge.providers.twilio.protocol import classify_keyword
 
     return not (message.channel.kind == ChannelKind.SMS and classify_keyword(message.body))
 

@@ -146,8 +146,8 @@ def test_the_invitation_is_emailed_through_the_practices_mailbox(practice, manag
     channel.save()
     sent: list[Any] = []
 
-    from converge.connectors.email_smtp import SmtpSender
-    from converge.connectors.types import ProviderReceipt
+    from converge.providers.email.smtp import SmtpSender
+    from converge.providers.types import ProviderReceipt
 
     def fake_send(self: SmtpSender, message: Any, **kw: Any) -> ProviderReceipt:
         sent.append((self.host, message))
@@ -180,8 +180,8 @@ def test_a_failing_mailbox_retries_then_says_so_and_a_withdrawn_one_is_not_sent(
         display_address="desk@sunrise.example",
         settings={"smtp": {"host": "smtp.sunrise.example"}},
     )
-    from converge.connectors.email_smtp import SmtpSender
-    from converge.connectors.types import RetryableSendError
+    from converge.providers.email.smtp import SmtpSender
+    from converge.providers.types import RetryableSendError
 
     calls: list[Any] = []
 

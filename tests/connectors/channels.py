@@ -18,9 +18,9 @@ from django.test import Client
 from converge.connectors.channel_setup import sms_channel_create, whatsapp_channel_create
 from converge.connectors.models import Channel
 from converge.practices.models import Practice
-from tests.connectors.fake_providers import FakeGraphAPI, FakeTwilioAPI
+from tests.providers.fakes import FakeGraphAPI, FakeTwilioAPI
 
-FIXTURES = Path(__file__).parent / "fixtures"
+PROVIDER_TESTS = Path(__file__).parents[1] / "providers"
 APP_SECRET = "4f1c2d3e5a6b7c8d9e0f1a2b3c4d5e6f"
 VERIFY_TOKEN = "sunrise-verify-7311"
 WA_NUMBER_ID = "106540352242922"  # the phone_number_id in the fixtures
@@ -74,7 +74,7 @@ def sms_channel(practice: Practice, fake: FakeTwilioAPI | None = None, **kw: Any
 
 
 def wa_fixture(name: str) -> bytes:
-    return (FIXTURES / "whatsapp" / f"{name}.json").read_bytes()
+    return (PROVIDER_TESTS / "whatsapp" / "fixtures" / f"{name}.json").read_bytes()
 
 
 def wa_sign(body: bytes, secret: str = APP_SECRET) -> str:
@@ -140,7 +140,9 @@ def wa_status_notification(message_id: str, status: str, *, errors: list[dict] |
 
 
 def twilio_fixture(name: str, **overrides: str) -> dict[str, str]:
-    params = dict(parse_qsl((FIXTURES / "twilio" / f"{name}.txt").read_text().strip(), keep_blank_values=True))
+    params = dict(
+        parse_qsl((PROVIDER_TESTS / "twilio" / "fixtures" / f"{name}.txt").read_text().strip(), keep_blank_values=True)
+    )
     params.update(overrides)
     return params
 

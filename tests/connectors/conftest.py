@@ -1,25 +1,3 @@
-"""Fixtures for connector tests. Free of Django so protocol tests run with `-p no:django`."""
+"""The local provider APIs, for the webhook, media and setup tests here too."""
 
-from __future__ import annotations
-
-from collections.abc import Iterator
-
-import pytest
-
-from tests.connectors.fake_providers import FakeGraphAPI, FakeTwilioAPI
-
-
-@pytest.fixture
-def fake_graph() -> Iterator[FakeGraphAPI]:
-    """A local Graph API; the test fails if any request broke the documented contract."""
-    with FakeGraphAPI() as fake:
-        yield fake
-    fake.assert_no_problems()
-
-
-@pytest.fixture
-def fake_twilio() -> Iterator[FakeTwilioAPI]:
-    """A local Twilio API; the test fails if any request broke the documented contract."""
-    with FakeTwilioAPI() as fake:
-        yield fake
-    fake.assert_no_problems()
+from tests.providers.conftest import fake_graph, fake_twilio  # noqa: F401 (pytest fixtures)

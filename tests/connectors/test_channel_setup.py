@@ -11,8 +11,9 @@ from converge.audit.models import AuditEvent
 from converge.cli import main
 from converge.connectors import registry
 from converge.connectors.models import Channel, Provider, WhatsAppTemplate
-from converge.connectors.senders import TwilioSender, WhatsAppSender
 from converge.practices.models import Role
+from converge.providers.twilio.connector import TWILIO
+from converge.providers.whatsapp.connector import WHATSAPP
 from tests.connectors.channels import ACCOUNT_SID, sms_channel, wa_channel
 from tests.helpers import make_staff
 
@@ -120,9 +121,9 @@ def test_cli_registers_templates(practice, capsys):
     assert "--body" in capsys.readouterr().err
 
 
-def test_senders_are_registered_for_the_real_providers():
-    assert registry._senders[Provider.META] is WhatsAppSender
-    assert registry._senders[Provider.TWILIO] is TwilioSender
+def test_the_real_providers_are_spoken_by_their_connectors(practice):
+    assert registry.connector_for(wa_channel(practice)) is WHATSAPP
+    assert registry.connector_for(sms_channel(practice)) is TWILIO
 
 
 # --- the settings page -----------------------------------------------------------------------

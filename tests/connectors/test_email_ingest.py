@@ -19,7 +19,6 @@ from django.conf import settings
 import converge.connectors.email_ingest as email_ingest
 from converge.connectors.email_channels import EmailSetup, email_channel_create
 from converge.connectors.models import EmailReplyToken, MailboxCursor, QuarantinedMail
-from converge.connectors.types import DeliveryStatus
 from converge.conversations import inbound
 from converge.conversations.models import Attachment, Conversation, ConversationStatus, Direction, Message
 from converge.conversations.outbox import outbox_dispatch_batch
@@ -27,15 +26,16 @@ from converge.conversations.services import conversation_set_status, message_que
 from converge.core import clock, storage
 from converge.core.jobs import registered_jobs
 from converge.patients.models import ContactPoint
-from tests.connectors.email_servers import (  # noqa: F401 (pytest fixtures)
+from converge.providers.types import DeliveryStatus
+from tests.helpers import receive
+from tests.providers.email.mailservers import SmtpServer
+from tests.providers.email.servers import (  # noqa: F401 (pytest fixtures)
     ImapAccount,
     dovecot,
     imap_account,
     smtp_server,
     tls_files,
 )
-from tests.connectors.mailservers import SmtpServer
-from tests.helpers import receive
 
 pytestmark = pytest.mark.django_db
 

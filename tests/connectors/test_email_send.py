@@ -9,21 +9,21 @@ from typing import Any
 import pytest
 
 import converge.connectors.email_channels as email_channels
-from converge.connectors.email import make_message_id
 from converge.connectors.models import EmailReplyToken
-from converge.connectors.types import DeliveryStatus
 from converge.conversations.models import Message
 from converge.conversations.outbox import outbox_dispatch_batch
 from converge.conversations.services import message_queue
-from tests.connectors.email_servers import (  # noqa: F401 (pytest fixtures)
+from converge.providers.email import make_message_id
+from converge.providers.types import DeliveryStatus
+from tests.connectors.test_email_ingest import make_email_channel
+from tests.helpers import receive
+from tests.providers.email.mailservers import SmtpServer, TlsFiles
+from tests.providers.email.servers import (  # noqa: F401 (pytest fixtures)
     smtp_server,
     smtp_ssl_server,
     smtp_starttls_server,
     tls_files,
 )
-from tests.connectors.mailservers import SmtpServer, TlsFiles
-from tests.connectors.test_email_ingest import make_email_channel
-from tests.helpers import receive
 
 pytestmark = pytest.mark.django_db
 

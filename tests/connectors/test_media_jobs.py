@@ -18,7 +18,7 @@ from converge.conversations.models import Attachment
 from converge.core import clock, storage
 from converge.worker_lanes import periodic_jobs, run_due_jobs
 from tests.connectors.channels import sms_channel, twilio_fixture, twilio_post, wa_channel, wa_fixture, wa_post
-from tests.connectors.fake_providers import Reply
+from tests.providers.fakes import Reply
 from tests.worker import run_inbound
 
 pytestmark = pytest.mark.django_db

@@ -8,12 +8,12 @@ from django.test import Client
 
 from converge.audit.models import AuditEvent
 from converge.connectors.policy import OPT_OUT_CONFIRMATION
-from converge.connectors.simulator import read_outbox
-from converge.connectors.types import DeliveryStatus
+from converge.connectors.simulate import simulator_outbox
 from converge.conversations.models import Direction, Message
 from converge.conversations.outbox import outbox_dispatch_batch
 from converge.conversations.services import ServiceError, message_queue
 from converge.patients.models import ContactPoint
+from converge.providers.types import DeliveryStatus
 from tests.connectors.channels import sms_channel as twilio_channel
 from tests.connectors.channels import twilio_fixture, twilio_post
 from tests.helpers import receive
@@ -56,7 +56,7 @@ def test_stop_opts_out_with_one_confirmation_and_nothing_after(sms_channel, staf
     waiting.refresh_from_db()
     assert confirmation.status == DeliveryStatus.SENT  # the only message allowed after opt-out
     assert (waiting.status, waiting.failure_reason) == (DeliveryStatus.FAILED, "opted out")
-    assert [line["body"] for line in read_outbox(sms_channel.key)] == [confirmation.body]
+    assert [line["body"] for line in simulator_outbox(sms_channel.key)] == [confirmation.body]
 
     with pytest.raises(ServiceError, match="opted out"):
         message_queue(conversation=conversation, channel=sms_channel, body="One more thing", sender=staff)
@@ -87,7 +87,7 @@ def test_start_opts_back_in_with_a_confirmation(sms_channel, staff):
     assert OPT_OUT_CONFIRMATION not in confirmation.metadata
     assert message_queue(conversation=conversation, channel=sms_channel, body="Welcome back", sender=staff)
     outbox_dispatch_batch()
-    assert len(read_outbox(sms_channel.key)) == 3
+    assert len(simulator_outbox(sms_channel.key)) == 3
 
 
 def test_yes_from_a_subscribed_patient_is_just_an_answer(sms_channel):

@@ -18,14 +18,14 @@ from django.db import connection
 
 from converge.connectors.models import Channel, ChannelRateState, Provider
 from converge.connectors.ratelimit import PACING, burst, max_per_second
-from converge.connectors.types import DeliveryStatus
 from converge.conversations.models import Direction, Message
 from converge.conversations.outbox import outbox_claim, outbox_dispatch_batch
 from converge.conversations.services import message_queue
 from converge.core import clock
+from converge.providers.types import DeliveryStatus
 from tests.connectors.channels import sms_channel, wa_channel
-from tests.connectors.fake_providers import FakeTwilioAPI
 from tests.helpers import receive
+from tests.providers.fakes import FakeTwilioAPI
 
 PATIENT = "+14155550123"
 
@@ -81,7 +81,7 @@ class RecordingSender:
         pass
 
     def send(self, message):
-        from converge.connectors.types import ProviderReceipt
+        from converge.providers.types import ProviderReceipt
 
         RecordingSender.sent.append(message.body)
         return ProviderReceipt(provider_message_id=f"R-{len(RecordingSender.sent)}")

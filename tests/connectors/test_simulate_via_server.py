@@ -25,13 +25,13 @@ from websockets.asyncio.client import connect
 
 from converge.cli import main
 from converge.conversations.models import Direction, Message
-from tests.connectors.mailservers import free_port
 from tests.conversations.test_outbox_processes import (  # noqa: F401 -- spawn is the fixture
     CONVERGE,
     spawn,
     subprocess_env,
     wait_healthy,
 )
+from tests.providers.email.mailservers import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

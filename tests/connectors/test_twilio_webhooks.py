@@ -12,14 +12,16 @@ from django.test import Client, RequestFactory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from converge.connectors import senders
-from converge.connectors.types import DeliveryStatus
-from converge.connectors.webhooks import _twilio_verified, public_url
+from converge.connectors.registry import channel_config
+from converge.connectors.webhooks import public_url, webhook_request
 from converge.conversations.models import Direction, Message
 from converge.conversations.outbox import outbox_dispatch_batch
 from converge.conversations.services import message_queue
 from converge.core import clock
 from converge.patients.models import ContactPoint
+from converge.providers import http as provider_http
+from converge.providers.twilio.connector import TWILIO
+from converge.providers.types import DeliveryStatus, SignatureError
 from tests.connectors.channels import (
     AUTH_TOKEN,
     TWILIO_NUMBER,
@@ -28,7 +30,7 @@ from tests.connectors.channels import (
     twilio_post,
     twilio_signature,
 )
-from tests.connectors.fake_providers import Reply
+from tests.providers.fakes import Reply
 from tests.worker import run_inbound
 
 pytestmark = pytest.mark.django_db
@@ -81,14 +83,15 @@ def test_twilio_public_vector_through_the_public_url_check(practice, settings):
         HTTP_HOST="127.0.0.1:8000",  # what a proxy might pass on; must not matter
     )
     assert public_url(request) == "https://mycompany.com/myapp.php?foo=1&bar=2"
-    assert _twilio_verified(request, channel) is None
+    TWILIO.verify(channel_config(channel), webhook_request(request, with_form=True))  # raises if refused
     tampered = RequestFactory().post(
         "/myapp.php?foo=1&bar=3",
         data=urlencode(params),
         content_type="application/x-www-form-urlencoded",
         headers={"X-Twilio-Signature": "RSOYDt4T1cUTdK1PDd93/VVr8B8="},
     )
-    assert _twilio_verified(tampered, channel).status_code == 403
+    with pytest.raises(SignatureError):
+        TWILIO.verify(channel_config(channel), webhook_request(tampered, with_form=True))
 
 
 def test_signature_is_checked_against_the_public_url_not_the_host_header(client, channel):
@@ -400,7 +403,7 @@ def test_rate_limits_and_server_errors_are_retried(live, fake_twilio, code, http
 
 def test_a_timeout_after_the_request_is_held_not_retried(live, fake_twilio, monkeypatch):
     channel, conversation = live
-    monkeypatch.setattr(senders, "HTTP_TIMEOUT_SECONDS", 0.3)
+    monkeypatch.setattr(provider_http, "TIMEOUT_SECONDS", 0.3)
     fake_twilio.reply_next(Reply(delay=1.0, status=201, json_body={"sid": "SMlate"}), route="send")
     message = _send(conversation, channel)
     # Twilio may have accepted it: held for its status callback, not sent again.

@@ -18,11 +18,11 @@ from django.test import Client
 
 from converge.config.asgi import application
 from converge.connectors.models import StaffPresence
-from converge.connectors.types import DeliveryStatus
 from converge.connectors.webchat import webchat_channel_create, webchat_visitor_start
 from converge.conversations.models import Message
 from converge.conversations.outbox import outbox_dispatch_batch
 from converge.conversations.services import message_queue
+from converge.providers.types import DeliveryStatus
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 

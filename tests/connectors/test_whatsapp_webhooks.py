@@ -13,16 +13,16 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from converge.connectors import senders
 from converge.connectors.models import TemplateStatus
 from converge.connectors.policy import WINDOW_CLOSED
-from converge.connectors.types import DeliveryStatus
 from converge.connectors.whatsapp_templates import whatsapp_template_save, whatsapp_template_send
 from converge.conversations.models import Attachment, Direction, Message
 from converge.conversations.outbox import outbox_dispatch_batch
 from converge.conversations.services import ServiceError, message_queue
 from converge.core import clock
 from converge.patients.models import ContactPoint
+from converge.providers import http as provider_http
+from converge.providers.types import DeliveryStatus
 from tests.connectors.channels import (
     APP_SECRET,
     PATIENT_E164,
@@ -35,7 +35,7 @@ from tests.connectors.channels import (
     wa_status_notification,
     wa_text_notification,
 )
-from tests.connectors.fake_providers import Reply
+from tests.providers.fakes import Reply
 from tests.worker import run_inbound
 
 pytestmark = pytest.mark.django_db
@@ -591,7 +591,7 @@ def test_throttling_and_server_errors_are_retried_with_backoff(live, fake_graph,
 
 def test_a_timeout_after_the_request_is_held_not_retried(live, fake_graph, monkeypatch):
     channel, conversation = live
-    monkeypatch.setattr(senders, "HTTP_TIMEOUT_SECONDS", 0.3)
+    monkeypatch.setattr(provider_http, "TIMEOUT_SECONDS", 0.3)
     fake_graph.reply_next(Reply(delay=1.0, json_body={"messages": [{"id": "wamid.late"}]}), route="send")
     message = _send(conversation, channel)
     # Meta may have accepted it: held for its status webhook, not sent again.

@@ -6,11 +6,11 @@ import pytest
 from django.test import Client
 
 from converge.audit.models import AuditEvent
-from converge.connectors.types import MalformedPayload
 from converge.conversations.models import Conversation, ConversationStatus, Message
 from converge.conversations.services import conversation_set_status
 from converge.core import clock
 from converge.patients.models import ContactPoint, Patient
+from converge.providers.types import MalformedPayload
 from tests.helpers import receive, signed_simulator_post
 from tests.worker import run_inbound
 

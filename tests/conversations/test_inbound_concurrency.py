@@ -18,11 +18,11 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from converge.connectors.types import InboundMessage
 from converge.conversations.inbound import message_receive
 from converge.conversations.inbound_queue import inbound_process_due
 from converge.conversations.models import Conversation, ConversationStatus, Direction, InboundEvent, Message
 from converge.patients.models import ContactPoint, Patient
+from converge.providers.types import InboundMessage
 from tests.helpers import receive, signed_simulator_post
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -12,7 +12,6 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from converge.connectors.types import InboundAttachment, InboundMessage
 from converge.conversations import inbound
 from converge.conversations.inbound_queue import (
     LEASE,
@@ -23,6 +22,7 @@ from converge.conversations.inbound_queue import (
 )
 from converge.conversations.models import Conversation, InboundEvent, Message
 from converge.core import clock
+from converge.providers.types import InboundAttachment, InboundMessage
 from converge.worker_lanes import start_background_worker
 from tests.helpers import signed_simulator_post
 

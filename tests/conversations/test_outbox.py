@@ -6,8 +6,14 @@ import pytest
 
 from converge.connectors import registry
 from converge.connectors.models import Provider
-from converge.connectors.simulator import read_outbox
-from converge.connectors.types import (
+from converge.connectors.simulate import simulator_outbox
+from converge.conversations.inbound import message_status_apply
+from converge.conversations.models import Message
+from converge.conversations.outbox import backoff_delay, outbox_claim, outbox_dispatch_batch
+from converge.conversations.services import ServiceError, message_queue, message_retry
+from converge.core import clock
+from converge.patients.services import contact_point_update
+from converge.providers.types import (
     DeliveryStatus,
     OutboundMessage,
     PermanentSendError,
@@ -15,12 +21,6 @@ from converge.connectors.types import (
     RetryableSendError,
     StatusUpdate,
 )
-from converge.conversations.inbound import message_status_apply
-from converge.conversations.models import Message
-from converge.conversations.outbox import backoff_delay, outbox_claim, outbox_dispatch_batch
-from converge.conversations.services import ServiceError, message_queue, message_retry
-from converge.core import clock
-from converge.patients.services import contact_point_update
 from tests.helpers import receive
 
 pytestmark = pytest.mark.django_db
@@ -45,7 +45,7 @@ def test_reply_goes_through_the_outbox_to_the_simulator(conversation, sms_channe
     assert message.status == DeliveryStatus.SENT
     assert message.provider_message_id == f"sim-{message.idempotency_key}"
     assert message.attempts == 1
-    assert [line["body"] for line in read_outbox(sms_channel.key)] == ["Thanks, we will call you today."]
+    assert [line["body"] for line in simulator_outbox(sms_channel.key)] == ["Thanks, we will call you today."]
     assert outbox_dispatch_batch() == 0
 
 
@@ -77,7 +77,7 @@ def test_opted_out_contact_gets_nothing(conversation, sms_channel, staff):
     message.refresh_from_db()
     assert message.status == DeliveryStatus.FAILED
     assert message.failure_reason == "opted out"
-    assert read_outbox(sms_channel.key) == []
+    assert simulator_outbox(sms_channel.key) == []
     with pytest.raises(ServiceError, match="opted out"):
         queue(conversation, sms_channel, staff)
 
@@ -182,7 +182,7 @@ def test_expired_lease_is_claimed_again(conversation, sms_channel, staff, settin
     message.refresh_from_db()
     assert message.status == DeliveryStatus.SENT
     assert message.attempts == 2
-    assert len(read_outbox(sms_channel.key)) == 1
+    assert len(simulator_outbox(sms_channel.key)) == 1
 
 
 def test_stale_worker_cannot_overwrite_after_lease_lost(conversation, sms_channel, staff):

@@ -24,9 +24,9 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from converge.connectors.simulator import read_outbox
-from converge.connectors.types import DeliveryStatus
+from converge.connectors.simulate import simulator_outbox
 from converge.conversations.models import Direction, Message
+from converge.providers.types import DeliveryStatus
 from tests.conftest import requires_postgres
 from tests.helpers import receive
 
@@ -161,7 +161,7 @@ def outbound() -> Any:
 
 
 def outbox_ids(channel_key: str) -> list[str]:
-    return [line["id"] for line in read_outbox(channel_key)]
+    return [line["id"] for line in simulator_outbox(channel_key)]
 
 
 def wait_all_sent(total: int, procs: list[Proc], timeout: float, on_poll: Callable[[], None] | None = None) -> None:

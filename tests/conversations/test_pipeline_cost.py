@@ -12,9 +12,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from converge.connectors.types import InboundMessage
 from converge.conversations.inbound_queue import inbound_accept, inbound_process_due
 from converge.conversations.models import InboundEvent, Message
+from converge.providers.types import InboundMessage
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -104,7 +104,7 @@ def test_figures_after_a_webhook_and_a_send(client, monkeypatch, sms_channel, st
 
 def test_provider_errors_are_counted_by_code(client, monkeypatch, sms_channel, staff):
     from converge.connectors import registry
-    from converge.connectors.types import RetryableSendError
+    from converge.providers.types import RetryableSendError
     from tests.helpers import receive
 
     monkeypatch.setenv("CONVERGE_METRICS_TOKEN", TOKEN)

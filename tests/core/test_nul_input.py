@@ -9,9 +9,9 @@ import json
 
 import pytest
 
-from converge.connectors.simulator import SIGNATURE_HEADER, sign
 from converge.conversations.models import Message
 from converge.patients.models import Patient
+from converge.providers.simulator.connector import SIGNATURE_HEADER, sign
 from tests.worker import run_inbound
 
 pytestmark = pytest.mark.django_db

@@ -17,10 +17,11 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from converge.connectors.simulator import SIGNATURE_HEADER, read_outbox, sign
+from converge.connectors.simulate import simulator_outbox
 from converge.connectors.webchat import webchat_channel_create
 from converge.conversations.outbox import outbox_dispatch_batch
 from converge.conversations.services import message_queue
+from converge.providers.simulator.connector import SIGNATURE_HEADER, sign
 from tests.core.test_form_fuzz import TRICKY
 from tests.helpers import receive
 
@@ -67,7 +68,7 @@ def portal_token(sms_channel, staff) -> str:
     )
     while outbox_dispatch_batch():
         pass
-    return re.search(r"/portal/t/([\w-]+)", read_outbox(sms_channel.key)[-1]["body"]).group(1)
+    return re.search(r"/portal/t/([\w-]+)", simulator_outbox(sms_channel.key)[-1]["body"]).group(1)
 
 
 def test_sign_in_and_second_factor_forms(db) -> None:

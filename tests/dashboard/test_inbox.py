@@ -12,7 +12,6 @@ from django.test.utils import CaptureQueriesContext
 
 from converge.audit.models import AuditEvent
 from converge.connectors.services import simulator_channel_create
-from converge.connectors.types import DeliveryStatus
 from converge.conversations import services
 from converge.conversations.models import Conversation, ConversationEvent, ConversationRead, Message, Note
 from converge.conversations.selectors import ConversationFilter, inbox_counts, inbox_page, thread_page
@@ -20,6 +19,7 @@ from converge.core import clock
 from converge.core.principal import staff_principal
 from converge.patients.models import Patient
 from converge.patients.services import contact_point_add
+from converge.providers.types import DeliveryStatus
 from converge.scheduling.models import Appointment, Provider
 from tests.dashboard.conftest import HTMX
 from tests.helpers import make_staff, receive

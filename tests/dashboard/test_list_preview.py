@@ -11,7 +11,6 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from converge.connectors.types import DeliveryStatus
 from converge.conversations import services
 from converge.conversations.models import Conversation
 from converge.conversations.selectors import ConversationFilter, inbox_page
@@ -19,6 +18,7 @@ from converge.core import clock
 from converge.core.principal import staff_principal
 from converge.practices.models import Role
 from converge.privacy.guard import privacy_settings
+from converge.providers.types import DeliveryStatus
 from tests.dashboard.conftest import HTMX
 from tests.helpers import make_staff, receive
 

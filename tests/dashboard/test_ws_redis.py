@@ -19,11 +19,11 @@ from django.conf import settings
 from django.test import Client
 from websockets.asyncio.client import connect
 
-from converge.connectors.simulator import SIGNATURE_HEADER, sign
 from converge.conversations.models import Message
+from converge.providers.simulator.connector import SIGNATURE_HEADER, sign
 from tests.conftest import requires_postgres, requires_redis
-from tests.connectors.mailservers import free_port
 from tests.conversations.test_outbox_processes import spawn, wait_healthy  # noqa: F401 -- the fixture
+from tests.providers.email.mailservers import free_port
 
 pytestmark = [requires_postgres, requires_redis, pytest.mark.django_db(transaction=True)]
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from converge.connectors.types import InboundMessage
 from converge.conversations.inbound_queue import inbound_accept
 from converge.conversations.models import Direction, InboundEvent, Message
+from converge.providers.types import InboundMessage
 
 
 def queue_inbound(channel: Any, count: int, prefix: str) -> None:

@@ -23,16 +23,15 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from converge.connectors import senders
-from converge.connectors.types import UNCONFIRMED, DeliveryStatus
 from converge.conversations import outbox
 from converge.conversations.models import Message
 from converge.conversations.outbox import outbox_claim, outbox_dispatch_batch, outbox_expire_unconfirmed
 from converge.conversations.services import message_retry
 from converge.core import clock
+from converge.providers import http as provider_http
+from converge.providers.types import UNCONFIRMED, DeliveryStatus
 from tests.connectors.channels import sms_channel as twilio_channel
 from tests.connectors.channels import twilio_signature, wa_channel, wa_post, wa_status_notification
-from tests.connectors.fake_providers import FakeGraphAPI, FakeTwilioAPI, RecordedRequest, Reply
 from tests.conversations.test_outbox_processes import (  # noqa: F401 -- spawn is a fixture
     assert_each_sent_exactly_once,
     patient_message,
@@ -40,6 +39,7 @@ from tests.conversations.test_outbox_processes import (  # noqa: F401 -- spawn i
     spawn,
     wait_all_sent,
 )
+from tests.providers.fakes import FakeGraphAPI, FakeTwilioAPI, RecordedRequest, Reply
 
 pytestmark = pytest.mark.django_db
 
@@ -89,7 +89,7 @@ class ScriptedGraph(_Scripted, FakeGraphAPI):
 @pytest.fixture(autouse=True)
 def fast(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     settings.PUBLIC_BASE_URL = PUBLIC
-    monkeypatch.setattr(senders, "HTTP_TIMEOUT_SECONDS", TIMEOUT)
+    monkeypatch.setattr(provider_http, "TIMEOUT_SECONDS", TIMEOUT)
 
 
 @contextmanager

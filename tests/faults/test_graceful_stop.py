@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from converge.connectors.types import DeliveryStatus
 from converge.conversations.models import InboundEvent
 from converge.core import clock
 from converge.core.models import WorkerHeartbeat
+from converge.providers.types import DeliveryStatus
 from tests.conversations.test_outbox_processes import (  # noqa: F401
     assert_each_sent_exactly_once,
     outbound,

@@ -20,12 +20,12 @@ import pytest
 from django.db import connection
 from django.db.models import Count
 
-from converge.connectors.simulator import SIGNATURE_HEADER, sign
 from converge.conversations.models import Direction, Message
+from converge.providers.simulator.connector import SIGNATURE_HEADER, sign
 from tests.conftest import requires_postgres
-from tests.connectors.mailservers import free_port
 from tests.conversations.test_outbox_processes import spawn, wait_healthy  # noqa: F401
 from tests.faults.processes import wait_for, worker_children
+from tests.providers.email.mailservers import free_port
 from tests.redis_server import start_redis, stop_redis
 
 pytestmark = [pytest.mark.django_db(transaction=True), requires_postgres]

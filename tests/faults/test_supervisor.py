@@ -13,9 +13,9 @@ import pytest
 from django.conf import settings
 
 from tests.conftest import requires_postgres, requires_redis
-from tests.connectors.mailservers import free_port
 from tests.conversations.test_outbox_processes import spawn, wait_healthy  # noqa: F401
 from tests.faults.processes import alive, children, queue_inbound, stored_inbound, wait_for, worker_children
+from tests.providers.email.mailservers import free_port
 
 pytestmark = [pytest.mark.django_db(transaction=True), requires_postgres, requires_redis]
 

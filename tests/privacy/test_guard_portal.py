@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 
 from converge.audit.models import AuditEvent
-from converge.connectors.simulator import read_outbox
+from converge.connectors.simulate import simulator_outbox
 from converge.conversations.models import Message
 from converge.conversations.outbox import outbox_dispatch_batch
 from converge.conversations.services import PhiReviewNeeded, message_queue
@@ -52,7 +52,7 @@ def test_convert_policy_sends_only_a_neutral_notice(conversation, sms_channel, s
     secure = message_queue(conversation=conversation, channel=sms_channel, body=CLINICAL, sender=staff)
     assert secure.channel.kind == "portal" and secure.body == CLINICAL
     drain()
-    sent = read_outbox(sms_channel.key)
+    sent = simulator_outbox(sms_channel.key)
     assert len(sent) == 1
     assert "metformin" not in sent[0]["body"] and "A1c" not in sent[0]["body"]
     assert "You have a new secure message from Sunrise Family Clinic" in sent[0]["body"]
@@ -98,7 +98,7 @@ def test_api_reports_phi_review(conversation, api_token):
 
 
 def portal_token(sms_channel) -> str:
-    body = read_outbox(sms_channel.key)[-1]["body"]
+    body = simulator_outbox(sms_channel.key)[-1]["body"]
     return re.search(r"/portal/t/([\w-]+)", body).group(1)
 
 
@@ -164,12 +164,12 @@ def test_portal_idle_timeout(conversation, sms_channel, staff):
 def test_inbound_clinical_message_gets_portal_invitation(sms_channel):
     receive(sms_channel, "+15552017799", "I started lisinopril and now I have a dry cough")
     drain()
-    bodies = [line["body"] for line in read_outbox(sms_channel.key)]
+    bodies = [line["body"] for line in simulator_outbox(sms_channel.key)]
     assert len(bodies) == 1 and "secure" in bodies[0].lower()
     assert Message.objects.filter(direction="in").count() == 1  # the patient's message is kept
     receive(sms_channel, "+15552017799", "also my ankles are swollen")
     drain()
-    assert len(read_outbox(sms_channel.key)) == 1  # one invitation a day
+    assert len(simulator_outbox(sms_channel.key)) == 1  # one invitation a day
 
 
 @pytest.mark.parametrize(
@@ -182,7 +182,7 @@ def test_message_triaged_clinical_gets_portal_invitation_without_phi_words(sms_c
     message = receive(sms_channel, "+15552017798", text).message
     assert message.metadata["classification"]["category"] in ("clinical", "refill")
     drain()
-    bodies = [line["body"] for line in read_outbox(sms_channel.key)]
+    bodies = [line["body"] for line in simulator_outbox(sms_channel.key)]
     assert any("secure" in body.lower() for body in bodies)
 
 

@@ -11,13 +11,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.test import Client
 
-from converge.connectors.types import DeliveryStatus
 from converge.conversations.figures import inbox_figures
 from converge.conversations.models import Conversation, Direction, Message
 from converge.conversations.outbox import outbox_dispatch_batch
 from converge.core import clock
 from converge.patients.models import Patient
 from converge.practices.models import Role, Team
+from converge.providers.types import DeliveryStatus
 from converge.reminders.figures import weekly_figures
 from converge.reminders.models import Reminder
 from converge.reminders.services import reminders_dispatch_due

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from converge.connectors.simulator import read_outbox
+from converge.connectors.simulate import simulator_outbox
 from converge.conversations.models import Message
 from converge.conversations.outbox import outbox_dispatch_batch
 from converge.core import clock
@@ -44,7 +44,7 @@ def run_until(moment):
 
 
 def sent_bodies(channel):
-    return [line["body"] for line in read_outbox(channel.key)]
+    return [line["body"] for line in simulator_outbox(channel.key)]
 
 
 def test_booking_plans_48h_and_24h_reminders(clinic, patient):

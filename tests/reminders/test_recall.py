@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 
 from converge.audit.models import AuditEvent
-from converge.connectors.simulator import read_outbox
+from converge.connectors.simulate import simulator_outbox
 from converge.conversations.models import Message
 from converge.conversations.outbox import outbox_dispatch_batch
 from converge.conversations.services import ServiceError
@@ -76,15 +76,15 @@ def test_outbox_sends_only_what_is_due(clinic):
         )
         while outbox_dispatch_batch():
             pass
-    assert len(read_outbox(clinic.sms.key)) == 1
+    assert len(simulator_outbox(clinic.sms.key)) == 1
     with clock.frozen(NOW + timedelta(seconds=30)):
         while outbox_dispatch_batch():
             pass
-    assert len(read_outbox(clinic.sms.key)) == 2
+    assert len(simulator_outbox(clinic.sms.key)) == 2
     with clock.frozen(NOW + timedelta(minutes=5)):
         while outbox_dispatch_batch():
             pass
-    assert len(read_outbox(clinic.sms.key)) == 3
+    assert len(simulator_outbox(clinic.sms.key)) == 3
 
 
 def test_a_second_recall_waits_behind_the_first(clinic):

@@ -13,14 +13,15 @@ from django.conf import settings as django_settings
 from django.test import Client
 
 from converge.audit.models import AuditEvent
-from converge.connectors.simulator import SimulatorConnector, read_outbox
-from converge.connectors.types import DeliveryStatus, RetryableSendError
+from converge.connectors.simulate import simulator_outbox
 from converge.conversations.models import STAFF_PAGE_KIND, ConversationEvent, Message
 from converge.conversations.outbox import outbox_dispatch_batch
 from converge.conversations.selectors import message_list, thread_page
 from converge.core import clock
 from converge.patients.models import Patient
 from converge.practices.models import Role
+from converge.providers.simulator.connector import SimulatorConnector
+from converge.providers.types import DeliveryStatus, RetryableSendError
 from converge.routing.models import UrgentAlert
 from converge.routing.oncall import ON_CALL_ROUNDS, on_call_list_parse, on_call_list_text
 from converge.routing.services import routing_settings, urgent_acknowledge, urgent_escalate_due
@@ -98,7 +99,7 @@ def test_page_is_queued_through_the_outbox_with_the_address_and_no_phi(practice,
         drain()
     page.refresh_from_db()
     assert page.status == DeliveryStatus.SENT
-    sent = [line for line in read_outbox(sms_channel.key) if line["to"] == PATEL]
+    sent = [line for line in simulator_outbox(sms_channel.key) if line["to"] == PATEL]
     assert [line["body"] for line in sent] == [page.body]
     # The page is not a message to the patient: not in the thread, the API list or the preview.
     assert page.pk not in {m.pk for m in message_list(conversation=conversation)}
@@ -125,7 +126,7 @@ def test_unreachable_page_fails_and_the_next_person_is_paged(practice, sms_chann
         assert urgent_escalate_due() == 1
         drain()
     assert [p.metadata["to_address"] for p in pages()] == [UNREACHABLE, KIM]
-    assert [line["to"] for line in read_outbox(sms_channel.key) if line["to"] == KIM] == [KIM]
+    assert [line["to"] for line in simulator_outbox(sms_channel.key) if line["to"] == KIM] == [KIM]
     text = lines(conversation)
     assert text[1] == "On-call page to Dr Patel failed: simulated: number is not reachable"
     assert text[2] == "Paging Grace Kim, next on call"
@@ -200,11 +201,11 @@ def test_a_transient_failure_is_retried_by_the_outbox_without_paging_twice(pract
     real_send = SimulatorConnector.send
     failures = []
 
-    def flaky(self, message):
+    def flaky(self, channel, message):
         if message.to_address == PATEL and not failures:
             failures.append(message.idempotency_key)
             raise RetryableSendError("provider timeout")
-        return real_send(self, message)
+        return real_send(self, channel, message)
 
     monkeypatch.setattr(SimulatorConnector, "send", flaky)
     conversation, alert = urgent(sms_channel)
@@ -221,7 +222,7 @@ def test_a_transient_failure_is_retried_by_the_outbox_without_paging_twice(pract
     page.refresh_from_db()
     assert page.status == DeliveryStatus.SENT and page.attempts == 2
     assert failures == [str(page.idempotency_key)]
-    assert [line["to"] for line in read_outbox(sms_channel.key) if line["to"] in (PATEL, KIM)] == [PATEL]
+    assert [line["to"] for line in simulator_outbox(sms_channel.key) if line["to"] in (PATEL, KIM)] == [PATEL]
     assert len(pages()) == 1
     assert not any("failed" in text for text in lines(conversation))
     assert actions(conversation) == ["urgent.page", "urgent.page_sent"]
@@ -317,8 +318,8 @@ def test_policies_page_edits_the_on_call_list(practice, on_call):
 
 
 def test_a_carrier_report_that_a_sent_page_failed_pages_the_next_person(practice, sms_channel, on_call):
-    from converge.connectors.types import StatusUpdate
     from converge.conversations.inbound import message_status_apply
+    from converge.providers.types import StatusUpdate
 
     conversation, alert = urgent(sms_channel)
     with at(alert, 6):

@@ -11,11 +11,12 @@ import pytest
 from django.test import Client
 
 from converge.audit.models import AuditEvent
-from converge.connectors.simulator import SimulatorConnector, read_outbox
-from converge.connectors.types import DeliveryStatus, RetryableSendError
+from converge.connectors.simulate import simulator_outbox
 from converge.core import clock
 from converge.practices import rota
 from converge.practices.models import OnCallShift, Role
+from converge.providers.simulator.connector import SimulatorConnector
+from converge.providers.types import DeliveryStatus, RetryableSendError
 from converge.routing.oncall import on_call_targets
 from converge.routing.services import routing_settings, urgent_acknowledge, urgent_escalate_due
 from tests.helpers import make_staff
@@ -128,10 +129,10 @@ def test_a_disabled_person_on_the_rota_is_not_paged(practice, manager, weekend_n
 def test_a_page_waiting_for_its_retry_is_not_sent_once_acknowledged(practice, sms_channel, on_call, monkeypatch):
     real_send = SimulatorConnector.send
 
-    def flaky(self, message):
+    def flaky(self, channel, message):
         if message.to_address == PATEL:
             raise RetryableSendError("provider timeout")
-        return real_send(self, message)
+        return real_send(self, channel, message)
 
     monkeypatch.setattr(SimulatorConnector, "send", flaky)
     patel, kim = on_call
@@ -149,7 +150,7 @@ def test_a_page_waiting_for_its_retry_is_not_sent_once_acknowledged(practice, sm
         assert urgent_escalate_due() == 0
     page.refresh_from_db()
     assert page.status == DeliveryStatus.FAILED and page.failure_code == "page-cancelled"
-    assert [line for line in read_outbox(sms_channel.key) if line["to"] == PATEL] == []
+    assert [line for line in simulator_outbox(sms_channel.key) if line["to"] == PATEL] == []
     assert "On-call page to Dr Patel not sent: the alert was acknowledged" in lines(conversation)
     assert AuditEvent.objects.filter(action="urgent.page_cancelled").count() == 1
     assert len(pages()) == 1  # nobody else paged

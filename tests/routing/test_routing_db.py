@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from converge.cli import main
-from converge.connectors.simulator import read_outbox
+from converge.connectors.simulate import simulator_outbox
 from converge.conversations.outbox import outbox_dispatch_batch
 from converge.core import clock
 from converge.practices.models import Role, Team
@@ -56,14 +56,14 @@ def test_urgent_message_alerts_replies_with_safety_and_escalates(practice, sms_c
     conversation.refresh_from_db()
     assert conversation.priority == 3 and conversation.category == "urgent" and conversation.team.slug == "nursing"
     drain()
-    bodies = [line["body"] for line in read_outbox(sms_channel.key)]
+    bodies = [line["body"] for line in simulator_outbox(sms_channel.key)]
     assert any("call 911" in body for body in bodies)
     alert = UrgentAlert.objects.get()
     assert urgent_escalate_due() == 0  # not yet
     with clock.frozen(alert.created_at + timedelta(minutes=6)):
         assert urgent_escalate_due() == 1
         drain()  # the page goes through the outbox (tests/routing/test_oncall_escalation.py)
-    pages = [line for line in read_outbox(sms_channel.key) if line["to"] == "+15559870000"]
+    pages = [line for line in simulator_outbox(sms_channel.key) if line["to"] == "+15559870000"]
     assert len(pages) == 1 and "Urgent message waiting" in pages[0]["body"] and "chest" not in pages[0]["body"]
     with clock.frozen(alert.created_at + timedelta(minutes=7)):
         assert urgent_escalate_due() == 0  # once
@@ -79,7 +79,7 @@ def test_acknowledged_alert_is_not_escalated(practice, sms_channel, nurse):
 def test_spanish_urgent_gets_spanish_safety_reply(sms_channel):
     receive(sms_channel, "+15552017788", "tengo dolor de pecho muy fuerte y no puedo respirar")
     drain()
-    assert any("llame al 911" in line["body"] for line in read_outbox(sms_channel.key))
+    assert any("llame al 911" in line["body"] for line in simulator_outbox(sms_channel.key))
 
 
 def test_after_hours_reply_says_when_we_answer(practice, sms_channel):
@@ -90,7 +90,7 @@ def test_after_hours_reply_says_when_we_answer(practice, sms_channel):
         receive(sms_channel, "+15552017788", "Do you take Aetna?")
         receive(sms_channel, "+15552017788", "also, where do I park?")
         drain()
-    bodies = [line["body"] for line in read_outbox(sms_channel.key)]
+    bodies = [line["body"] for line in simulator_outbox(sms_channel.key)]
     assert len(bodies) == 1  # once per evening, not per message
     assert "closed now" in bodies[0] and "on Monday at 8:00 AM" in bodies[0]
 

@@ -10,7 +10,6 @@ from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from converge.connectors.types import ChannelKind
 from converge.conversations.models import Conversation
 from converge.dashboard.selectors import patient_directory, patient_panel, unknown_senders
 from converge.dashboard.views.common import int_or_none, principal_of, staff_required
@@ -18,6 +17,7 @@ from converge.patients import services as patient_services
 from converge.patients.merge import MergeNotAllowed, may_merge, patient_link_sender, patient_merge
 from converge.patients.models import Language, Patient
 from converge.patients.selectors import contact_point_get, patient_get
+from converge.providers.types import ChannelKind
 from converge.search.selectors import patient_search
 
 CONTACT_KINDS = (ChannelKind.SMS, ChannelKind.WHATSAPP, ChannelKind.EMAIL)

@@ -23,9 +23,9 @@ from django.contrib.auth.hashers import PBKDF2PasswordHasher
 
 from converge.connectors.webchat import webchat_channel_create, webchat_visitor_start
 from converge.conversations.models import Message
-from tests.connectors.mailservers import free_port
 from tests.conversations.test_outbox_processes import spawn, wait_healthy  # noqa: F401 -- the fixture
 from tests.helpers import PASSWORD
+from tests.providers.email.mailservers import free_port
 
 pytestmark = [
     pytest.mark.browser,

@@ -232,8 +232,8 @@ def grace(nurse: Any) -> Any:
 def post_inbound(server: Server, channel: Any, sender: str, text: str, **extra: Any) -> dict[str, Any]:
     """A patient message through the signed simulator webhook of the running server, returned
     once the server's worker has put it in the inbox (the webhook only queues it)."""
-    from converge.connectors.simulator import SIGNATURE_HEADER, sign
     from converge.conversations.models import Message
+    from converge.providers.simulator.connector import SIGNATURE_HEADER, sign
 
     payload = {"from": sender, "text": text, "id": f"browser-{uuid.uuid4()}", **extra}
     body = json.dumps(payload).encode()

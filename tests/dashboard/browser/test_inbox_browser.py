@@ -12,12 +12,12 @@ from django.conf import settings
 from django.contrib.sessions.backends.db import SessionStore
 from playwright.sync_api import expect
 
-from converge.connectors.types import DeliveryStatus, StatusUpdate
 from converge.conversations.inbound import message_status_apply
 from converge.conversations.models import Conversation, Message
 from converge.dashboard.idle import LAST_ACTIVITY_KEY
 from converge.patients.models import Patient
 from converge.practices.models import Practice
+from converge.providers.types import DeliveryStatus, StatusUpdate
 from converge.replies.services import canned_response_create
 from tests.dashboard.browser.conftest import post_inbound, shot, wait_connected
 

@@ -1,0 +1,1 @@
+"""The simulator: a provider for demos and tests that needs no account (connector.py)."""

@@ -1,0 +1,1 @@
+"""Twilio Programmable Messaging: the protocol (protocol.py) and its Connector (connector.py)."""

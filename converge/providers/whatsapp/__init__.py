@@ -1,0 +1,1 @@
+"""WhatsApp Cloud API (Meta): the protocol (protocol.py) and its Connector (connector.py)."""
