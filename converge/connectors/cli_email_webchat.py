@@ -134,7 +134,8 @@ def cmd_add_webchat(args: argparse.Namespace) -> int:
     from converge.cli import CommandError
 
     practice = _practice(args.practice)
-    from converge.connectors.webchat import WebchatError, webchat_channel_create, widget_script_tag
+    from converge.connectors.webchat import webchat_channel_create, widget_script_tag
+    from converge.providers.webchat.protocol import WebchatError
 
     try:
         channel = webchat_channel_create(practice=practice, origins=args.allowed_origin, actor="cli", name=args.name)

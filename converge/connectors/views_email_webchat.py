@@ -23,11 +23,12 @@ from converge.connectors.email_channels import (
     email_config,
 )
 from converge.connectors.models import Channel, MailboxCursor, Provider, QuarantinedMail
-from converge.connectors.webchat import WebchatError, allowed_origins, webchat_channel_create, widget_script_tag
+from converge.connectors.webchat import allowed_origins, webchat_channel_create, widget_script_tag
 from converge.core import storage
 from converge.dashboard.views.common import staff_of, staff_required
 from converge.practices.models import Role
 from converge.providers.types import ChannelKind
+from converge.providers.webchat.protocol import WebchatError
 
 SETTINGS_ROLES = (Role.MANAGER, Role.ADMIN)
 

@@ -11,8 +11,6 @@ patients it matches (`webchat_claim_matches`), but nothing is attached automatic
 from __future__ import annotations
 
 import hashlib
-import ipaddress
-import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -32,53 +30,14 @@ from converge.patients.addresses import PHONE_KINDS, InvalidAddress, normalize_e
 from converge.patients.models import ContactPoint, Patient
 from converge.practices.models import Practice, StaffMember
 from converge.providers.types import ChannelKind, InboundMessage, MalformedPayload
+from converge.providers.webchat.protocol import WebchatError, clean_text, message_text, normalize_origin
 
-MAX_MESSAGE_CHARS = 2000
 HISTORY_LIMIT = 200
 TOKEN_IDLE_DAYS = 30
 DEFAULT_LIMITS = {"messages_per_minute": 20, "ip_messages_per_minute": 60, "sessions_per_hour": 10}
-_CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-# Control characters, and lone UTF-16 surrogates a hostile client can escape in JSON ("\\udb36"):
-# no database stores them and no visitor typed them.
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
-
-
-class WebchatError(ValueError):
-    """A refused visitor request; `code` is for the widget, the message for the visitor."""
-
-    def __init__(self, code: str, message: str, *, field: str = "") -> None:
-        super().__init__(message)
-        self.code = code
-        self.field = field
 
 
 # --- channels and origins --------------------------------------------------------------------------
-
-
-def normalize_origin(raw: str, *, allow_http: bool = False) -> str:
-    """`scheme://host[:port]` as browsers send it in the Origin header; http only for this
-    machine (or when `allow_http`)."""
-    parts = urlsplit(raw.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("expected an origin such as https://www.example-clinic.com")
-    if parts.username or parts.password or parts.query or parts.fragment or parts.path not in ("", "/"):
-        raise ValueError("an origin is scheme://host[:port], without a path")
-    host = parts.hostname.lower()
-    if parts.scheme == "http" and not allow_http and not _is_loopback(host):
-        raise ValueError("websites must use https:// (http:// is allowed only for localhost)")
-    port = parts.port
-    default = 443 if parts.scheme == "https" else 80
-    shown = f"[{host}]" if ":" in host else host
-    return f"{parts.scheme}://{shown}" + (f":{port}" if port and port != default else "")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def allowed_origins(channel: Channel) -> list[str]:
@@ -181,20 +140,15 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _clean_text(value: Any, limit: int) -> str:
-    text = _CONTROL.sub("", str(value or "")).strip()
-    return text[:limit]
-
-
 def webchat_visitor_start(*, channel: Channel, form: dict[str, Any], ip: str) -> NewVisitor:
     """The pre-chat form: a name, a phone number or an email, and consent."""
-    name = _clean_text(form.get("name"), 200)
+    name = clean_text(form.get("name"), 200)
     if not name:
         raise WebchatError("invalid", "Please tell us your name.", field="name")
     if len(name) > 100:
         raise WebchatError("invalid", "Please shorten your name to 100 characters.", field="name")
     phone = email = ""
-    raw_phone, raw_email = _clean_text(form.get("phone"), 40), _clean_text(form.get("email"), 254)
+    raw_phone, raw_email = clean_text(form.get("phone"), 40), clean_text(form.get("email"), 254)
     if raw_phone:
         try:
             phone = normalize_phone(raw_phone)
@@ -251,13 +205,7 @@ def webchat_visitor_for_token(*, channel: Channel, token: str) -> WebchatVisitor
 
 def webchat_message_receive(*, visitor: WebchatVisitor, text: Any, client_id: Any, ip: str) -> Message:
     """A visitor's message into the inbox. `client_id` makes a resend after a reconnect a no-op."""
-    if not isinstance(client_id, str) or not _CLIENT_ID.match(client_id):
-        raise WebchatError("invalid", "The message had no valid id.")
-    body = _clean_text(text, MAX_MESSAGE_CHARS + 1)
-    if not body:
-        raise WebchatError("invalid", "The message is empty.")
-    if len(body) > MAX_MESSAGE_CHARS:
-        raise WebchatError("too_long", f"Please keep messages under {MAX_MESSAGE_CHARS} characters.")
+    body = message_text(text, client_id)
     channel = visitor.channel
     provider_id = f"wc:{visitor.public_id}:{client_id}"
     existing = Message.objects.filter(channel=channel, provider_message_id=provider_id).first()

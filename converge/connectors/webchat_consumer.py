@@ -20,7 +20,6 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from converge.connectors.models import WebchatVisitor
 from converge.connectors.webchat import (
-    WebchatError,
     ip_hash,
     message_json,
     origin_allowed,
@@ -35,6 +34,7 @@ from converge.connectors.webchat import (
 from converge.connectors.webchat_availability import practice_availability
 from converge.connectors.webchat_sender import visitor_group
 from converge.core.metrics import WEBSOCKETS
+from converge.providers.webchat.protocol import WebchatError
 
 log = logging.getLogger(__name__)
 

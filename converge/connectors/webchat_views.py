@@ -21,17 +21,11 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
 from converge.connectors.models import Channel, Provider
-from converge.connectors.webchat import (
-    MAX_MESSAGE_CHARS,
-    WebchatError,
-    chat_config_portal_prefix,
-    origin_allowed,
-    webchat_visitor_start,
-    widget_channel,
-)
+from converge.connectors.webchat import chat_config_portal_prefix, origin_allowed, webchat_visitor_start, widget_channel
 from converge.connectors.webchat_availability import practice_availability
 from converge.core.principal import client_ip
 from converge.providers.types import ChannelKind, MalformedPayload, json_document
+from converge.providers.webchat.protocol import MAX_MESSAGE_CHARS, WebchatError
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,6 @@ from django.test import Client
 from converge.connectors import webchat
 from converge.connectors.models import Channel, Provider, StaffPresence, WebchatVisitor
 from converge.connectors.webchat import (
-    WebchatError,
-    normalize_origin,
     webchat_channel_create,
     webchat_claim_matches,
     webchat_demo_channel_ensure,
@@ -35,6 +33,7 @@ from converge.patients.models import ContactPoint, Patient
 from converge.practices.hours import next_opening, practice_open_now
 from converge.practices.models import Role, default_business_hours
 from converge.practices.services import practice_create
+from converge.providers.webchat.protocol import WebchatError
 from tests.helpers import make_staff
 
 pytestmark = pytest.mark.django_db
@@ -54,21 +53,6 @@ def post(client: Client, url: str, body: Any, origin: str | None = SITE) -> Any:
 
 
 # --- origins ---------------------------------------------------------------------------------------
-
-
-def test_origins_are_normalized_and_http_is_only_for_this_machine():
-    assert normalize_origin("HTTPS://WWW.Example.com:443/") == "https://www.example.com"
-    assert normalize_origin("https://example.com:8443") == "https://example.com:8443"
-    assert normalize_origin("http://127.0.0.1:8000") == "http://127.0.0.1:8000"
-    for bad in (
-        "http://example.com",
-        "https://example.com/page",
-        "ftp://example.com",
-        "example.com",
-        "https://u@x.com",
-    ):
-        with pytest.raises(ValueError):
-            normalize_origin(bad)
 
 
 def test_a_channel_needs_at_least_one_valid_origin(practice):

@@ -1,0 +1,1 @@
+"""The website chat widget: what a visitor's browser sends, checked (protocol.py)."""
