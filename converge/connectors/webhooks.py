@@ -90,21 +90,21 @@ def whatsapp_webhook(request: HttpRequest, key: str) -> HttpResponse:
     channel = webhook_channel(key, Provider.META)
     if channel is None:
         return _unknown()
-    credentials = channel.credentials()
+    config = channel_config(channel)
     if request.method == "GET":
         try:
-            challenge = whatsapp.verify_subscription(request.GET, str(credentials.get("verify_token", "")))
+            challenge = whatsapp.verify_subscription(request.GET, str(config.credentials.get("verify_token", "")))
         except SignatureError:
             log.warning("whatsapp webhook: verification refused channel=%s", channel.pk)
             return HttpResponse("verification failed", status=403, content_type="text/plain")
         return HttpResponse(challenge, content_type="text/plain")
 
-    config, webhook = channel_config(channel), webhook_request(request)
+    webhook = webhook_request(request)
     try:
         WHATSAPP.verify(config, webhook)
     except SignatureError:
         return _denied(channel, "whatsapp", webhook.header(WHATSAPP_SIGNATURE_HEADER))
-    same_app = _SameApp(channel, str(credentials.get("app_secret", "")))
+    same_app = _SameApp(channel, str(config.credentials.get("app_secret", "")))
     try:
         routed = _whatsapp_route(channel, same_app, WHATSAPP.parse(config, webhook))
     except MalformedPayload as exc:
