@@ -39,7 +39,7 @@ from tests.providers.email.servers import (  # noqa: F401 (pytest fixtures)
 
 pytestmark = pytest.mark.django_db
 
-FIXTURES = Path(__file__).parent / "fixtures" / "email"
+FIXTURES = Path(__file__).parents[1] / "providers" / "email" / "fixtures"
 FIXTURE_REF = "7d0f3c2e-5b8a-4c1d-9e6f-2a4b6c8d0e1f.42"
 ADDRESS = "frontdesk@clinic.example"
 
