@@ -333,13 +333,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     else:
         print(f"Sent to {outcome.via} ({channel.label}), message id {message_id}")
     if outcome.state == "accepted":
-        if outcome.deferred:
-            print("Accepted, but the server could not process it yet: its worker retries (see the server's log)")
-        else:
-            print(
-                f"Accepted: queued on the server, not yet stored after {args.wait:g} s. Is its worker running?"
-                " (`converge serve` runs one unless --no-worker; otherwise `converge worker`)"
-            )
+        print(
+            f"Accepted: queued on the server, not yet stored after {args.wait:g} s. Is its worker running?"
+            " (`converge serve` runs one unless --no-worker; otherwise `converge worker`)"
+        )
     elif outcome.message is not None:
         if outcome.state == "stored":
             print(f"Stored as {simulate.describe(outcome.message)}")
@@ -450,8 +447,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--wait",
         type=float,
-        default=10.0,
-        help="seconds to wait for the server's worker to store a queued message (default 10)",
+        default=30.0,
+        # A server that has just started loads its triage model before its worker takes the first message.
+        help="seconds to wait for the server's worker to store a queued message (default 30)",
     )
     p.add_argument(
         "--direct",

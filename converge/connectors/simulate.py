@@ -47,7 +47,6 @@ class Outcome:
     channel: Channel
     via: str  # the webhook URL, or "this process"
     message: Message | None = None
-    deferred: bool = False  # the server kept it after a failure; its worker retries
 
 
 def simulator_channel(practice: Practice, kind: str) -> tuple[Channel, bool]:
@@ -88,16 +87,12 @@ def deliver_via_server(
     url = f"{server.rstrip('/')}/webhooks/simulator/{channel.key}"
     body = webhook_body(sender=sender, text=text, message_id=message_id)
     counts = _post(url, body, str(channel.credentials().get("webhook_secret", "")), channel, created=created)
-    if counts.get("duplicates") or (existing is not None and not counts.get("stored")):
-        return Outcome("duplicate", channel, url, existing or _stored(channel, message_id))
-    if counts.get("stored"):
-        return Outcome("stored", channel, url, _stored(channel, message_id))
-    if counts.get("deferred"):
-        return Outcome("accepted", channel, url, deferred=True)
-    if counts.get("accepted"):
-        message = _wait_stored(channel, message_id, wait)
-        return Outcome("stored" if message is not None else "accepted", channel, url, message)
-    raise SimulateError(f"the server at {server} answered {counts!r}, not a simulator webhook's counts")
+    if "accepted" not in counts:
+        raise SimulateError(f"the server at {server} answered {counts!r}, not a simulator webhook's counts")
+    if existing is not None:  # a redelivery: the server's worker finds it stored and does nothing
+        return Outcome("duplicate", channel, url, existing)
+    message = _wait_stored(channel, message_id, wait)
+    return Outcome("stored" if message is not None else "accepted", channel, url, message)
 
 
 def deliver_direct(channel: Channel, *, sender: str, text: str, message_id: str) -> Outcome:
