@@ -100,6 +100,7 @@ def message_queue(
     contact: ContactPoint | None = None,
     phi_override_reason: str = "",
     via_portal: bool = False,
+    our_wording: bool = False,
 ) -> Message:
     """Write an outbound message into the outbox (status queued) in the caller's transaction; the
     worker sends it. Text for a standard-tier channel passes the PHI guard first: it may be
@@ -126,7 +127,9 @@ def message_queue(
         raise ServiceError(f"that {channel.kind} address cannot be used for this patient")
     if refusal := queue_refusal(channel=channel, contact=contact, kind=kind, metadata=metadata):
         raise ServiceError(refusal)  # e.g. WhatsApp's 24-hour window
-    if channel.kind != ChannelKind.PORTAL and not (metadata or {}).get("portal_notice_for"):
+    # `our_wording`: the practice's fixed text with nothing about the patient in it (the crisis
+    # safety reply names the "Suicide & Crisis Lifeline"): it goes where the patient wrote from.
+    if channel.kind != ChannelKind.PORTAL and not (metadata or {}).get("portal_notice_for") and not our_wording:
         patient = conversation.patient
         try:
             decision = check_outbound(

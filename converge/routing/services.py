@@ -223,6 +223,8 @@ def _auto_reply(conversation: Conversation, message: Message, body: str, tag: st
             is_automatic=True,
             metadata={"auto_reply": tag},
             contact=_sender_address(conversation, message),
+            # Safety instructions reach the patient's phone as written, never behind a portal link.
+            our_wording=tag == "safety",
         )
     except ServiceError:
         log.info("automatic %s reply not sent conversation=%s", tag, conversation.pk)

@@ -66,3 +66,14 @@ def test_model_only_suicide_risk_gets_the_988_reply(sms_channel) -> None:
     automatic = Message.objects.filter(conversation=message.conversation, direction="out", pk__gt=message.pk)
     bodies = [m.body for m in automatic]
     assert any("988" in b and "911" in b for b in bodies), bodies
+
+
+@pytest.mark.django_db
+def test_the_crisis_reply_reaches_the_patient_on_their_own_channel(sms_channel) -> None:
+    """The lifeline's name ("Suicide & Crisis") reads as mental-health content to the PHI guard,
+    which sent the whole reply through the secure portal: the patient's phone got only a link.
+    The safety reply is our own wording with nothing about the patient in it: it goes by SMS."""
+    message = receive(sms_channel, "+15552017798", "I bought a rope today. I just wanted someone to know").message
+    automatic = Message.objects.filter(conversation=message.conversation, direction="out", pk__gt=message.pk)
+    on_sms = [m.body for m in automatic if m.channel_id == sms_channel.pk]
+    assert any("988" in body and "911" in body for body in on_sms), on_sms
