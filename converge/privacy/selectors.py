@@ -8,9 +8,8 @@ from dataclasses import dataclass
 from converge.practices.models import Team
 from converge.privacy.guard import privacy_settings_read
 from converge.privacy.models import PrivacySettings
-from converge.routing.models import RoutingRule, RoutingSettings
+from converge.routing.models import DEFAULT_RULES, RoutingRule, RoutingSettings
 from converge.routing.selectors import routing_settings_read, rules_read
-from converge.routing.services import DEFAULT_RULES
 
 
 @dataclass(frozen=True)

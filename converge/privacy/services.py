@@ -11,8 +11,9 @@ from converge.audit.services import audit_record
 from converge.practices.models import Role, Team
 from converge.privacy.guard import privacy_settings
 from converge.privacy.models import PhiPolicy, PrivacySettings
+from converge.routing.models import DEFAULT_RULES
 from converge.routing.oncall import on_call_list_update
-from converge.routing.services import DEFAULT_RULES, routing_settings, rule_update
+from converge.routing.services import routing_settings, rule_update
 
 URGENT_ACK_MINUTES = range(1, 121)
 

@@ -16,8 +16,8 @@ from converge.privacy.guard import privacy_settings_read
 from converge.privacy.models import PhiPolicy
 from converge.privacy.selectors import policies_page, practice_teams
 from converge.privacy.services import RuleChange, privacy_update, routing_policies_update
+from converge.routing.models import DEFAULT_RULES
 from converge.routing.oncall import on_call_list_text
-from converge.routing.services import DEFAULT_RULES
 
 
 def _rule_changes(request: HttpRequest, teams: list[Team]) -> dict[str, RuleChange]:

@@ -2,7 +2,17 @@ from __future__ import annotations
 
 from django.db import models
 
+from converge.conversations.models import Priority
 from converge.core.models import TenantModel
+
+# A practice's routing before anyone changes it: category -> (team slug, priority, minutes to answer).
+DEFAULT_RULES = {
+    "administrative": ("front-desk", Priority.NORMAL, 240),
+    "scheduling": ("scheduling", Priority.NORMAL, 240),
+    "refill": ("nursing", Priority.NORMAL, 24 * 60),
+    "clinical": ("nursing", Priority.HIGH, 120),
+    "urgent": ("nursing", Priority.URGENT, 15),
+}
 
 
 class RoutingRule(TenantModel):

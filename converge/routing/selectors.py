@@ -13,7 +13,7 @@ from converge.core.principal import Principal
 from converge.patients.models import ContactPoint
 from converge.practices.models import Team
 from converge.privacy import access
-from converge.routing.models import RoutingRule, RoutingSettings, UrgentAlert
+from converge.routing.models import DEFAULT_RULES, RoutingRule, RoutingSettings, UrgentAlert
 
 SHOWN = 5  # alerts listed in the banner; the rest are counted ("and 3 more")
 
@@ -75,8 +75,6 @@ def open_alerts(*, principal: Principal) -> OpenAlerts:
 def rules_read(practice_id: int) -> dict[str, RoutingRule]:
     """The practice's routing rules for pages and GET endpoints, by category: a category with no
     row yet reads as its unsaved default (rules_for, on the write paths, creates the rows)."""
-    from converge.routing.services import DEFAULT_RULES
-
     rules = {r.category: r for r in RoutingRule.objects.filter(practice_id=practice_id).select_related("team")}
     missing = [c for c in DEFAULT_RULES if c not in rules]
     if missing:

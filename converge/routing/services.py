@@ -16,6 +16,7 @@ from converge.patients.models import ContactPoint
 from converge.practices.models import Practice, StaffMember, Team
 from converge.providers.types import ChannelKind
 from converge.routing.models import (
+    DEFAULT_RULES,
     AssignmentMode,
     Correction,
     RoutingRule,
@@ -28,13 +29,6 @@ log = logging.getLogger(__name__)
 
 # Which category wins when a conversation's messages disagree: the more clinical one.
 SEVERITY = {"": 0, "administrative": 1, "scheduling": 2, "refill": 3, "clinical": 4, "urgent": 5}
-DEFAULT_RULES = {
-    "administrative": ("front-desk", Priority.NORMAL, 240),
-    "scheduling": ("scheduling", Priority.NORMAL, 240),
-    "refill": ("nursing", Priority.NORMAL, 24 * 60),
-    "clinical": ("nursing", Priority.HIGH, 120),
-    "urgent": ("nursing", Priority.URGENT, 15),
-}
 SKIP_KINDS = frozenset({"auto_reply", "reaction", "unsupported"})
 
 

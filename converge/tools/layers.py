@@ -69,13 +69,7 @@ RULES = {
 }
 
 # (importing module, imported module) pairs knowingly left, with why. Keep it short.
-_DEFAULT_RULES = (
-    "DEFAULT_RULES, a constant table, is defined in routing.services; it belongs beside RoutingRule"
-    " (routing.models), which routing's owner is editing now"
-)
 EXCEPTIONS: dict[tuple[str, str], str] = {
-    ("converge.routing.selectors", "converge.routing.services"): _DEFAULT_RULES,
-    ("converge.privacy.selectors", "converge.routing.services"): _DEFAULT_RULES,
     ("converge.scheduling.calendar_page", "converge.dashboard.views.common"): (
         "the calendar view's page model (reads the QueryDict, raises Http404): web code under a name"
         " the rules do not know as web; it belongs in scheduling's views (owned elsewhere today)"

@@ -208,7 +208,7 @@ def test_schema_lists_the_values_it_accepts_and_documents_refusals(db):
     from converge.conversations.models import ConversationStatus
     from converge.conversations.selectors import INBOX_VIEWS
     from converge.patients.models import Language, Patient
-    from converge.routing.services import DEFAULT_RULES
+    from converge.routing.models import DEFAULT_RULES
     from converge.scheduling.models import AppointmentStatus
 
     assert get_args(schemas.InboxView) == INBOX_VIEWS
