@@ -15,17 +15,16 @@ import re
 import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import Field
+from django.db import transaction
 
 from converge.connectors.models import Channel
 from converge.conversations.inbound import message_receive
 from converge.conversations.models import InboundEvent
 from converge.conversations.outbox import backoff_delay
-from converge.core import clock
+from converge.core import clock, rows
 from converge.core.metrics import observe_pipeline
 from converge.providers.types import InboundAttachment, InboundMessage
 
@@ -40,7 +39,7 @@ def inbound_accept(*, channel: Channel, messages: Sequence[InboundMessage]) -> l
     if not messages:
         return []
     now = clock.now()
-    rows = [
+    queued = [
         InboundEvent(
             practice_id=channel.practice_id,
             channel=channel,
@@ -50,43 +49,13 @@ def inbound_accept(*, channel: Channel, messages: Sequence[InboundMessage]) -> l
         )
         for message in messages
     ]
-    created = _insert(rows)
+    # One multi-row INSERT, in autocommit: the hot path of every webhook, where Model.save()'s
+    # signals and per-field machinery cost a tenth of the request.
+    rows.insert_many(queued)
     from converge.core.worker import wake_worker
 
     transaction.on_commit(wake_worker)
-    return created
-
-
-_COLUMNS = (
-    "practice",
-    "channel",
-    "payload",
-    "received_at",
-    "next_attempt_at",
-    "attempts",
-    "last_error",
-    "leased_by",
-)
-
-
-def _insert(rows: list[InboundEvent]) -> list[InboundEvent]:
-    """One multi-row INSERT … RETURNING id, in autocommit: the hot path of every webhook, where
-    Model.save()'s signals and per-field machinery cost a tenth of the request."""
-    fields = [cast("Field[Any, Any]", InboundEvent._meta.get_field(name)) for name in _COLUMNS]
-    columns = ", ".join(connection.ops.quote_name(f.column or f.attname) for f in fields)
-    row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    params = [f.get_db_prep_save(getattr(row, f.attname), connection) for row in rows for f in fields]
-    table = connection.ops.quote_name(InboundEvent._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} ({columns}) VALUES {', '.join([row_sql] * len(rows))} RETURNING id",  # noqa: S608
-            params,
-        )
-        ids = [pk for (pk,) in cursor.fetchall()]
-    for row, pk in zip(rows, sorted(ids), strict=True):
-        row.pk = row.id = pk
-        row._state.adding = False
-    return rows
+    return queued
 
 
 def inbound_take(*, channel: Channel, messages: Sequence[InboundMessage]) -> dict[str, int]:

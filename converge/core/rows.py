@@ -65,26 +65,38 @@ def _pk_column(model: type[models.Model]) -> str:
 
 
 @cache
-def _insert_plan(model: type[models.Model], vendor: str) -> tuple[str, tuple[models.Field[Any, Any], ...]]:
+def _insert_plan(model: type[models.Model], vendor: str) -> tuple[str, str, tuple[models.Field[Any, Any], ...]]:
     fields = tuple(f for f in model._meta.concrete_fields if not isinstance(f, AutoFieldMixin))
-    quote = connection.ops.quote_name
-    names, slots = ", ".join(quote(str(f.column)) for f in fields), ", ".join(["%s"] * len(fields))
-    sql = f"INSERT INTO {table(model)} ({names}) VALUES ({slots}) RETURNING {_pk_column(model)}"  # noqa: S608
-    return sql, fields
+    names = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
+    head = f"INSERT INTO {table(model)} ({names}) VALUES "  # noqa: S608 -- identifiers from model metadata
+    return head, "(" + ", ".join(["%s"] * len(fields)) + ")", fields
 
 
 def insert(instance: M) -> M:
     """INSERT the new instance, as `save(force_insert=True)` does (field defaults and auto_now
     values, the database's id back), without the ORM's per-save machinery. No signals are sent:
     models written this way have no receivers (converge.core.localcache watches settings only)."""
-    sql, fields = _insert_plan(type(instance), connection.vendor)
-    params = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
+    return insert_many([instance])[0]
+
+
+def insert_many(instances: Sequence[M]) -> list[M]:
+    """INSERT new instances of one model in one statement (as `insert`), ids back in order."""
+    if not instances:
+        return []
+    model = type(instances[0])
+    head, row, fields = _insert_plan(model, connection.vendor)
+    params = [
+        field.get_db_prep_save(field.pre_save(instance, True), connection) for instance in instances for field in fields
+    ]
+    sql = head + ", ".join([row] * len(instances)) + f" RETURNING {_pk_column(model)}"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        (instance.pk,) = cursor.fetchone()
-    instance._state.adding = False
-    instance._state.db = connection.alias
-    return instance
+        ids = sorted(pk for (pk,) in cursor.fetchall())  # assigned ascending within one statement
+    for instance, pk in zip(instances, ids, strict=True):
+        instance.pk = pk
+        instance._state.adding = False
+        instance._state.db = connection.alias
+    return list(instances)
 
 
 def update(instance: models.Model, fields: Sequence[str]) -> None:
