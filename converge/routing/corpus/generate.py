@@ -34,11 +34,11 @@ TEMPLATES = HERE / "templates"
 SPLIT_FILES = {"train": ("train", "dev", "dev2", "dev3", "dev4"), "test": ("test",), "heldout": ("heldout",)}
 # Template files generated as a pool of their own, with their own quotas, and added to a split:
 # the suicide/self-harm templates and their hard negatives (issue 14) go to training.
-# dev5..dev9 were the v6..v10 held-out sets, spent on error analysis like dev..dev4.
+# dev5..dev10 were the v6..v11 held-out sets, spent on error analysis like dev..dev4.
 # "everyday" holds short neutral messages (acknowledgements, channel switches, one-word answers)
 # and idioms or past, negated red flags: the hard negatives the over-triage came from.
 POOLS: dict[str, tuple[str, ...]] = {
-    "train": ("selfharm", "dev5", "dev6", "dev7", "dev8", "dev9", "everyday", "triage9", "triage10")
+    "train": ("selfharm", "dev5", "dev6", "dev7", "dev8", "dev9", "dev10", "everyday", "triage9", "triage10")
 }
 LABELS = ("administrative", "scheduling", "refill", "clinical", "urgent")
 PRECEDENCE = {label: rank for rank, label in enumerate(LABELS)}
@@ -76,7 +76,7 @@ QUOTAS: dict[str, dict[str, dict[str, int]]] = {
         "en": {"administrative": 55, "scheduling": 45, "refill": 30, "clinical": 60, "urgent": 130},
         "es": {"administrative": 18, "scheduling": 15, "refill": 10, "clinical": 20, "urgent": 40},
     },
-    # The v6..v10 held-out sets once spent (training data now).
+    # The v6..v11 held-out sets once spent (training data now).
     "dev5": {
         "en": {"administrative": 55, "scheduling": 45, "refill": 30, "clinical": 60, "urgent": 130},
         "es": {"administrative": 18, "scheduling": 15, "refill": 10, "clinical": 20, "urgent": 40},
@@ -94,6 +94,10 @@ QUOTAS: dict[str, dict[str, dict[str, int]]] = {
         "es": {"administrative": 18, "scheduling": 15, "refill": 10, "clinical": 20, "urgent": 40},
     },
     "dev9": {
+        "en": {"administrative": 55, "scheduling": 45, "refill": 30, "clinical": 60, "urgent": 130},
+        "es": {"administrative": 18, "scheduling": 15, "refill": 10, "clinical": 20, "urgent": 40},
+    },
+    "dev10": {
         "en": {"administrative": 55, "scheduling": 45, "refill": 30, "clinical": 60, "urgent": 130},
         "es": {"administrative": 18, "scheduling": 15, "refill": 10, "clinical": 20, "urgent": 40},
     },
@@ -122,7 +126,7 @@ MIX_RATE = {"scheduling": 0.06, "refill": 0.10, "clinical": 0.22, "urgent": 0.15
 # Risk messages wrapped in scheduling or admin wording are the point of these sets.
 MIX_RATES = {
     name: {**MIX_RATE, "urgent": 0.3}
-    for name in ("heldout", "selfharm", "dev5", "dev6", "dev7", "dev8", "dev9", "triage9", "triage10")
+    for name in ("heldout", "selfharm", "dev5", "dev6", "dev7", "dev8", "dev9", "dev10", "triage9", "triage10")
 }
 OTHER_EMERGENCY = "other_emergency"
 _FAMILY_TAG = re.compile(r"\s+@([a-z_]+)$")
