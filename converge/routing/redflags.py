@@ -94,8 +94,13 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         rf"\bse (?:agarra|agarro|aprieta|apreto|toca) {_gap(1)}pecho\b",
         rf"\b(?:sitting|standing|weight|elephant|pressing|pushing) on {_POSS} {_CHEST}\b",
         # "I nearly had a heart attack when I saw the bill" is a figure of speech
-        r"\b(?<!nearly had a )(?<!almost had a )(?<!gave me a )(?:heart attack|cardiac arrest|infarto|ataque "
-        r"cardiaco)\b",
+        r"\b(?<!nearly had a )(?<!almost had a )(?<!gave me a )(?<!va a dar un )(?<!gonna have a )(?<!going to have a )"
+        r"(?<!gonna give me a )(?<!going to give me a )(?<!gonna give him a )(?<!going to give him a )"
+        r"(?<!gonna give her a )(?<!going to give her a )(?:heart attack|cardiac arrest|infarto|ataque cardiaco)\b",
+        # ... "me va a dar un infarto con esta factura jaja" is one too; said alone it is not
+        r"\b(?:va a dar un|gonna have a|going to have a) (?:heart attack|infarto|"
+        r"ataque cardiaco)\b(?! (?:\| )?(?:con|cuando|si|por|de|when|if|over|with|from|at|seeing|looking|because|bc|"
+        r"jaja\w*|haha\w*|lol|lmao)\b)",
         r"\bataque (?:al|de|del) corazon\b",
         rf"\bdolor {_gap(4)}(?:pecho|corazon)\b",
         rf"\b(?:me|le|te) (?:aprieta|oprime|arde|quema|pesa|duele) {_gap(2)}(?:pecho|corazon)\b",
@@ -461,7 +466,11 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         r"\b(?:go|going|gone|decided to go) through with it\b",
         r"\b(?:it all|everything) to (?:stop|end) (?:forever|for good)\b",
         # Found missing on the v7 held-out set, which then became training data (dev6).
-        r"\battempt\w* (?:\w+ ){0,6}(?:again|back)\b",
+        # ... not "my attempt to pay online failed again"
+        r"\battempt\w* (?!(?:to|at) (?:pay\w*|log\w*|call\w*|reach\w*|book\w*|schedul\w*|submit\w*|upload\w*|sign\w*|"
+        r"get\w*|fax\w*|contact\w*|refill\w*|order\w*|register\w*|reset\w*|chang\w*|updat\w*|access\w*|mak\w*|"
+        r"cancel\w*|send\w*|fill\w*|connect\w*|find\w*|file\w*|set\w*|print\w*|download\w*)\b)"
+        r"(?:\w+ ){0,6}(?:again|back)\b",
         r"\b(?:dont|do not) (?:want|wanna) (?:to )?(?:be|b) here (?:no ?more|anymore|any more)\b",
         r"\bdone (?:w|wit|with) (?:life|living|being alive)\b",
         r"\b(?:wnt|wana|wan) (?:to )?die\b",
@@ -530,6 +539,17 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         r"\b(?:picked up|took|grabbed|borrowed|got) (?:a|the|my \w+s|his|her) (?:gun|pistol|rifle|handgun|shotgun) "
         r"from\b",
         r"\bplanned it for\b",
+        # Issue 14, round four (after v11): a plan with a date, "when I'm gone, which will be soon"
+        r"\b(?:got|have|has|ive got|its|is) (?:the|a|my) (?:date|day) (?:all )?(?:picked|chosen|set|decided)\b"
+        r"(?! (?:for|of|with|to (?:come|see)|and (?:time|place))\b)(?!(?: \S+){0,8} (?:appointment|appt|visit|surgery|"
+        r"wedding|party|move|moving|procedure|see you|thanks|thank you)\b)",
+        r"\b(?:the|my) (?:date|day) is (?:all )?(?:set|picked|chosen|decided)\b(?! (?:for|of|with)\b)(?!(?: \S+){0,8} "
+        r"(?:appointment|appt|visit|surgery|wedding|party|move|moving|procedure|see you|thanks|thank you)\b)",
+        r"\b(?:started|starting|been|im|am|back to|keep|kept) cutting (?:again|myself|my ?self|lately|every)\b",
+        r"\brelapsed (?:on|with|into) (?:self ?harm\w*|cutting|hurting myself)\b",
+        r"\b(?:when|once|after) (?:im|i am|i m) gone\b(?: \S+){0,6} (?:soon|wont be long|not long now|any day now)\b",
+        r"\bcuando (?:yo )?(?:falte|ya no este|me haya ido|me vaya para siempre)\b(?: \S+){0,6} "
+        r"(?:pronto|muy pronto|ya lo decidi|ya decidi|no falta mucho|ya falta poco)\b",
         r"\b(?:picked|chose|set) the date\b(?! (?:for|of) (?:my|the|our|his|her) )",
         r"\b(?:hope|wish|pray)\w* (?:that )?my heart (?:would |will )?(?:just )?(?:stops?|gives out)\b",
         r"\b(?:pienso en|voy a|quiero) (?:usar|agarrar) (?:la|el|una|mi) (?:pistola|arma|escopeta|soga)\b",
@@ -637,7 +657,10 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         r"reschedul\w*))",
     ],
     "overdose or poisoning": [
-        r"\b(?:overdos\w*|sobredosis)\b",
+        # ... not "I overdosed on paperwork this week haha"
+        r"\b(?:overdos\w*|sobredosis)\b(?! (?:on|de) (?:paperwork|work|forms|emails?|meetings?|homework|studying|"
+        r"netflix|tv|tiktok|drama|love|sugar|candy|chocolate|cookies|pizza|carbs|cheese|coffee|sun|sunshine|"
+        r"christmas|holiday\w*|shopping|papeles|trabajo|chocolate|azucar|cafe|dulces)\b)",
         r"\btook (?:like |about |around |maybe |over )?(?:[2-9][0-9]|[1-9][0-9][0-9]) "
         r"(?:of )?(?:my |his |her |the )?\w+",
         rf"\b(?:took|taken|swallowed|popped|downed|ingested) {_gap(3)}(?:too many|too much|"
@@ -697,6 +720,24 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
     "high fever": [
         rf"\b(?:fever|temp|temperature|fiebre|temperatura|calentura) {_gap(3)}(?:10[4-9]|11[0-9]|4[0-3])\b",
     ],
+    # A rash that does not fade when pressed (meningococcal sepsis) is an emergency with or without fever.
+    "rash that does not fade": [
+        r"\brash (?:\w+ ){0,4}(?:doesnt|does not|didnt|did not|wont|isnt|dont|do not) (?:fade|blanch|go white|turn "
+        r"white|disappear|go away) (?:\w+ ){0,3}(?:press\w*|push\w*|glass|squeez\w*)\b",
+        r"\b(?:spots|dots|rash|blotches) (?:\w+ ){0,5}(?:dont|do not|doesnt|does not|wont) (?:fade|blanch|go white|"
+        r"disappear|go away) (?:\w+ ){0,3}(?:glass|press\w*|push\w*)\b",
+        r"\bglass test\b",
+        r"\b(?:manch\w*|puntitos|puntos|ronchas) (?:\w+ ){0,3}que no (?:se )?(?:quitan|borran|desaparecen|blanquean|"
+        r"se van) al (?:apretar\w*|presionar\w*|aplastar\w*)\b",
+    ],
+    "unable to urinate": [
+        r"\b(?:cant|cannot|can not|couldnt|unable to|havent been able to) (?:pee|urinate|piss)\b(?: \S+){0,2} "
+        r"(?:at all|since|for (?:\d+|hours|a day|the whole)|all day|in (?:\d+|hours))\b",
+        r"\b(?:havent|have not|hasnt|has not) (?:peed|urinated) (?:at all )?(?:in|for|since) (?:\d+|hours|over|a day|"
+        r"the whole|all|yesterday|last night|this morning)\b",
+        r"\bno (?:puedo|puede|he podido|ha podido) orinar\b(?: \S+){0,2} (?:nada|desde|en todo|en \d+)\b",
+        r"\bno (?:he|ha) orinado (?:nada )?(?:en|desde) (?:todo|\d+|ayer|anoche|la manana)\b",
+    ],
     "severe head injury": [
         r"\b(?:severe|serious|bad|major) head (?:injury|trauma|wound)\b",
         r"\bhead (?:injury|trauma)\b",
@@ -711,6 +752,10 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         rf"\b(?:de repente|repentino|subito) {_gap(2)}dolor de cabeza\b",
     ],
     "emergency": [
+        # a dangerous blood sugar reading
+        r"\b(?:blood sugar|sugar|glucose|bg|glucosa|azucar) (?:is |was |reading |read |level |levels |at |of |says "
+        r"|esta en |salio |de |en )?(?:over |above |like |about |a |en )?(?:[4-9][0-9][0-9]|hi|high reading)\b"
+        r"(?! (?:last|a year|years|months|ago|mg dl ago))",
         r"\bi think (?:im|i am) dying\b",
         r"\b(?:need|needs|call|calling|called|get|send) (?:an |the )?ambulance\b",
         r"\b(?:call|calling|should i call) 911\b",
@@ -792,17 +837,65 @@ _CHILD_DOUBLE_DOSE = (
     r"(?:le di|le dimos|le dio|tomo|se tomo) (?:\w+ ){0,3}?dos veces)\b"
 )
 _PREGNANT = (
-    r"\b(?:pregnant|pregnancy|weeks along|embarazada|embarazo|(?:im|i am|shes|she is|estoy) "
-    r"(?:[4-9]|[1-3][0-9]|40|41|42) (?:weeks|wks|semanas)|\d+ semanas de embarazo)\b"
+    r"\b(?:pregnant|pregnancy|weeks along|embarazada|embarazo|(?:im|i am|shes|she is|estoy|tengo|tiene|at|about) "
+    r"(?:[4-9]|[1-3][0-9]|40|41|42) (?:weeks|wks|semanas)|\d+ semanas de embarazo|"
+    r"(?<!for )(?<!hace )(?<!last )(?:2[0-9]|3[0-9]|4[0-2]) (?:weeks|wks|semanas)\b(?! (?:ago|old|de nacid\w*))|"
+    # soon after birth: postpartum preeclampsia and bleeding
+    r"postpartum|post partum|gave birth|had (?:the|my|our) baby|c ?section|cesarea|di a luz|despues del parto|"
+    r"(?:desde|hace) (?:\w+ ){0,2}que nacio (?:mi|el|la) (?:bebe|nino|nina))\b"
 )
 _PREGNANCY_DANGER = (
     r"\b(?:bleeding|blood\b(?! (?:pressure|work|tests?|sugar|type|draw))|severe cramps|"
     r"blurry vision|blurred vision|seeing spots|severe headache|bad headache|water broke|"
-    r"leaking fluid|sangrando|sangrado|sangre|vision borrosa|veo borroso|dolor de cabeza (?:muy )?fuerte)\b"
+    r"leaking fluid|sangrando|sangrado|sangre|vision borrosa|veo borroso|dolor de cabeza (?:muy )?fuerte|"
+    # preeclampsia: a bad headache, the eyes, sudden swelling of the face or hands
+    r"(?:terrible|awful|pounding|horrible|worst|splitting|really bad) headache|headache (?:\w+ ){0,2}(?:wont|will not|"
+    r"doesnt|does not|isnt) (?:go away|going away|getting better|stop)|"
+    r"seeing (?:spots|stars|flashes|flashing lights|lights|sparkles|floaters)|flashing lights|"
+    r"spots in (?:my|her) vision|"
+    r"(?:me|le) duele (?:mucho|muchisimo|bien fuerte|fuerte|horrible) la cabeza|"
+    r"veo (?:lucecitas|luces|lucesitas|puntitos|puntos|estrellitas|manchas|borroso)|"
+    r"(?:face|hands|fingers) (?:\w+ ){0,2}(?:swollen|swelling|puffy|puffed up)|"
+    r"(?:cara|manos) (?:muy |bien )?h?inchad\w*|"
+    # the waters breaking or leaking
+    r"waters? (?:have |has |just |may have )?(?:broke|broken|breaking|leaking|went)|gush of (?:fluid|water)|"
+    r"leaking (?:water|clear fluid)|se me (?:rompio|reviento) (?:la )?(?:fuente|bolsa)|(?:rompi|reviento) (?:la )?"
+    r"(?:fuente|bolsa)|(?:perdiendo|salio|sale|me sale) (?:mucho )?(?:agua|liquido)|"
+    # fewer movements
+    r"(?:fewer|less|no|reduced|decreased|barely any|hardly any) (?:kicks|movements?|moving|fetal movements?)|"
+    r"(?:hasnt|has not|havent|have not|didnt|did not|not) (?:moved|kicked|been moving|been kicking|felt (?:\w+ ){0,2}"
+    r"(?:move|moving|kick\w*))|se (?:mueve|movio) (?:menos|muy poco|poco)|casi no se mueve|no se ha movido|"
+    r"no (?:ha pateado|patea|lo he sentido|la he sentido)|"
+    # ectopic or abruption: severe or one-sided pain in the belly
+    r"(?:severe|sharp|terrible|really bad|stabbing) (?:\w+ ){0,2}(?:belly|stomach|abdominal|pelvic|lower belly) pain|"
+    r"(?:severe|sharp|terrible|really bad|stabbing) pain (?:\w+ ){0,2}(?:right|left|one) side|"
+    r"(?:severe|sharp|terrible|really bad|stabbing) (?:\w+ )?pain (?:\w+ ){0,3}(?:belly|stomach|abdomen|pelvis|tummy)|"
+    r"dolor (?:muy )?(?:fuerte|intenso|horrible) (?:\w+ ){0,2}(?:panza|barriga|vientre|estomago|abdomen))\b"
+)
+_CHEMO = (
+    r"\b(?:chemo\w*|chemotherapy|quimio\w*|neutropeni\w*|(?:low|very low) white (?:blood )?(?:count|cells)|"
+    r"(?:on|getting|having|doing|started|receiving) (?:immunotherapy|radiation and chemo)|"
+    r"defensas (?:muy )?bajas)\b"
+)
+_NECK_FEVER = (
+    r"\b(?:cant|cannot|wont|unable to|hurts to) (?:touch|bring|put|get) (?:his|her|my|their) chin (?:to|down to|on) "
+    r"(?:his|her|my|their) chest\b|\bneck (?:\w+ ){0,2}(?:hurts|pain\w*) (?:\w+ ){0,2}(?:bend|look down|move it)\b|"
+    r"\b(?:light|lights) (?:hurts?|bothers?) (?:his|her|my|their) eyes\b|"
+    r"\bno (?:puede|puedo|quiere) (?:doblar|mover|agachar|bajar) (?:el|la) (?:cuello|cabeza)\b|"
+    r"\b(?:le|me) molesta (?:mucho )?la luz\b"
+)
+_CONFUSED = (
+    r"\b(?:confused|confusion|confundid[oa]|not making sense|hard to wake|no reacciona bien|delirious|delirando)\b"
 )
 
+# Said right after a match, these give it an ordinary cause: "me duele el pecho de tanto toser" is a
+# cough's muscle pain, for the nurses, not a red flag (issue 14, round four).
+_CONCEPT_SUFFIX = {
+    "chest pain": r"(?!(?: \w+){0,2} (?:de (?:tanto|tanta) tos\w*|"
+    r"from (?:all (?:the|this|that) |so much |the )?cough\w*|por (?:la|tanta|tanto) tos\w*))",
+}
 CONCEPTS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (concept, re.compile("|".join(f"(?:{p})" for p in alternatives)))
+    (concept, re.compile("|".join(f"(?:{p}){_CONCEPT_SUFFIX.get(concept, '')}" for p in alternatives)))
     for concept, alternatives in _CONCEPT_PATTERNS.items()
 )
 # Concepts that need two things said close together (within N tokens).
@@ -812,6 +905,11 @@ TOGETHER: tuple[tuple[str, re.Pattern[str], re.Pattern[str], int], ...] = (
     ("fever with stiff neck", re.compile(_STIFF_NECK), re.compile(_FEVER), 30),
     ("head injury with warning signs", re.compile(_HEAD_HIT), re.compile(_HEAD_DANGER), 25),
     ("pregnancy warning sign", re.compile(_PREGNANT), re.compile(_PREGNANCY_DANGER), 30),
+    # Issue 14, round four: fever during chemotherapy (neutropenic fever), fever with a stiff neck told
+    # another way, with light hurting the eyes, or with confusion
+    ("fever during chemotherapy", re.compile(_CHEMO), re.compile(_FEVER), 25),
+    ("fever with stiff neck", re.compile(_NECK_FEVER), re.compile(_FEVER), 25),
+    ("fever with confusion", re.compile(_CONFUSED), re.compile(_FEVER), 15),
     ("overdose or poisoning", re.compile(_DOUBLE_DOSE), re.compile(_OVERDOSE_SIGNS), 20),
     ("overdose or poisoning", re.compile(_CHILD), re.compile(_CHILD_DOUBLE_DOSE), 12),
 )
@@ -862,6 +960,9 @@ RESOLVED_AFTER = re.compile(
     # a dated event is history, not today's emergency ("had a stroke 2 years ago")
     rf"(?:\d+|a|an|one|two|three|few|several|couple of) (?:years?|months?) ago|"
     rf"(?:many |some )?years ago|in (?:19|20)[0-9][0-9]|last year|as a (?:kid|child|toddler|baby|teen\w*|little \w+)|"
+    rf"when (?:i|he|she) (?:was|got) (?:first )?diagnosed|at diagnosis|cuando (?:me|le) diagnosticaron|"
+    rf"(?:once |back )?in (?:high school|college|middle school|grade school|my teens|my twenties|university)|"
+    rf"(?:nothing|none|not) since|(?:but )?(?:havent|hasnt|have not|has not) (?:since|in (?:over |about )?\w+ years)|"
     rf"when i was (?:little|small|a baby|a toddler|a kid|a child)|de (?:nin[oa]|pequen[oa]|chiquit[oa]|bebe|joven)|"
     rf"hace (?:\d+|un|unos|varios) (?:anos|meses)|"
     rf"el ano pasado|"
@@ -876,6 +977,12 @@ LONG_PAST_BEFORE = re.compile(
     r"back in (?:19|20)\d\d|in (?:19|20)\d\d|hace (?:\d+|muchos|unos|varios|mas de \d+) anos|cuando (?:tenia|era) "
     r"(?:\d+|joven|adolescente|nin[oa])|as a (?:toddler|baby|kid|child)|de (?:joven|adolescente|nin[oa]|pequen[oa]))\b"
 )
+# "I used to self harm in college" is history, unless the clause says it is back ("... and I started again").
+USED_TO_BEFORE = re.compile(r"\b(?:used to|solia|antes me)(?: \w+){0,2}$")
+RELAPSE = frozenset((
+    "again", "started", "starting", "back", "relapsed", "lately", "recently", "tonight", "today", "otra", "nuevo",
+    "volvi", "volvio", "ultimamente",
+))
 STILL_NOW = frozenset((
     "again", "now", "today", "tonight", "still", "anymore", "ahora", "hoy", "todavia", "otra", "nuevo",
 ))
@@ -930,6 +1037,10 @@ FAMILIES: dict[str, str] = {
     "overdose or poisoning": POISONING_OVERDOSE,
     "seizure": "seizure",
     "high fever": "fever",
+    "fever during chemotherapy": "fever",
+    "fever with confusion": "fever",
+    "rash that does not fade": "fever",
+    "unable to urinate": "general_emergency",
     "fever in an infant": "fever",
     "lethargy in an infant": "fever",
     "fever with stiff neck": "fever",
@@ -1059,6 +1170,8 @@ class _Text:
         before.reverse()
         if before and NEGATED_BEFORE.search(" ".join(before)):
             return True
+        if before and USED_TO_BEFORE.search(" ".join(before)) and not RELAPSE.intersection(self._clause(first, last)):
+            return True
         after: list[str] = []
         for word in self.canon[last + 1 : last + 8]:
             if word == _CLAUSE:
@@ -1067,6 +1180,15 @@ class _Text:
         if after and RESOLVED_AFTER.match(" ".join(after)) is not None:
             return True
         return self._long_past(first, last)
+
+    def _clause(self, first: int, last: int) -> list[str]:
+        start = first
+        while start > 0 and self.canon[start - 1] != _CLAUSE:
+            start -= 1
+        end = last
+        while end + 1 < len(self.canon) and self.canon[end + 1] != _CLAUSE:
+            end += 1
+        return self.canon[start : end + 1]
 
     def _long_past(self, first: int, last: int) -> bool:
         start = first
