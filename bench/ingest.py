@@ -13,7 +13,8 @@ DATABASE_URL and CONVERGE_DATA_DIR (see bench/README.md):
    a contact point and a conversation: the heaviest inbound path) with C connections, and waits
    until the workers have put all N in the inbox: the accepted rate and the end-to-end rate.
 3. The pipeline in this process, on the same database: worker CPU ms and SQL statements per
-   message (transaction control not counted), for new and for known senders.
+   message (transaction control not counted), for new and for known senders, and for new senders
+   out of hours (each also gets the after-hours answer: an outbound message queued).
 4. Prints the figures, the ratio of the best end-to-end rate to the bound, and the targets.
 """
 
@@ -29,6 +30,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -41,6 +44,7 @@ TARGET_MESSAGES_PER_SECOND = 500  # accepted, on PostgreSQL
 TARGET_RATIO = 0.5  # end to end, of the three-write bound, on PostgreSQL
 TARGET_NEW_SENDER = (5.0, 10)  # worker CPU ms, statements
 TARGET_KNOWN_SENDER = (4.0, 8)
+ALWAYS_OPEN = {str(day): [["00:00", "23:59:59.999999"]] for day in range(7)}
 
 Request = tuple[str, bytes, dict[str, str]]
 
@@ -174,6 +178,19 @@ def django_setup() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
+@contextmanager
+def business_hours(practice, hours: dict[str, list[list[str]]]) -> Iterator[None]:  # type: ignore[no-untyped-def]
+    """The practice with these opening hours for the duration, its own hours back after."""
+    own = practice.business_hours
+    practice.business_hours = hours
+    practice.save(update_fields=["business_hours"])
+    try:
+        yield
+    finally:
+        practice.business_hours = own
+        practice.save(update_fields=["business_hours"])
+
+
 def channel_for(practice_slug: str):  # type: ignore[no-untyped-def]
     """The practice's simulator SMS channel (created if missing) and its webhook secret."""
     from converge.config.env import ConfigError
@@ -269,11 +286,11 @@ class PipelineCost:
     statements: float
 
 
-def pipeline_cost(channel, run: str, count: int) -> tuple[PipelineCost, PipelineCost]:  # type: ignore[no-untyped-def]
+def pipeline_cost(channel, run: str, count: int) -> tuple[PipelineCost, PipelineCost, PipelineCost]:  # type: ignore[no-untyped-def]
     """The worker's inbound step (`inbound_process_due`: claim a batch, run each row through the
     pipeline) in this process, with no other worker running: CPU and statements per message, for
-    `count` new senders and then the same senders again. Live events go to an event loop of this
-    process, as in `converge serve`."""
+    `count` new senders, the same senders again, and `count` new senders with the practice closed.
+    Live events go to an event loop of this process, as in `converge serve`."""
     import threading
 
     from django.db import connection
@@ -286,12 +303,13 @@ def pipeline_cost(channel, run: str, count: int) -> tuple[PipelineCost, Pipeline
     threading.Thread(target=loop.run_forever, daemon=True).start()
     events.set_server_loop(loop)
     area, offset = random.randint(200, 989), random.randrange(10**7)
-    senders = [f"+1{area}{(offset + i) % 10**7:07d}" for i in range(count + 1)]
+    senders = [f"+1{area}{(offset + i) % 10**7:07d}" for i in range(2 * count + 1)]
     warm = senders.pop()  # first-use caches (classifier, routing rules) are not the pipeline's cost
+    senders, closed_senders = senders[:count], senders[count:]
     costs = []
-    for phase in ("warm", "new", "known"):
+    for phase in ("warm", "new", "known", "closed"):
         body = "Hello, can I move my appointment to Friday?"
-        batch = [warm] if phase == "warm" else senders
+        batch = [warm] if phase == "warm" else closed_senders if phase == "closed" else senders
         inbound_accept(
             channel=channel,
             messages=[InboundMessage(f"cost-{run}-{phase}-{i}", sender, body) for i, sender in enumerate(batch)],
@@ -303,14 +321,17 @@ def pipeline_cost(channel, run: str, count: int) -> tuple[PipelineCost, Pipeline
             statements += not sql.lstrip().upper().startswith(("BEGIN", "COMMIT"))
             return execute(sql, params, many, context)
 
-        with connection.execute_wrapper(counted):
+        with (
+            connection.execute_wrapper(counted),
+            business_hours(channel.practice, {} if phase == "closed" else ALWAYS_OPEN),
+        ):
             started = time.process_time()
             while inbound_process_due(worker_id=f"bench-{run}"):
                 pass
             cpu = (time.process_time() - started) * 1000 / len(batch)
         costs.append(PipelineCost(cpu, statements / len(batch)))
     events.set_server_loop(None)
-    return costs[1], costs[2]
+    return costs[1], costs[2], costs[3]
 
 
 def start_workers(count: int) -> list[subprocess.Popen[bytes]]:
@@ -346,7 +367,7 @@ def main() -> int:
     parser.add_argument("--practice", default="sunrise")
     parser.add_argument("-n", type=int, default=3000, help="messages to post per worker count (and bound requests)")
     parser.add_argument("-c", type=int, default=32, help="concurrent connections")
-    parser.add_argument("--workers", default="1,2", help="worker process counts to measure, comma-separated")
+    parser.add_argument("--workers", default="1,2,4", help="worker process counts to measure, comma-separated")
     parser.add_argument("--warmup", type=int, default=200, help="untimed requests before each phase")
     parser.add_argument("--timeout", type=float, default=60.0, help="per-request timeout, seconds")
     parser.add_argument("--server-pid", type=int, help="also report the server's CPU ms per request")
@@ -403,28 +424,34 @@ def main() -> int:
     bound = measure("bound: three writes", args, bound_requests(channel.key, secret, run, args.n, targets))
 
     phases: list[tuple[int, Result, float, int]] = []
-    for count in worker_counts:
-        workers = start_workers(count)
-        try:
-            tag = f"{run}x{count}"
-            if args.warmup:  # also lets each worker load the classifier
-                measure(
-                    "warmup", args, webhook_requests(channel.key, secret, f"{tag}w", args.warmup, args.client_addresses)
+    # Open around the clock, as the tests' practices are: out of hours every new sender would also
+    # get the after-hours answer, a send (bench/reminders.py measures sending), and a run on a
+    # Sunday would measure another path than one on a Tuesday.
+    with business_hours(channel.practice, ALWAYS_OPEN):
+        for count in worker_counts:
+            workers = start_workers(count)
+            try:
+                tag = f"{run}x{count}"
+                if args.warmup:  # also lets each worker load the classifier
+                    measure(
+                        "warmup",
+                        args,
+                        webhook_requests(channel.key, secret, f"{tag}w", args.warmup, args.client_addresses),
+                    )
+                    drain(f"{tag}w", args.warmup)
+                started = time.perf_counter()
+                accepted = measure(
+                    f"webhooks accepted ({count} worker{'s' if count > 1 else ''})",
+                    args,
+                    webhook_requests(channel.key, secret, tag, args.n, args.client_addresses),
                 )
-                drain(f"{tag}w", args.warmup)
-            started = time.perf_counter()
-            accepted = measure(
-                f"webhooks accepted ({count} worker{'s' if count > 1 else ''})",
-                args,
-                webhook_requests(channel.key, secret, tag, args.n, args.client_addresses),
-            )
-            seconds = drain(tag, args.n) - started
-            phases.append((count, accepted, args.n / seconds if seconds else 0.0, stored_count(tag)))
-        finally:
-            stop_workers(workers)
-        connection.close()
+                seconds = drain(tag, args.n) - started
+                phases.append((count, accepted, args.n / seconds if seconds else 0.0, stored_count(tag)))
+            finally:
+                stop_workers(workers)
+            connection.close()
 
-    new, known = pipeline_cost(channel, run, args.sample)
+    new, known, closed = pipeline_cost(channel, run, args.sample)
     load_after = os.getloadavg()[0]
 
     print()
@@ -453,6 +480,10 @@ def main() -> int:
     print(
         f"  known sender  {known.cpu_ms:5.2f} ms CPU  {known.statements:5.1f} statements"
         f"   (target <= {TARGET_KNOWN_SENDER[0]} ms, <= {TARGET_KNOWN_SENDER[1]})"
+    )
+    print(
+        f"  new sender, practice closed  {closed.cpu_ms:5.2f} ms CPU  {closed.statements:5.1f} statements"
+        "   (with the after-hours answer queued: no target)"
     )
     print()
     lost = [(count, stored) for count, _, _, stored in phases if stored != args.n]

@@ -136,7 +136,7 @@ def _receive(
     practice = channel.practice
     automatic = inbound.kind == AUTO_REPLY_KIND
     sender = identify(practice=practice, kind=channel.kind, address=address, now=now)
-    conversation = thread(practice=practice, sender=sender, hint=hint, now=now, automatic=automatic)
+    conversation, started = thread(practice=practice, sender=sender, hint=hint, now=now, automatic=automatic)
     message = _message(channel, inbound, sender, conversation, now)
     if not automatic:
         triage(message, sender)
@@ -151,7 +151,7 @@ def _receive(
         # An out-of-office or other auto-reply needs no answer: nothing waits, nothing routes,
         # and nothing reacts to it.
         _await_answer(conversation, now)
-        route_inbound(conversation=conversation, message=message)
+        route_inbound(conversation=conversation, message=message, first_message=started)
         react(conversation, message)
     conversation.updated_at = now
     rows.update(
@@ -258,14 +258,20 @@ def _prompt_open(patient: Patient, now: datetime) -> bool:
 
 def thread(
     *, practice: Practice, sender: Sender, hint: Conversation | None, now: datetime, automatic: bool
-) -> Conversation:
+) -> tuple[Conversation, bool]:
+    """The conversation the message belongs to, and whether the message starts it: the patient's
+    unresolved conversation, a recently resolved one reopened, or a new one. A patient created in
+    this transaction has none to look for."""
     conversation = _hinted_conversation(hint, patient=sender.patient, now=now, automatic=automatic)
+    if conversation is None and not sender.is_new:
+        conversation = _existing_conversation(practice=practice, patient=sender.patient, now=now)
+    started = conversation is None
     if conversation is None:
-        conversation = conversation_for_patient(
-            practice=practice, patient=sender.patient, now=now, new_patient=sender.is_new
+        conversation = rows.insert(
+            Conversation(practice=practice, patient=sender.patient, last_message_at=now, created_at=now, updated_at=now)
         )
     conversation.practice = practice  # the channel's, already loaded: routing reads its settings
-    return conversation
+    return conversation, started
 
 
 def _message(
@@ -372,19 +378,6 @@ def _hinted_conversation(
         created_at=now,
     )
     return conversation
-
-
-def conversation_for_patient(
-    *, practice: Practice, patient: Patient, now: datetime, new_patient: bool = False
-) -> Conversation:
-    """The patient's unresolved conversation, a recently resolved one reopened, or a new one.
-    A patient created in this transaction has none to look for."""
-    conversation = None if new_patient else _existing_conversation(practice=practice, patient=patient, now=now)
-    if conversation is not None:
-        return conversation
-    return rows.insert(
-        Conversation(practice=practice, patient=patient, last_message_at=now, created_at=now, updated_at=now)
-    )
 
 
 def _existing_conversation(*, practice: Practice, patient: Patient, now: datetime) -> Conversation | None:

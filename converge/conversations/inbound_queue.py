@@ -80,16 +80,21 @@ def _process(event: InboundEvent) -> None:
 
 def inbound_process_due(*, limit: int | None = None, worker_id: str = "", stop: threading.Event | None = None) -> int:
     """The worker's step: claim due rows and process them; returns how many were claimed. When
-    `stop` is set mid-batch, the row in hand is finished and the rest are released at once."""
-    events = _claim(limit or settings.INBOUND_BATCH_SIZE, worker_id=worker_id)
-    for done, event in enumerate(events):
-        if stop is not None and stop.is_set():
-            rest = [e.pk for e in events[done:]]
-            InboundEvent.objects.filter(pk__in=rest, leased_by=worker_id).update(
-                next_attempt_at=clock.now(), leased_by=""
-            )
-            break
-        _process(event)
+    `stop` is set mid-batch, the row in hand is finished and the rest are released at once.
+
+    Every transaction here starts from a row a webhook committed durably, and a message's
+    transaction deletes its row: were a crash to lose one of these commits, the row would simply
+    be taken again. So they do not wait for the disk, which was most of a message's latency."""
+    with rows.commits_without_waiting_for_disk():
+        events = _claim(limit or settings.INBOUND_BATCH_SIZE, worker_id=worker_id)
+        for done, event in enumerate(events):
+            if stop is not None and stop.is_set():
+                rest = [e.pk for e in events[done:]]
+                InboundEvent.objects.filter(pk__in=rest, leased_by=worker_id).update(
+                    next_attempt_at=clock.now(), leased_by=""
+                )
+                break
+            _process(event)
     return len(events)
 
 

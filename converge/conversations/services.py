@@ -165,7 +165,9 @@ def message_queue(
                 },
             )
     now = clock.now()
-    with transaction.atomic():
+    # No savepoint inside a caller's transaction (the inbound pipeline's after-hours and safety
+    # replies): nothing here is retried on its own, so a failure is the caller's failure.
+    with transaction.atomic(savepoint=False):
         message = Message.objects.create(
             practice_id=conversation.practice_id,
             conversation=conversation,

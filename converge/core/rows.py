@@ -9,7 +9,8 @@ a queryset does."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import cache
 from typing import Any, TypeVar
 
@@ -116,3 +117,26 @@ def delete(model: type[models.Model], pk: Any) -> None:
     """DELETE one row by id: for a model nothing references (no cascade to collect)."""
     with connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {table(model)} WHERE {_pk_column(model)} = %s", [pk])  # noqa: S608
+
+
+
+@contextmanager
+def commits_without_waiting_for_disk() -> Iterator[None]:
+    """Inside: each COMMIT on this connection returns before its WAL record is on disk
+    (PostgreSQL's `synchronous_commit = off`; nothing elsewhere). Two statements for the whole
+    block, however many transactions it runs.
+
+    Only for transactions whose input is already durable and which are safe to run again: a crash
+    can lose the last fraction of a second of such commits, never a part of one (the database
+    stays consistent), and the durable input is then simply processed again. The fsync skipped is
+    most of what a small transaction waits for (4 ms of 4.3 here)."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO OFF")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET synchronous_commit")

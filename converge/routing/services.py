@@ -117,9 +117,10 @@ def classify_inbound(message: Message) -> None:
     message.metadata = {**message.metadata, "classification": result.as_dict()}
 
 
-def route_inbound(*, conversation: Conversation, message: Message) -> None:
+def route_inbound(*, conversation: Conversation, message: Message, first_message: bool = False) -> None:
     """Route a stored message's conversation by its triage (classify_inbound). The caller saves
-    the conversation."""
+    the conversation. `first_message`: the message started the conversation, so nothing of ours
+    has been sent in it yet."""
     if not _needs_triage(message):
         if conversation.team_id is None:
             conversation.team_id = conversation.practice.default_team_id
@@ -144,9 +145,9 @@ def route_inbound(*, conversation: Conversation, message: Message) -> None:
     elif conversation.team_id is None:
         conversation.team_id = conversation.practice.default_team_id
     if result["urgent"]:
-        _urgent(conversation, message)
+        _urgent(conversation, message, first_message)
     else:
-        _after_hours(conversation, message)
+        _after_hours(conversation, message, first_message)
 
 
 def _online_staff_ids(practice_id: int) -> set[int]:
@@ -233,7 +234,9 @@ def _sender_address(conversation: Conversation, message: Message) -> ContactPoin
     return contact if contact.kind == message.channel.kind else None
 
 
-def _recent_auto_reply(conversation: Conversation, tag: str, since: datetime) -> bool:
+def _recent_auto_reply(conversation: Conversation, tag: str, since: datetime, first_message: bool) -> bool:
+    if first_message:
+        return False
     return Message.objects.filter(conversation=conversation, metadata__auto_reply=tag, created_at__gte=since).exists()
 
 
@@ -251,7 +254,7 @@ def reply_language(conversation: Conversation, message: Message) -> str:
     return guessed
 
 
-def _urgent(conversation: Conversation, message: Message) -> None:
+def _urgent(conversation: Conversation, message: Message, first_message: bool) -> None:
     from converge.routing.oncall import escalation_start
     from converge.routing.texts import safety_text
 
@@ -273,7 +276,9 @@ def _urgent(conversation: Conversation, message: Message) -> None:
         [events.practice_group(conversation.practice_id)],
         {"type": "conversation.urgent", "conversation_id": conversation.pk},
     )
-    if settings.safety_reply and not _recent_auto_reply(conversation, "safety", now - timedelta(hours=1)):
+    if settings.safety_reply and not _recent_auto_reply(
+        conversation, "safety", now - timedelta(hours=1), first_message
+    ):
         text = safety_text(
             list(message.metadata["classification"].get("families", [])),
             reply_language(conversation, message),
@@ -285,7 +290,7 @@ def _urgent(conversation: Conversation, message: Message) -> None:
         _auto_reply(conversation, message, text, "safety")
 
 
-def _after_hours(conversation: Conversation, message: Message) -> None:
+def _after_hours(conversation: Conversation, message: Message, first_message: bool) -> None:
     from converge.practices.hours import next_opening, practice_open_now
     from converge.routing.texts import AFTER_HOURS, when_text
 
@@ -296,7 +301,7 @@ def _after_hours(conversation: Conversation, message: Message) -> None:
     if message.metadata.get("reply_id") or _is_reminder_reply(message):
         return  # answers to our own questions are handled without a person
     opening = next_opening(practice, now)
-    if opening is None or _recent_auto_reply(conversation, "after_hours", now - timedelta(hours=12)):
+    if opening is None or _recent_auto_reply(conversation, "after_hours", now - timedelta(hours=12), first_message):
         return
     language = reply_language(conversation, message)
     text = AFTER_HOURS[language].format(
