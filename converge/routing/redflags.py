@@ -346,7 +346,8 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         # "she isn't thinking about hurting herself" is a denial
         rf"\b(?<!isnt )(?<!not )(?<!arent )(?<!wasnt )(?:thoughts?|thinking|think|talking|talks|talked|fantasi\w+) "
         rf"(?:a lot )?(?:of|about) {_gap(1)}"
-        r"(?:dying|death|killing|ending (?:it|things|my life|everything)|not being (?:here|alive)|hurting "
+        r"(?:dying|death|killing|ending (?:it|things|my life|everything)|not being (?:here|alive)|not existing|"
+        r"no longer existing|not waking up|hurting "
         r"(?:my ?self|myself|himself|herself))\b",
         r"\b(?:end|ending|finish|finishing) (?:things|everything)\b",
         rf"\bhang\w* {_SELF}\b",
@@ -513,7 +514,7 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         r"(?:tonight|tomorrow|the end|later|when)\b",
         r"\b(?:saved|saving|stashed|hid|hidden) (?:up )?(?:a |an |the )?(?:bottle|stash|supply|bunch|box) of\b",
         r"\b(?:bag|box|pack|stash|packet) of (?:razors?|razor blades|blades)\b",
-        r"\bbefore i (?:go|leave|am gone|m gone) for good\b",
+        r"\b(?:before|b4|bfore|befor) i (?:go|leave|am gone|m gone) for good\b",
         r"\b(?:updated|changed|sorted) (?:my )?(?:life insurance|will)\b (?:\w+ ){0,3}(?:told|showed) (?:\w+ "
         r"){1,3}where\b",
         r"\bcut (?:too |really |very |so )?deep\b",
@@ -539,13 +540,41 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         r"\b(?:picked up|took|grabbed|borrowed|got) (?:a|the|my \w+s|his|her) (?:gun|pistol|rifle|handgun|shotgun) "
         r"from\b",
         r"\bplanned it for\b",
+        r"\bfinally (?:got|bought|have|found) (?:a|the|my|some) (?:gun|rope|noose|pistol|razor blades)\b",
+        # ... and wordings missed out of fold by grouped cross-validation on training (round four)
+        r"\b(?:stay|staying|sleep|sleeping) asleep forever\b|\b(?:go to sleep|sleep|dormir|dormirme) (?:para siempre|"
+        r"forever)\b",
+        r"\bno reason to (?:keep going|go on|keep living|stay alive|be here|wake up|seguir)\b",
+        r"\besta es mi (?:despedida|ultima carta|ultima nota)\b",
+        r"\b(?:im sorry|i am sorry|sorry for everything|me perdone|perdonenme|perdon por todo)\b(?: \S+){0,6} "
+        r"(?:i wont be back|i will not be back|ya no voy a volver|ya no vuelvo|no me van a ver mas)\b"
+        r"(?! (?:in|until|till|for|before|to|from|at|on|a|al|hasta|en|por)\b)",
+        r"\b(?:veneno|raticida|cloro|rat poison|antifreeze|bleach) (?:\w+ ){0,3}(?:para (?:tomarmel\w*|bebermel\w*|"
+        r"matarme|morirme)|to (?:drink|take|swallow) (?:it|tonight)|to (?:kill|end) (?:myself|it))\b",
+        r"\b(?:dejo|left) (?:una |a )?(?:carta|nota|note|letter)\b(?: \S+){0,4} (?:no contesta|no responde|isnt "
+        r"answering|wont answer|not answering|is not answering|cant reach)\b",
+        r"\b(?:hiding|hid|hidden|stashing|stashed) (?:his|her|my|their) (?:pills|meds|medicine|medication|tablets|"
+        r"sleeping pills)\b(?! (?:from (?:the|my|his|her) (?:kids|dog|grandkids)|so the (?:kids|dog)))",
         # Issue 14, round four (after v11): a plan with a date, "when I'm gone, which will be soon"
         r"\b(?:got|have|has|ive got|its|is) (?:the|a|my) (?:date|day) (?:all )?(?:picked|chosen|set|decided)\b"
         r"(?! (?:for|of|with|to (?:come|see)|and (?:time|place))\b)(?!(?: \S+){0,8} (?:appointment|appt|visit|surgery|"
         r"wedding|party|move|moving|procedure|see you|thanks|thank you)\b)",
+        r"\b(?:ya )?tengo (?:la|el) (?:fecha|dia) (?:decidid[oa]|elegid[oa]|escogid[oa]|puest[oa])\b"
+        r"(?! (?:para|de|del|con)\b)(?!(?: \S+){0,8} (?:cita|cirugia|boda|mudanza|procedimiento)\b)",
+        r"\b(?:ive|i have|i) decided\b(?: \S+){0,3} (?:its|it is|it will be|it s) (?:going to be |gonna be |happening "
+        r")?(?:this weekend|tonight|tomorrow|this week|on (?:monday|tuesday|wednesday|thursday|friday|saturday|sunday))"
+        r"\b(?!(?: \S+){0,6} (?:appointment|appt|visit|surgery|move|moving|procedure|switch\w*|new doctor)\b)",
+        r"\bno (?:voy a|vaya a) estar (?:aqui |por aqui )?(?:mucho tiempo|por mucho tiempo|mucho mas)\b"
+        r"(?! (?:en|fuera|de viaje|por el trabajo|porque me mudo)\b)",
         r"\b(?:the|my) (?:date|day) is (?:all )?(?:set|picked|chosen|decided)\b(?! (?:for|of|with)\b)(?!(?: \S+){0,8} "
         r"(?:appointment|appt|visit|surgery|wedding|party|move|moving|procedure|see you|thanks|thank you)\b)",
         r"\b(?:started|starting|been|im|am|back to|keep|kept) cutting (?:again|myself|my ?self|lately|every)\b",
+        r"\b(?:started|starting) cutting\b(?! (?:back|down|out|off|up|the|my hair|his hair|her hair|hair|coupons|carbs|"
+        r"sugar|grass|wood|paper|class\w*|school|teeth|a tooth|in|through))",
+        r"\b(?:my|his|her) (?:last|latest|most recent|previous|first|second) (?:suicide )?attempt\b(?! (?:to|at)\b)",
+        r"\bfor when i (?:finally )?(?:do it|go through with it|decide|am ready|m ready|im ready)\b(?! to\b)",
+        r"\benough (?:\w+ )?to (?:end it|end things|end my life|not wake up|finish it|finish myself)\b",
+        r"\bme (?:voy a|quiero|pienso|va a|quiere) tirar (?:de|del|desde|al|por|frente) \w+",
         r"\brelapsed (?:on|with|into) (?:self ?harm\w*|cutting|hurting myself)\b",
         r"\b(?:when|once|after) (?:im|i am|i m) gone\b(?: \S+){0,6} (?:soon|wont be long|not long now|any day now)\b",
         r"\bcuando (?:yo )?(?:falte|ya no este|me haya ido|me vaya para siempre)\b(?: \S+){0,6} "
@@ -563,7 +592,7 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         r"\bdone (?:w|wit|with) (?:everything|everyone|it all)\b",
         r"\b(?:hope|pray|praying|wish|wishing)\w* (?:\w+ ){1,3}(?:that )?i (?:dont|do not|never|wont|will not) wake "
         r"up\b",
-        r"\bme (?:lastime|lastimo|queme|quemo|golpee) a proposito\b",
+        r"\bme (?:lastime|lastimo|queme|quemo|golpee|corte|corto) (?:\w+ ){0,6}a proposito\b",
         r"\b(?:im|i am) not (?:going|gonna) to be (?:here|around)\b",
         r"\bto say (?:good ?bye|goodbye|gooddye|goodye|bye) to (?:everyone|everybody|all)\b",
         r"\b(?:called|texted|messaged|visited|saw) (?:everyone|everybody|all my \w+) to say\b",
@@ -709,7 +738,7 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
     ],
     "seizure": [
         r"\b(?:seiz\w*|convuls\w*|conbuls\w*|combuls\w*)\b(?! (?:disorder|meds|medications?|medicines?|"
-        r"free|precautions|medicamentos?|medicinas?)\b)",
+        r"free|precautions|medicamentos?|medicinas?|threshold|risk|history|action plan|warning)\b)",
         r"\b(?:having|had|has|is having|epileptic) (?:a |an )?(?:epileptic )?fits?\b",
         rf"\b(?:shaking|jerking|twitching) {_gap(2)}(?:uncontrollab\w*|all over|and unresponsive)\b",
         r"\bataque epileptico\b",
@@ -752,6 +781,19 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         rf"\b(?:de repente|repentino|subito) {_gap(2)}dolor de cabeza\b",
     ],
     "emergency": [
+        # a sugar too low, a meter past its range
+        r"\b(?:blood sugar|sugar|glucose|bg|glucosa|azucar) (?:is |was |at |of |dropped to |down to |me bajo a |bajo a "
+        r"|le bajo a |esta en |en )?(?:[2-4][0-9]|5[0-4])\b(?! (?:years?|anos|minutes?|mins?|minutos|units|unidades|"
+        r"dollars|after|despues|ago|percent|por ciento))",
+        r"\b(?:glucometro|meter|monitor|dexcom|libre|glucose meter) (?:just |only )?(?:says|reads|shows|dice|marca) "
+        r"(?:hi|high|lo|low)\b",
+        # sudden severe pain: testicle, a rigid belly, the worst pain of one's life
+        r"\b(?:sudden|severe|terrible|horrible|really bad|excruciating) (?:\w+ ){0,2}pain (?:in|on) (?:my|his|the|one|"
+        r"left|right) (?:left |right )?(?:testicles?|testes|balls?|scrotum)\b",
+        r"\bdolor (?:muy )?(?:fuerte|repentino|horrible|terrible) (?:\w+ ){0,2}(?:testiculos?|huevos)\b",
+        r"\bworst (?:\w+ )?pain (?:of|in) (?:my|his|her) (?:life|entire life)\b",
+        r"\b(?:stomach|belly|abdomen) (?:is |feels |went )?(?:hard as a (?:board|rock)|rigid)\b",
+        r"\bpeor dolor (?:de|en) (?:mi|su) vida\b",
         # a dangerous blood sugar reading
         r"\b(?:blood sugar|sugar|glucose|bg|glucosa|azucar) (?:is |was |reading |read |level |levels |at |of |says "
         r"|esta en |salio |de |en )?(?:over |above |like |about |a |en )?(?:[4-9][0-9][0-9]|hi|high reading)\b"
@@ -765,7 +807,8 @@ _CONCEPT_PATTERNS: dict[str, list[str]] = {
         r"verguenza|cansancio|nervios|miedo))",
     ],
     "pregnancy warning sign": [
-        rf"\bbaby {_gap(2)}(?:not moving|moving less|hasnt moved|isnt moving|stopped moving|"
+        rf"\bbaby {_gap(2)}(?:not moving|moving less|hasnt moved|isnt moving|stopped moving|barely moved|hardly moved|"
+        rf"barely moving|hardly moving|barely kick\w*|hardly kick\w*|"
         rf"not kicking|less movement|not as active)\b",
         r"\b(?:bebe|nino|nina) (?:no se mueve|se mueve menos|dejo de moverse)\b",
         r"\bwater (?:just )?broke\b",
@@ -799,7 +842,7 @@ _INFANT_LETHARGY = (
     r"muy dormid[oa]|no (?:quiere|puede) (?:comer|mamar|tomar)|no despierta)\b"
 )
 _STIFF_NECK = (
-    r"\b(?:stiff neck|neck (?:is |feels )?stiff|cant (?:bend|move) (?:my|his|her) neck|"
+    r"\b(?:stiff neck|neck (?:is |feels )?(?:so |really |very |all )?stiff|cant (?:bend|move) (?:my|his|her) neck|"
     r"cuello (?:rigido|tieso|duro))\b"
 )
 _HEAD_HIT = (
@@ -836,6 +879,13 @@ _CHILD_DOUBLE_DOSE = (
     r"(?:took|taken|given|gave) (?:\w+ ){0,3}?(?:twice|two times)|doble dosis|"
     r"(?:le di|le dimos|le dio|tomo|se tomo) (?:\w+ ){0,3}?dos veces)\b"
 )
+_CHILD_ATE_MEDS = (
+    r"\b(?:ate|eaten|swallowed|chewed|found and ate|got into|se comio|se trago|comio|mastico) (?:some|a few|several|"
+    r"\d+|one|two|three|half|a couple|a handful|all|unas|varias|algunas|\d+ de) (?:of )?(?:my|the|our|his|her|grandmas|"
+    r"grandpas|moms|dads|mis|las|sus) (?:(?:\w+ ){0,2}(?:pills?|tablets?|capsules|gummies|meds|medicine|vitamins|"
+    r"pastillas|pildoras|tabletas|medicinas|gomitas)|\w+ (?:\| )?(?:maybe |like |about |como )?(?:\d+|a few|some) "
+    r"(?:or \d+ |o \d+ )?(?:pills?|tablets?|capsules|gummies|pastillas|tabletas))\b"
+)
 _PREGNANT = (
     r"\b(?:pregnant|pregnancy|weeks along|embarazada|embarazo|(?:im|i am|shes|she is|estoy|tengo|tiene|at|about) "
     r"(?:[4-9]|[1-3][0-9]|40|41|42) (?:weeks|wks|semanas)|\d+ semanas de embarazo|"
@@ -860,16 +910,17 @@ _PREGNANCY_DANGER = (
     # the waters breaking or leaking
     r"waters? (?:have |has |just |may have )?(?:broke|broken|breaking|leaking|went)|gush of (?:fluid|water)|"
     r"leaking (?:water|clear fluid)|se me (?:rompio|reviento) (?:la )?(?:fuente|bolsa)|(?:rompi|reviento) (?:la )?"
-    r"(?:fuente|bolsa)|(?:perdiendo|salio|sale|me sale) (?:mucho )?(?:agua|liquido)|"
+    r"(?:fuente|bolsa)|(?:perdiendo|salio|sale|me sale|saliendo) (?:mucho )?(?:agua|liquido)|"
     # fewer movements
     r"(?:fewer|less|no|reduced|decreased|barely any|hardly any) (?:kicks|movements?|moving|fetal movements?)|"
     r"(?:hasnt|has not|havent|have not|didnt|did not|not) (?:moved|kicked|been moving|been kicking|felt (?:\w+ ){0,2}"
     r"(?:move|moving|kick\w*))|se (?:mueve|movio) (?:menos|muy poco|poco)|casi no se mueve|no se ha movido|"
     r"no (?:ha pateado|patea|lo he sentido|la he sentido)|"
     # ectopic or abruption: severe or one-sided pain in the belly
-    r"(?:severe|sharp|terrible|really bad|stabbing) (?:\w+ ){0,2}(?:belly|stomach|abdominal|pelvic|lower belly) pain|"
-    r"(?:severe|sharp|terrible|really bad|stabbing) pain (?:\w+ ){0,2}(?:right|left|one) side|"
-    r"(?:severe|sharp|terrible|really bad|stabbing) (?:\w+ )?pain (?:\w+ ){0,3}(?:belly|stomach|abdomen|pelvis|tummy)|"
+    r"(?:severe|sharp|terrible|really bad|stabbing) (?:\w+ ){0,2}(?:belly|stomach|abdominal|pelvic|lower belly) "
+    r"(?:pain|pane|pian)|(?:severe|sharp|terrible|really bad|stabbing) (?:pain|pane|pian) (?:\w+ ){0,2}"
+    r"(?:right|left|one) side|(?:severe|sharp|terrible|really bad|stabbing) (?:\w+ )?(?:pain|pane|pian) (?:\w+ ){0,3}"
+    r"(?:belly|stomach|abdomen|pelvis|tummy)|"
     r"dolor (?:muy )?(?:fuerte|intenso|horrible) (?:\w+ ){0,2}(?:panza|barriga|vientre|estomago|abdomen))\b"
 )
 _CHEMO = (
@@ -912,6 +963,8 @@ TOGETHER: tuple[tuple[str, re.Pattern[str], re.Pattern[str], int], ...] = (
     ("fever with confusion", re.compile(_CONFUSED), re.compile(_FEVER), 15),
     ("overdose or poisoning", re.compile(_DOUBLE_DOSE), re.compile(_OVERDOSE_SIGNS), 20),
     ("overdose or poisoning", re.compile(_CHILD), re.compile(_CHILD_DOUBLE_DOSE), 12),
+    # a child who ate someone's tablets ("my 6 year old ate some of my levothyroxine, maybe 4 or 5 tablets")
+    ("overdose or poisoning", re.compile(_CHILD), re.compile(_CHILD_ATE_MEDS), 10),
 )
 
 # A cue that negates what follows within four words ("denies fever or chest pain") ...
@@ -925,6 +978,9 @@ _STRONG_CUES = _words(
     # issue 14: denials and past history around risk ("not going to hurt myself", "died of a heart attack")
     "not going to", "not gonna", "isnt thinking about", "isnt thinking of", "no thoughts? of", "no pensamientos? de",
     "died of", "passed away from", "murio de", "fallecio de", "no es que (?:quiera|quiero|quiere)",
+    # round four: someone else's death in Spanish, a side-effect question ("can Lexapro cause suicidal thoughts")
+    "murio por", "fallecio por", "no es q (?:quiera|quiero|quiere)", "cause", "can cause", "causes", "risk of",
+    "side effects? (?:like|of|such as)", "puede causar", "pueden causar", "causa",
     "hasnt said anything about", "has not said anything about", "didnt say anything about",
     "never said anything about", "hasnt mentioned", "has not mentioned", "no pienso en", "no estoy pensando en",
     # issue 14 (dev7): "he's not thinking about suicide", "no plans to hurt myself"
@@ -964,7 +1020,7 @@ RESOLVED_AFTER = re.compile(
     rf"(?:once |back )?in (?:high school|college|middle school|grade school|my teens|my twenties|university)|"
     rf"(?:nothing|none|not) since|(?:but )?(?:havent|hasnt|have not|has not) (?:since|in (?:over |about )?\w+ years)|"
     rf"when i was (?:little|small|a baby|a toddler|a kid|a child)|de (?:nin[oa]|pequen[oa]|chiquit[oa]|bebe|joven)|"
-    rf"hace (?:\d+|un|unos|varios) (?:anos|meses)|"
+    rf"(?:hace|ase) (?:(?:\d+|un|unos|varios|muchos) )?(?:anos|meses)|from (?:high school|college|my teens|years ago)|"
     rf"el ano pasado|"
     rf"(?:ya )?se (?:me |le )?(?:quito|paso|fue)|ya (?:me |le )?(?:quito|paso)|desaparecio)\b"
 )
@@ -974,7 +1030,8 @@ LONG_PAST_BEFORE = re.compile(
     r"\b(?:(?:\d+|many|some|a few|few|several|two|three|four|five|ten|fifteen|twenty|a couple of) (?:years?|decades?) "
     r"ago|years ago|decades ago|when i was (?:\d+|a teen\w*|a kid|young|little|small|a baby|a toddler|a child|in "
     r"(?:high school|college))|as a teen\w*|"
-    r"back in (?:19|20)\d\d|in (?:19|20)\d\d|hace (?:\d+|muchos|unos|varios|mas de \d+) anos|cuando (?:tenia|era) "
+    r"back in (?:19|20)\d\d|in (?:19|20)\d\d|(?:hace|ase) (?:(?:\d+|muchos|unos|varios|mas de \d+) )?anos|"
+    r"cuando (?:tenia|era) "
     r"(?:\d+|joven|adolescente|nin[oa])|as a (?:toddler|baby|kid|child)|de (?:joven|adolescente|nin[oa]|pequen[oa]))\b"
 )
 # "I used to self harm in college" is history, unless the clause says it is back ("... and I started again").
@@ -983,6 +1040,7 @@ RELAPSE = frozenset((
     "again", "started", "starting", "back", "relapsed", "lately", "recently", "tonight", "today", "otra", "nuevo",
     "volvi", "volvio", "ultimamente",
 ))
+AGAIN = frozenset(("again", "otra", "nuevo", "another"))
 STILL_NOW = frozenset((
     "again", "now", "today", "tonight", "still", "anymore", "ahora", "hoy", "todavia", "otra", "nuevo",
 ))
@@ -1003,7 +1061,7 @@ FUZZY_KEYWORDS = frozenset((
     "headache", "quiero", "chest", "blood", "fever", "dolor", "pecho", "mucho", "short", "puedo", "puede", "pueda",
     "morir", "whole", "sangra", "quiere", "pressure", "coughing", "swelled", "blacked", "severe", "passing", "closing",
     "matar", "hincho", "cuesta", "sangrarme", "inhaler", "double", "battery", "having", "ending", "attack",
-    "ahogo", "taken",
+    "ahogo", "taken", "wrist", "wrists", "despedida", "again",
 ))
 NOT_TYPOS = frozenset((
     "breast", "breasts", "wreath", "painting", "painted", "sizing", "seized", "breeding", "bleeping", "blending",
@@ -1015,6 +1073,7 @@ NOT_TYPOS = frozenset((
     "flood", "brood", "bloody", "mouth", "sending", "bending", "lending", "pending", "tending", "mending", "pasted",
     "parsed", "passes", "killin", "seven", "dolares", "cheats", "queda", "quedan", "pueden", "door", "doors", "dolly",
     "cuenta", "cuentas", "batter", "saving", "caving", "paving", "halving", "attach", "token",
+    "gain", "gains", "grain", "brain",
     "suicido",  # "se suicidó": a past death, kept apart from "suicide" (issue 14, round two)
 ))
 # fmt: on
@@ -1177,7 +1236,12 @@ class _Text:
             if word == _CLAUSE:
                 break
             after.append(word)
-        if after and RESOLVED_AFTER.match(" ".join(after)) is not None:
+        # ... "my last attempt was 2 months ago and it's getting bad again" is not over
+        if (
+            after
+            and RESOLVED_AFTER.match(" ".join(after)) is not None
+            and not AGAIN.intersection(self._clause(first, last))
+        ):
             return True
         return self._long_past(first, last)
 

@@ -80,3 +80,63 @@ def test_fever_pregnancy_and_other_families(text: str, family: str) -> None:
 )
 def test_not_a_red_flag(text: str) -> None:
     assert not scan(text).flags, scan(text).flags
+
+
+@pytest.mark.parametrize(
+    ("text", "family"),
+    [
+        # missed out of fold by grouped cross-validation on training (round four), reworded
+        ("lately I have thoughts about not existing and they won't stop", SUICIDE_SELF_HARM),
+        ("sometimes I just want to sleep forever", SUICIDE_SELF_HARM),
+        ("there's no reason to go on, I'm so tired", SUICIDE_SELF_HARM),
+        ("gracias por todo, esta es mi última carta", SUICIDE_SELF_HARM),
+        ("please tell the nurses sorry for everything. I won't be back", SUICIDE_SELF_HARM),
+        ("tengo cloro guardado para tomármelo esta noche", SUICIDE_SELF_HARM),
+        ("my brother left a note and is not answering his phone", SUICIDE_SELF_HARM),
+        ("my mom has been stashing her sleeping pills in a sock", SUICIDE_SELF_HARM),
+        ("me corté el brazo con un vidrio a propósito", SUICIDE_SELF_HARM),
+        ("my toddler ate a few of grandma's pills off the counter", "poisoning_overdose"),
+    ],
+)
+def test_out_of_fold_misses(text: str, family: str) -> None:
+    assert family in families(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my daughter ate her lunch and took her vitamins, can you fill out the camp form",
+        "sorry, I won't be back until June, please hold my refill",
+        "I keep my pills hidden from the kids up high, is that ok",
+    ],
+)
+def test_out_of_fold_negatives(text: str) -> None:
+    assert not scan(text).flags, scan(text).flags
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # over-triaged out of fold by the rules (round four), reworded
+        "ase años que intenté suicidarme, ya estoy bien, es para mi historial",
+        "mi tío murió por suicidio, soy el albacea, necesito su expediente",
+        "an old suicide attempt from high school shows up in my chart, can it be removed",
+        "could the new sertraline cause suicidal thoughts? asking before I start, I have none",
+        "no es q quiera hacerme daño, solo quiero hablar con alguien del estrés",
+        "does the antibiotic raise my seizure risk? none in years",
+    ],
+)
+def test_history_and_questions_are_not_red_flags(text: str) -> None:
+    assert not scan(text).flags, scan(text).flags
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my last attempt was 3 months ago and it's getting bad again",
+        "the sertraline is causing suicidal thoughts since I started it",
+        "hace un año intenté matarme y ahora lo estoy pensando otra vez",
+    ],
+)
+def test_history_that_is_back_is_still_a_red_flag(text: str) -> None:
+    assert SUICIDE_SELF_HARM in families(text)
