@@ -38,7 +38,19 @@ SPLIT_FILES = {"train": ("train", "dev", "dev2", "dev3", "dev4"), "test": ("test
 # "everyday" holds short neutral messages (acknowledgements, channel switches, one-word answers)
 # and idioms or past, negated red flags: the hard negatives the over-triage came from.
 POOLS: dict[str, tuple[str, ...]] = {
-    "train": ("selfharm", "dev5", "dev6", "dev7", "dev8", "dev9", "dev10", "everyday", "triage9", "triage10")
+    "train": (
+        "selfharm",
+        "dev5",
+        "dev6",
+        "dev7",
+        "dev8",
+        "dev9",
+        "dev10",
+        "everyday",
+        "triage9",
+        "triage10",
+        "triage11",
+    )
 }
 LABELS = ("administrative", "scheduling", "refill", "clinical", "urgent")
 PRECEDENCE = {label: rank for rank, label in enumerate(LABELS)}
@@ -111,6 +123,12 @@ QUOTAS: dict[str, dict[str, dict[str, int]]] = {
         "en": {"administrative": 40, "scheduling": 30, "refill": 30, "clinical": 45, "urgent": 80},
         "es": {"administrative": 20, "scheduling": 12, "refill": 15, "clinical": 18, "urgent": 30},
     },
+    # Written in round four from triage knowledge (fever, pregnancy and other emergencies by who has them), the
+    # C-SSRS plans v11 showed thin, and the admin/scheduling/refill/clinical boundaries its errors crowded on.
+    "triage11": {
+        "en": {"administrative": 45, "scheduling": 35, "refill": 25, "clinical": 75, "urgent": 90},
+        "es": {"administrative": 20, "scheduling": 15, "refill": 12, "clinical": 30, "urgent": 45},
+    },
     "everyday": {
         "en": {"administrative": 300, "scheduling": 150, "refill": 45, "clinical": 90},
         "es": {"administrative": 90, "scheduling": 40, "refill": 12, "clinical": 25},
@@ -126,7 +144,19 @@ MIX_RATE = {"scheduling": 0.06, "refill": 0.10, "clinical": 0.22, "urgent": 0.15
 # Risk messages wrapped in scheduling or admin wording are the point of these sets.
 MIX_RATES = {
     name: {**MIX_RATE, "urgent": 0.3}
-    for name in ("heldout", "selfharm", "dev5", "dev6", "dev7", "dev8", "dev9", "dev10", "triage9", "triage10")
+    for name in (
+        "heldout",
+        "selfharm",
+        "dev5",
+        "dev6",
+        "dev7",
+        "dev8",
+        "dev9",
+        "dev10",
+        "triage9",
+        "triage10",
+        "triage11",
+    )
 }
 OTHER_EMERGENCY = "other_emergency"
 _FAMILY_TAG = re.compile(r"\s+@([a-z_]+)$")
