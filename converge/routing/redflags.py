@@ -1297,10 +1297,15 @@ def scan(text: str) -> Scan:
         elif denied:
             negated.append(concept)
     for concept, first_regex, second_regex, distance in TOGETHER:
+        # Most messages name neither part: the second is only looked for once the first is there.
+        if any(f.concept == concept for f in flags):
+            continue
         firsts, _ = parsed.matches(first_regex)
+        if not firsts:
+            continue
         seconds, _ = parsed.matches(second_regex)
         pair = _nearby(firsts, seconds, distance)
-        if pair is not None and all(f.concept != concept for f in flags):
+        if pair is not None:
             (a_first, a_last), (b_first, b_last) = pair
             phrase = f"{parsed.phrase(a_first, a_last)} … {parsed.phrase(b_first, b_last)}"
             flags.append(RedFlag(concept, phrase))
