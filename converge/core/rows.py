@@ -119,7 +119,6 @@ def delete(model: type[models.Model], pk: Any) -> None:
         cursor.execute(f"DELETE FROM {table(model)} WHERE {_pk_column(model)} = %s", [pk])  # noqa: S608
 
 
-
 @contextmanager
 def commits_without_waiting_for_disk() -> Iterator[None]:
     """Inside: each COMMIT on this connection returns before its WAL record is on disk
