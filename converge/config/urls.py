@@ -5,8 +5,7 @@ from django.urls import include, path
 from converge import worker_lanes
 from converge.api.v1 import api
 from converge.config.env import env_bool
-from converge.connectors import views as connector_views
-from converge.connectors import webhooks as connector_webhooks
+from converge.connectors import webhooks
 from converge.core import health, metrics
 
 
@@ -26,10 +25,12 @@ urlpatterns = [
     path("metrics", metrics.metrics_view, {"database": worker_lanes.DATABASE_GAUGES}, name="metrics"),
     path("favicon.ico", favicon),
     path("api/v1/", api.urls),
-    path("webhooks/simulator/<str:key>", connector_views.simulator_webhook, name="webhook-simulator"),
-    path("webhooks/whatsapp/<str:key>", connector_webhooks.whatsapp_webhook, name="webhook-whatsapp"),
-    path("webhooks/twilio/<str:key>", connector_webhooks.twilio_inbound, name="webhook-twilio"),
-    path("webhooks/twilio/<str:key>/status", connector_webhooks.twilio_status, name="webhook-twilio-status"),
+    path("webhooks/simulator/<str:key>", webhooks.webhook_view(webhooks.SIMULATOR), name="webhook-simulator"),
+    path("webhooks/whatsapp/<str:key>", webhooks.webhook_view(webhooks.WHATSAPP), name="webhook-whatsapp"),
+    path("webhooks/twilio/<str:key>", webhooks.webhook_view(webhooks.TWILIO), name="webhook-twilio"),
+    path(
+        "webhooks/twilio/<str:key>/status", webhooks.webhook_view(webhooks.TWILIO_STATUS), name="webhook-twilio-status"
+    ),
     path("", include("converge.connectors.views_email_webchat")),
     path("", include("converge.connectors.webchat_views")),
     path("settings/channels/", include("converge.connectors.urls")),

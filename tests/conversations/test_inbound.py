@@ -150,7 +150,7 @@ class TestSimulatorWebhook:
         bad = client.post(
             url, data=body, content_type="application/json", headers={"X-Converge-Signature": "sha256=" + "0" * 64}
         )
-        assert bad.status_code == 401
+        assert bad.status_code == 403  # as every provider's webhook: missing 401, wrong 403
         assert run_inbound() == 0  # nothing queued either
         assert Message.objects.count() == 0
 
