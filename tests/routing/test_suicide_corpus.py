@@ -188,19 +188,19 @@ def test_eval_command_prints_per_family_lines(
 
 
 def test_heldout_figures_do_not_regress() -> None:
-    """A floor at the v11 figures recorded in PROVENANCE.md, which are under the issue-14 targets
-    (0.98 / 0.98 / 0.5 %). Evaluation only: nothing is tuned on this set. v11 is spent (it became
-    dev10 in round four), so heldout.csv is a header until the next blind set (v12) is dropped in as
-    templates/heldout.*.txt; this check is skipped, saying so, until then, and its floors are set
-    again from v12's one evaluation."""
+    """A floor at the v12 figures recorded in PROVENANCE.md (its one evaluation, 2026-12-06, after
+    round four), which are under the issue-14 targets (0.98 / 0.98 / 0.5 %). Evaluation only:
+    nothing is tuned on this set. When it is spent (moved to a devN pool), heldout.csv is a header
+    until the next blind set is dropped in as templates/heldout.*.txt, and this check skips, saying
+    so; its floors are then set again from that set's one evaluation."""
     if not generate.has_templates("heldout"):
         assert HELDOUT_CSV.read_text(encoding="utf-8") == "text,label,family\n"
-        pytest.skip("no blind held-out set: templates/heldout.*.txt are absent (v11 was spent as dev10)")
+        pytest.skip("no blind held-out set: templates/heldout.*.txt are absent (the last one was spent)")
     figures = router_cli.evaluate_csv(HELDOUT_CSV)
-    assert figures["urgent_recall"] >= 0.958
-    assert figures["urgent_recall_by_family"][SUICIDE_SELF_HARM]["recall"] >= 0.975
+    assert figures["urgent_recall"] >= 0.929
+    assert figures["urgent_recall_by_family"][SUICIDE_SELF_HARM]["recall"] >= 0.872
     assert figures["clinical_to_nonclinical_rate"] <= 0.008
-    assert figures["macro_f1"] >= 0.875
+    assert figures["macro_f1"] >= 0.877
 
 
 def test_heldout_is_generated_last_so_it_cannot_change_training(monkeypatch: pytest.MonkeyPatch) -> None:
