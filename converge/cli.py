@@ -7,6 +7,7 @@ import asyncio
 import getpass
 import logging
 import os
+import signal
 import sys
 import uuid
 from collections.abc import Callable, Sequence
@@ -156,6 +157,16 @@ def _serve(host: str, port: int, *, with_worker: bool) -> None:
     from converge.core import events
 
     server = uvicorn.Server(uvicorn.Config(**_uvicorn_options(host, port)))
+
+    def stopping(*_: object) -> None:
+        server.should_exit = True
+
+    # uvicorn takes SIGTERM / SIGINT while it serves, then restores the handlers it found and
+    # raises the signal again: with Python's defaults that killed the process (or raised
+    # KeyboardInterrupt) before the worker below had stopped and removed its heartbeat row, so
+    # /readyz and the dashboard showed a stopped server's worker as alive until the row went stale.
+    signal.signal(signal.SIGTERM, stopping)
+    signal.signal(signal.SIGINT, stopping)
     stop = thread = None
     if with_worker:
         from converge.worker_lanes import start_background_worker
@@ -178,7 +189,6 @@ def _serve(host: str, port: int, *, with_worker: bool) -> None:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    import signal
     import threading
 
     _setup()

@@ -37,7 +37,8 @@ STOP_GRACE_SECONDS = 6.0
 @dataclass(frozen=True)
 class Lane:
     """One lane: `step(worker_id, stop)` claims a batch and handles it, returning how many rows it
-    did (0: nothing due, so the lane waits); `warm`, if any, runs once in the lane's thread first."""
+    did (0: nothing due, so the lane waits); `warm`, if any, runs once before its first step, in a
+    thread of its own (_warmed)."""
 
     name: str
     step: Callable[[str, threading.Event], int]
@@ -116,11 +117,8 @@ def _lane(lane: Lane, worker_id: str, stop: threading.Event, idle_seconds: float
     next poll. A failed step (the database away or locked) keeps its rows for the retry."""
     wake = _wake_event(lane.name)
     try:
-        if lane.warm is not None:
-            try:
-                lane.warm()
-            except Exception:  # the lane's step tries again, and says why there
-                log.exception("worker %s lane could not warm up", lane.name)
+        if not _warmed(lane, stop):
+            return
         while not stop.is_set():
             close_old_connections()
             wake.clear()
@@ -134,6 +132,31 @@ def _lane(lane: Lane, worker_id: str, stop: threading.Event, idle_seconds: float
                 _idle(stop, idle_seconds, wake)
     finally:
         connection.close()
+
+
+def _warmed(lane: Lane, stop: threading.Event) -> bool:
+    """Run the lane's warm-up (if any) and wait for it, unless the worker stops first (False). It
+    runs in a thread of its own: a model load cannot be interrupted and holds no claims, so a stop
+    during it does not wait for it (it kept `converge worker` seconds past a SIGTERM)."""
+    if lane.warm is None:
+        return True
+    warm = lane.warm
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            warm()
+        except Exception:  # the lane's step tries again, and says why there
+            log.exception("worker %s lane could not warm up", lane.name)
+        finally:
+            connection.close()
+            done.set()
+
+    _start(f"{lane.name}-warm", run)
+    while not done.wait(0.1):
+        if stop.is_set():
+            return False
+    return True
 
 
 def _register(stop: threading.Event, claims: Sequence[Claims], lanes: str) -> Heartbeat | None:
