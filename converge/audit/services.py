@@ -85,16 +85,16 @@ def audit_seal(*, batch: int = 5000) -> int:
             head = AuditEvent.objects.filter(chain_index__isnull=False).order_by("-chain_index").first()
             index = head.chain_index if head is not None and head.chain_index is not None else 0
             prev = head.hash if head is not None else GENESIS
-            rows = list(AuditEvent.objects.filter(chain_index__isnull=True).order_by("id")[:batch])
-            for row in rows:
+            unsealed = list(AuditEvent.objects.filter(chain_index__isnull=True).order_by("id")[:batch])
+            for row in unsealed:
                 index += 1
                 row.chain_index = index
                 row.prev_hash = prev
                 row.hash = row_digest(row, prev)
                 prev = row.hash
-            AuditEvent.objects.bulk_update(rows, ["chain_index", "prev_hash", "hash"], batch_size=500)
-        sealed += len(rows)
-        if len(rows) < batch:
+            rows.update_many(unsealed, ["chain_index", "prev_hash", "hash"])
+        sealed += len(unsealed)
+        if len(unsealed) < batch:
             return sealed
 
 

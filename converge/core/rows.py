@@ -113,6 +113,38 @@ def update(instance: models.Model, fields: Sequence[str]) -> None:
         cursor.execute(sql, [*params, instance.pk])
 
 
+def update_many(instances: Sequence[models.Model], fields: Sequence[str]) -> None:
+    """UPDATE these fields of stored instances of one model, each row to its own values. On
+    PostgreSQL one `UPDATE … FROM (VALUES …)` statement: the ORM's bulk_update builds a CASE
+    expression per field and row, which cost more CPU than the database spends on the UPDATE."""
+    if not instances:
+        return
+    model = type(instances[0])
+    chosen = [field for field in model._meta.concrete_fields if field.name in fields]
+    if len(chosen) != len(set(fields)):
+        raise ValueError(f"not fields of {model.__name__}: {sorted(set(fields) - {f.name for f in chosen})}")
+    if connection.vendor != "postgresql":
+        model._default_manager.bulk_update(instances, list(fields), batch_size=500)
+        return
+    quote = connection.ops.quote_name
+    names = ["id", *(str(f.column) for f in chosen)]
+    row = "(" + ", ".join(["%s"] * len(names)) + ")"
+    assignments = ", ".join(f"{quote(str(f.column))} = v.{quote(str(f.column))}" for f in chosen)
+    for start in range(0, len(instances), 1000):
+        part = instances[start : start + 1000]
+        params = [
+            value
+            for instance in part
+            for value in (instance.pk, *(f.get_db_prep_save(f.pre_save(instance, False), connection) for f in chosen))
+        ]
+        sql = (
+            f"UPDATE {table(model)} AS t SET {assignments} FROM (VALUES {', '.join([row] * len(part))})"  # noqa: S608
+            f" AS v({', '.join(quote(n) for n in names)}) WHERE t.{_pk_column(model)} = v.{quote('id')}"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+
+
 def delete(model: type[models.Model], pk: Any) -> None:
     """DELETE one row by id: for a model nothing references (no cascade to collect)."""
     with connection.cursor() as cursor:

@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from converge.conversations.models import Conversation
 from converge.core import clock, rows
@@ -66,3 +67,22 @@ def test_update_and_delete(practice) -> None:  # type: ignore[no-untyped-def]
         rows.update(conversation, ["status", "no_such_field"])
     rows.delete(Conversation, conversation.pk)
     assert not Conversation.objects.filter(pk=conversation.pk).exists()
+
+
+def test_update_many_gives_each_row_its_own_values_in_one_statement(practice) -> None:  # type: ignore[no-untyped-def]
+    patients = [Patient.objects.create(practice=practice, first_name=f"P{i}", last_name="Row") for i in range(3)]
+    untouched = Patient.objects.create(practice=practice, first_name="Keep", last_name="Row")
+    for i, patient in enumerate(patients):
+        patient.first_name, patient.language = f"Renamed {i} 'quoted'", ["en", "es", "en"][i]
+    with CaptureQueriesContext(connection) as captured:
+        rows.update_many(patients, ["first_name", "language"])
+    writes = [q["sql"] for q in captured.captured_queries if q["sql"].upper().startswith("UPDATE")]
+    assert len(writes) == 1
+    assert [(p.first_name, p.language) for p in Patient.objects.filter(last_name="Row").order_by("id")] == [
+        ("Renamed 0 'quoted'", "en"),
+        ("Renamed 1 'quoted'", "es"),
+        ("Renamed 2 'quoted'", "en"),
+        (untouched.first_name, untouched.language),
+    ]
+    with pytest.raises(ValueError, match="not fields of Patient"):
+        rows.update_many(patients, ["no_such_field"])
