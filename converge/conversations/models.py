@@ -62,9 +62,12 @@ class Conversation(TenantModel):
                 name="conv_assignee_idx",
             ),
             models.Index(fields=["practice", "team", "status", "-last_message_at"], name="conv_team_idx"),
+            # Status before priority: the All open list's page ("open" or "pending", urgent ones
+            # pinned first, then newest) is read from this index alone, and the Urgent view and
+            # count seek (status, priority 3) pairs in it.
             models.Index(
-                fields=["practice", "priority", "status", "-last_message_at"],
-                name="conv_priority_idx",
+                fields=["practice", "status", "priority", "-last_message_at"],
+                name="conv_status_priority_idx",
             ),
             models.Index(fields=["practice", "updated_at"], name="conv_updated_idx"),
         ]

@@ -14,7 +14,14 @@ from converge.audit.models import AuditEvent
 from converge.connectors.services import simulator_channel_create
 from converge.conversations import services
 from converge.conversations.models import Conversation, ConversationEvent, ConversationRead, Message, Note
-from converge.conversations.selectors import ConversationFilter, inbox_counts, inbox_page, thread_page
+from converge.conversations.selectors import (
+    THREAD_EARLIER_PAGE,
+    THREAD_PAGE,
+    ConversationFilter,
+    inbox_counts,
+    inbox_page,
+    thread_page,
+)
 from converge.core import clock
 from converge.core.principal import staff_principal
 from converge.patients.models import Patient
@@ -150,6 +157,27 @@ def test_counts_with_only_resolved_conversations(staff, sms_channel):
     assert counts.views["resolved"] == 1 and counts.views["all"] == 0
 
 
+def test_resolved_count_stops_at_its_cap(client, staff, sms_channel, monkeypatch):
+    """Resolved conversations are the practice's whole history: counted up to a cap, shown as
+    "999+" beyond it; the other views are exact."""
+    from converge.conversations import selectors
+
+    for n in range(4):
+        conversation = receive(sms_channel, f"+155520178{n:02d}", "hi").message.conversation
+        if n:
+            services.conversation_set_status(conversation=conversation, actor=staff, status="resolved")
+    exact = inbox_counts(principal=staff_principal(staff), team_ids=[])
+    assert exact.views["resolved"] == 3 and exact.views["all"] == 1 and not exact.capped
+    monkeypatch.setattr(selectors, "RESOLVED_COUNT_CAP", 3)
+    assert inbox_counts(principal=staff_principal(staff), team_ids=[]).capped == frozenset()
+    monkeypatch.setattr(selectors, "RESOLVED_COUNT_CAP", 2)
+    capped = inbox_counts(principal=staff_principal(staff), team_ids=[])
+    assert capped.views["resolved"] == 2 and capped.capped == {"resolved"} and capped.views["all"] == 1
+    page = client.get("/inbox/counts?view=all", headers=HTMX).content.decode()
+    assert re.search(r'id="count-resolved" title="More than 2">2\+<', page)
+    assert re.search(r'id="count-all">1<', page)
+
+
 def practice_team_ids(practice):
     from converge.practices.models import Team
 
@@ -213,7 +241,7 @@ def test_thread_interleaves_channels_notes_events_and_ticks(client, staff, sms_c
     assert 'data-status="queued"' in page
 
 
-def test_long_thread_shows_newest_200_then_loads_earlier(client, conversation, sms_channel):
+def test_long_thread_shows_the_newest_page_then_loads_earlier(client, conversation, sms_channel):
     now = clock.now()
     Message.objects.bulk_create(
         [
@@ -230,19 +258,40 @@ def test_long_thread_shows_newest_200_then_loads_earlier(client, conversation, s
             for n in range(450)
         ]
     )
+    assert (THREAD_PAGE, THREAD_EARLIER_PAGE) == (50, 100)
     page = thread_page(conversation=conversation)
     shown = [i for i in page.items if isinstance(i, Message)]
-    assert len(shown) == 200 and page.has_earlier and shown[-1].body == "msg-0449"
-    html = client.get(f"/c/{conversation.pk}/thread", headers=HTMX).content.decode()
-    assert "Load earlier messages" in html and "msg-0250" in html and "msg-0249" not in html
+    assert len(shown) == 50 and page.has_earlier and shown[-1].body == "msg-0449"
+    # Opening the conversation (full page and the pane alone) shows the newest 50.
+    for html in (
+        client.get(f"/c/{conversation.pk}/").content.decode(),
+        client.get(f"/c/{conversation.pk}/", headers=HTMX).content.decode(),
+        client.get(f"/c/{conversation.pk}/thread", headers=HTMX).content.decode(),
+    ):
+        assert "Load earlier messages" in html and "msg-0400" in html and "msg-0449" in html
+        assert "msg-0399" not in html
+        assert f"/c/{conversation.pk}/thread?before={page.oldest_message_id}" in html
     earlier = client.get(f"/c/{conversation.pk}/thread?before={page.oldest_message_id}", headers=HTMX)
     text = earlier.content.decode()
-    assert "msg-0249" in text and "msg-0050" in text and "msg-0049" not in text and "msg-0250" not in text
+    assert "msg-0399" in text and "msg-0300" in text and "msg-0299" not in text and "msg-0400" not in text
+    oldest_loaded = Message.objects.get(body="msg-0300").pk
+    assert "Load earlier messages" in text and f"before={oldest_loaded}" in text
     # A live refresh keeps what was loaded: everything from the oldest shown message on.
-    oldest_loaded = Message.objects.get(body="msg-0050").pk
     refreshed = client.get(f"/c/{conversation.pk}/thread?from={oldest_loaded}", headers=HTMX).content.decode()
-    assert "msg-0050" in refreshed and "msg-0449" in refreshed and "msg-0049" not in refreshed
+    assert "msg-0300" in refreshed and "msg-0449" in refreshed and "msg-0299" not in refreshed
     assert "Load earlier messages" in refreshed
+    # Paging back to the start: the last page has no "Load earlier".
+    before = oldest_loaded
+    seen = 150
+    while True:
+        text = client.get(f"/c/{conversation.pk}/thread?before={before}", headers=HTMX).content.decode()
+        seen += text.count('class="msg in')
+        match = re.search(r"thread\?before=(\d+)", text)
+        if match is None:
+            break
+        before = int(match.group(1))
+    # The 450 and the patient's first message, which opened the conversation.
+    assert seen == 451 and "Can I get a refill?" in text and "Load earlier messages" not in text
 
 
 def test_thread_query_count_does_not_grow_with_messages(conversation, sms_channel, staff):
@@ -261,6 +310,103 @@ def test_thread_query_count_does_not_grow_with_messages(conversation, sms_channe
         services.message_queue(conversation=conversation, channel=sms_channel, body=f"r{n}", sender=staff)
         services.note_post(conversation=conversation, author=staff, body=f"n{n}")
     assert queries() == few
+
+
+def _grow_thread(conversation, channels, senders, n):
+    """n more messages after the conversation's newest: both directions, two channels, several
+    senders, attachments, triage labels, failed sends, and a note and a system line every ten."""
+    from converge.conversations.models import Attachment
+
+    last = Message.objects.filter(conversation=conversation).order_by("-created_at").first()
+    start = last.created_at if last else clock.now()
+    messages = []
+    for k in range(n):
+        inbound = k % 3 != 0
+        messages.append(
+            Message(
+                practice_id=conversation.practice_id,
+                conversation=conversation,
+                patient_id=conversation.patient_id,
+                channel=channels[k % len(channels)],
+                direction="in" if inbound else "out",
+                body=f"grown {k}",
+                status=DeliveryStatus.RECEIVED if inbound else ("failed" if k % 11 == 0 else "delivered"),
+                sender=None if inbound else senders[k % len(senders)],
+                metadata={"classification": {"category": "refill", "reasons": ["refill"]}} if k % 7 == 1 else {},
+                created_at=start + timedelta(minutes=k + 1),
+            )
+        )
+    Message.objects.bulk_create(messages)
+    Attachment.objects.bulk_create(
+        [
+            Attachment(
+                practice_id=conversation.practice_id,
+                message=m,
+                filename=f"scan{m.pk}.pdf",
+                content_type="application/pdf",
+            )
+            for m in messages[::5]
+        ]
+    )
+    Note.objects.bulk_create(
+        [
+            Note(
+                practice_id=conversation.practice_id,
+                conversation=conversation,
+                author=senders[k % len(senders)],
+                body=f"note {k}",
+                created_at=messages[k].created_at,
+            )
+            for k in range(0, n, 10)
+        ]
+    )
+    ConversationEvent.objects.bulk_create(
+        [
+            ConversationEvent(
+                practice_id=conversation.practice_id,
+                conversation=conversation,
+                kind="assigned",
+                text=f"event {k}",
+                created_at=messages[k].created_at,
+            )
+            for k in range(5, n, 10)
+        ]
+    )
+
+
+def test_open_conversation_statements_do_not_grow_with_the_thread(
+    client, conversation, sms_channel, whatsapp_channel, staff, practice
+):
+    """The full page, the conversation pane, and the thread's pages (first, earlier, live
+    refresh) each take the same statements with 160 messages as with 1,660: nothing is read per
+    message, sender, note or attachment."""
+    senders = [staff, make_staff(practice, "Grace Kim"), make_staff(practice, "Ana Diaz")]
+    channels = [sms_channel, whatsapp_channel]
+
+    def statements() -> dict[str, int]:
+        page = thread_page(conversation=conversation)
+        earlier = thread_page(conversation=conversation, before_id=page.oldest_message_id, limit=THREAD_EARLIER_PAGE)
+        assert page.has_earlier and earlier.has_earlier  # every page below is a full one
+        urls = {
+            "full page": (f"/c/{conversation.pk}/?view=all", {}),
+            "pane": (f"/c/{conversation.pk}/", HTMX),
+            "thread": (f"/c/{conversation.pk}/thread", HTMX),
+            "earlier": (f"/c/{conversation.pk}/thread?before={page.oldest_message_id}", HTMX),
+            "refresh": (f"/c/{conversation.pk}/thread?from={earlier.oldest_message_id}", HTMX),
+        }
+        counts = {}
+        for name, (url, headers) in urls.items():
+            client.get(url, headers=headers)  # sessions, caches
+            with CaptureQueriesContext(connection) as captured:
+                response = client.get(url, headers=headers)
+            assert response.status_code == 200
+            counts[name] = len(captured.captured_queries)
+        return counts
+
+    _grow_thread(conversation, channels, senders, 160)
+    few = statements()
+    _grow_thread(conversation, channels, senders, 1500)
+    assert statements() == few
 
 
 def test_patient_panel_shows_contacts_consent_appointments_and_history(client, staff, practice, sms_channel):

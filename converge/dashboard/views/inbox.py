@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,6 +18,8 @@ from django.views.decorators.http import require_GET, require_POST
 from converge.conversations import services
 from converge.conversations.models import Conversation, Priority
 from converge.conversations.selectors import (
+    THREAD_EARLIER_PAGE,
+    THREAD_PAGE,
     ConversationFilter,
     conversation_get,
     inbox_counts,
@@ -30,6 +33,7 @@ from converge.core.principal import Principal
 from converge.dashboard.presenters import label_rows, label_thread
 from converge.dashboard.selectors import patient_panel, staff_choices, team_choices
 from converge.dashboard.views.common import int_or_none, is_htmx, principal_of, staff_required
+from converge.practices.models import StaffMember, Team
 from converge.routing.selectors import rules_read
 
 VIEW_LABELS = {
@@ -85,12 +89,30 @@ def _view_query(filters: ConversationFilter) -> str:
     return query
 
 
-def _list_context(principal: Principal, filters: ConversationFilter, *, limit: int = PAGE_SIZE) -> dict[str, Any]:
+class _Choices:
+    """The practice's teams and active staff, read once per request however many of the panes
+    being rendered list them (the views menu, the bulk bar, the thread header's menus)."""
+
+    def __init__(self, practice_id: int) -> None:
+        self.practice_id = practice_id
+
+    @cached_property
+    def teams(self) -> list[Team]:
+        return team_choices(practice_id=self.practice_id)
+
+    @cached_property
+    def staff(self) -> list[StaffMember]:
+        return staff_choices(practice_id=self.practice_id)
+
+
+def _list_context(
+    principal: Principal, filters: ConversationFilter, *, limit: int = PAGE_SIZE, choices: _Choices | None = None
+) -> dict[str, Any]:
+    choices = choices or _Choices(principal.practice_id)
     conversations = inbox_page(principal=principal, filters=filters, limit=limit)
     targets = {category: rule.response_minutes for category, rule in rules_read(principal.practice_id).items()}
     label_rows(conversations, targets)
-    teams = team_choices(practice_id=principal.practice_id)
-    team = next((t for t in teams if t.pk == filters.team_id), None)
+    team = next((t for t in choices.teams if t.pk == filters.team_id), None)
     title = team.name if team is not None else VIEW_LABELS[filters.view]
     return {
         "conversations": conversations,
@@ -99,23 +121,29 @@ def _list_context(principal: Principal, filters: ConversationFilter, *, limit: i
         "list_title": title,
         "next_cursor": _encode_cursor(conversations[-1]) if len(conversations) == limit else "",
         "appending": filters.before is not None,
-        "bulk_staff": staff_choices(practice_id=principal.practice_id),
+        "bulk_staff": choices.staff,
     }
 
 
-def _counts_context(principal: Principal, filters: ConversationFilter) -> dict[str, Any]:
-    teams = team_choices(practice_id=principal.practice_id)
+def _counts_context(
+    principal: Principal, filters: ConversationFilter, *, choices: _Choices | None = None
+) -> dict[str, Any]:
+    teams = (choices or _Choices(principal.practice_id)).teams
     counts = inbox_counts(principal=principal, team_ids=[t.pk for t in teams])
     return {
-        "views": [(key, label, counts.views[key]) for key, label in VIEW_LABELS.items()],
+        # (key, label, count, "+" when the count stopped at its cap)
+        "views": [
+            (key, label, counts.views[key], "+" if key in counts.capped else "") for key, label in VIEW_LABELS.items()
+        ],
         "team_counts": [(t, counts.teams[t.pk]) for t in teams],
         "filters": filters,
     }
 
 
 def _conversation_context(
-    principal: Principal, conversation: Conversation, filters: ConversationFilter
+    principal: Principal, conversation: Conversation, filters: ConversationFilter, *, choices: _Choices | None = None
 ) -> dict[str, Any]:
+    choices = choices or _Choices(principal.practice_id)
     page = thread_page(conversation=conversation)
     label_thread(page.items)
     options, default_channel_id = reply_channel_options(conversation=conversation)
@@ -128,13 +156,13 @@ def _conversation_context(
         "page": page,
         "channel_options": options,
         "default_channel_id": default_channel_id,
-        "staff_members": staff_choices(practice_id=principal.practice_id),
-        "teams": team_choices(practice_id=principal.practice_id),
+        "staff_members": choices.staff,
+        "teams": choices.teams,
         "priorities": Priority.choices,
         "categories": CATEGORIES,
         "panel": panel,
         "view_query": _view_query(filters),
-        **_snooze_context(conversation),
+        **_snooze_context(principal, conversation),
     }
 
 
@@ -150,11 +178,12 @@ def inbox(request: HttpRequest, conversation_id: int | None = None) -> HttpRespo
         conversation = conversation_get(principal=principal, conversation_id=conversation_id)
     if conversation is not None and is_htmx(request):
         return render(request, "dashboard/_conversation.html", _conversation_context(principal, conversation, filters))
+    choices = _Choices(principal.practice_id)
     context: dict[str, Any] = {"open_conversation": conversation}
-    context.update(_counts_context(principal, filters))
-    context.update(_list_context(principal, filters))
+    context.update(_counts_context(principal, filters, choices=choices))
+    context.update(_list_context(principal, filters, choices=choices))
     if conversation is not None:
-        context.update(_conversation_context(principal, conversation, filters))
+        context.update(_conversation_context(principal, conversation, filters, choices=choices))
     return render(request, "dashboard/inbox.html", context)
 
 
@@ -169,9 +198,13 @@ def inbox_list(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
-def _snooze_context(conversation: Conversation) -> dict[str, Any]:
+def _snooze_context(principal: Principal, conversation: Conversation) -> dict[str, Any]:
     """Snooze presets in the practice's local time (a datetime-local value carries no zone)."""
-    local = clock.now().astimezone(ZoneInfo(conversation.practice.time_zone)).replace(second=0, microsecond=0)
+    # The signed-in member's practice is already loaded (it is the conversation's: conversation_get
+    # scopes to it); reading conversation.practice would fetch it again.
+    staff = principal.staff
+    practice = staff.practice if staff is not None else conversation.practice
+    local = clock.now().astimezone(ZoneInfo(practice.time_zone)).replace(second=0, microsecond=0)
     morning = local.replace(hour=8, minute=0)
     tomorrow = morning + timedelta(days=1)
     monday = morning + timedelta(days=7 - local.weekday())
@@ -207,12 +240,18 @@ def conversation_read(request: HttpRequest, conversation_id: int) -> HttpRespons
 @staff_required
 @require_GET
 def conversation_thread(request: HttpRequest, conversation_id: int) -> HttpResponse:
-    """The thread's items: newest 200, `before=<message id>` for earlier ones, or
-    `from=<message id>` to re-read everything the reader has loaded (a live refresh)."""
+    """The thread's items: the newest THREAD_PAGE, `before=<message id>` for the
+    THREAD_EARLIER_PAGE before that one ("load earlier"), or `from=<message id>` to re-read
+    everything the reader has loaded (a live refresh)."""
     principal = principal_of(request)
     conversation = conversation_get(principal=principal, conversation_id=conversation_id)
     before_id = int_or_none(request.GET.get("before"))
-    page = thread_page(conversation=conversation, before_id=before_id, from_id=int_or_none(request.GET.get("from")))
+    page = thread_page(
+        conversation=conversation,
+        before_id=before_id,
+        from_id=int_or_none(request.GET.get("from")),
+        limit=THREAD_EARLIER_PAGE if before_id is not None else THREAD_PAGE,
+    )
     label_thread(page.items)
     return render(
         request,
@@ -237,7 +276,7 @@ def conversation_header(request: HttpRequest, conversation_id: int) -> HttpRespo
             "priorities": Priority.choices,
             "categories": CATEGORIES,
             "view_query": request.GET.get("view_query", "view=all"),
-            **_snooze_context(conversation),
+            **_snooze_context(principal, conversation),
         },
     )
 

@@ -4,8 +4,12 @@ import { currentConversationId, formatAge, goToLogin, markRead, toast } from "./
 
 const checked = new Set();
 let scrollAnchor = null;
+// The #m<id> / #n<id> a link asked for while earlier pages are being loaded to find it.
+let seeking = "";
+let earlierObserver = null;
 
 export function initInbox() {
+  document.body.addEventListener("htmx:beforeRequest", beforeRequest);
   document.body.addEventListener("htmx:beforeSwap", beforeSwap);
   document.body.addEventListener("htmx:afterSwap", afterSwap);
   document.body.addEventListener("htmx:afterRequest", afterRequest);
@@ -21,12 +25,26 @@ export function initInbox() {
   openedConversation(false);
 }
 
+// A "Load earlier" whose row has left the page (the thread was re-read, another conversation
+// opened) has nowhere to go.
+function beforeRequest(e) {
+  const elt = e.detail.elt;
+  const row = elt && elt.matches && elt.matches("[data-load-earlier]") ? elt.closest(".load-earlier") : null;
+  if (row && !document.body.contains(row)) e.preventDefault();
+}
+
 function beforeSwap(e) {
   const target = e.detail.target;
   // "Load earlier" inserts above what the reader sees: remember where they were.
   if (target && target.classList && target.classList.contains("load-earlier")) {
+    if (!document.body.contains(target)) {
+      e.detail.shouldSwap = false; // the thread was re-read meanwhile: nowhere to put it
+      return;
+    }
     const scroller = document.getElementById("thread-scroll");
-    if (scroller) scrollAnchor = { scroller, fromBottom: scroller.scrollHeight - scroller.scrollTop };
+    // A keyboard user who pressed the button keeps focus on the next one.
+    const focused = target.contains(document.activeElement);
+    if (scroller) scrollAnchor = { scroller, fromBottom: scroller.scrollHeight - scroller.scrollTop, focused };
   }
 }
 
@@ -41,9 +59,14 @@ function afterSwap(e) {
     listChanged(false);
   } else if (scrollAnchor && !document.body.contains(target)) {
     dedupeDays();
-    const { scroller, fromBottom } = scrollAnchor;
+    const { scroller, fromBottom, focused } = scrollAnchor;
     scroller.scrollTop = scroller.scrollHeight - fromBottom;
     scrollAnchor = null;
+    if (focused) (document.querySelector("#thread-items [data-load-earlier]") || scroller).focus({ preventScroll: true });
+    if (seeking) seekLinked();
+    watchEarlier();
+  } else if (target.id === "thread-items") {
+    watchEarlier(); // a live re-read of the thread brings a new "Load earlier" row
   }
   updateAges();
 }
@@ -69,6 +92,14 @@ function openedConversation(swapped) {
   const row = document.querySelector(`#conversation-list .row[data-conversation-id="${id}"]`);
   if (row) row.querySelector(".unread-dot")?.remove();
   scrollThread(true);
+  const afterOpen = () => {
+    seekLinked();
+    // Not at once: the first paint is scrolled to the bottom, away from "Load earlier".
+    setTimeout(watchEarlier, 300);
+  };
+  // At page load this runs before htmx has read its configuration and bound the page.
+  if (swapped) afterOpen();
+  else document.body.addEventListener("htmx:load", afterOpen, { once: true });
   markRead(id);
   document.dispatchEvent(new CustomEvent("converge:opened", { detail: { id, swapped } }));
 }
@@ -82,6 +113,52 @@ export function scrollThread(toBottom) {
     if (target) { target.scrollIntoView({ block: "center" }); target.classList.add("flash-target"); return; }
   }
   if (toBottom) scroller.scrollTop = scroller.scrollHeight;
+}
+
+// The thread opens with its newest page. Older pages load as the reader scrolls up: the "Load
+// earlier messages" row clicks itself when it comes into view (it stays a button for the
+// keyboard), and beforeSwap/afterSwap keep the reader's place when the page lands above it.
+function watchEarlier() {
+  const scroller = document.getElementById("thread-scroll");
+  const button = document.querySelector("#thread-items [data-load-earlier]");
+  if (!scroller || !button) return;
+  if (!earlierObserver || earlierObserver.root !== scroller) {
+    earlierObserver?.disconnect();
+    earlierObserver = new IntersectionObserver((entries) => {
+      for (const entry of entries) {
+        if (!entry.isIntersecting) continue;
+        earlierObserver.unobserve(entry.target);
+        loadEarlier(entry.target);
+      }
+    }, { root: scroller });
+  }
+  earlierObserver.observe(button);
+}
+
+// What a click on the button does, also before htmx has bound a button that was just swapped
+// in (or at page load): the request is issued for the button, so htmx drops a second one while
+// the first is in flight.
+function loadEarlier(button) {
+  const row = button.closest(".load-earlier");
+  if (!row || !document.body.contains(row)) return;
+  // The button's hx-sync="this:drop" makes htmx drop this one if a click is already loading.
+  htmx.ajax("GET", button.getAttribute("hx-get"), { source: button, target: row, swap: "outerHTML" });
+}
+
+// A link to a message or note older than the first page (a search result, a mention in a
+// note): load earlier pages until it is in the thread, then show it.
+function seekLinked() {
+  const hash = window.location.hash;
+  seeking = "";
+  if (!/^#[mn]\d+$/.test(hash)) return;
+  if (document.getElementById(hash.slice(1))) {
+    scrollThread(true);
+    return;
+  }
+  const button = document.querySelector("#thread-items [data-load-earlier]");
+  if (!button) return;
+  seeking = hash;
+  loadEarlier(button);
 }
 
 // The list was re-rendered: keep the bulk selection and the keyboard cursor, and the URL and
