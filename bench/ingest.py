@@ -295,7 +295,7 @@ def pipeline_cost(channel, run: str, count: int) -> tuple[PipelineCost, Pipeline
 
     from django.db import connection
 
-    from converge.conversations.inbound_queue import inbound_accept, inbound_process_due
+    from converge.conversations.inbound.queue import inbound_accept, inbound_process_due
     from converge.core import events
     from converge.providers.types import InboundMessage
 

@@ -20,7 +20,7 @@ from converge.connectors.models import Channel
 from converge.connectors.services import simulator_channel_create
 from converge.connectors.webchat import webchat_demo_channel_ensure
 from converge.conversations import services as conversation_services
-from converge.conversations.inbound import message_receive
+from converge.conversations.inbound.pipeline import message_receive
 from converge.conversations.models import Conversation, Message
 from converge.core import clock
 from converge.patients.models import ContactPoint, Patient

@@ -22,7 +22,7 @@ from converge.connectors import email_ingest, webchat_availability
 from converge.connectors import jobs as connectors_jobs
 from converge.conversations import jobs as conversations_jobs
 from converge.conversations import queue_figures, worker_claims
-from converge.conversations.inbound_queue import inbound_process_due
+from converge.conversations.inbound.queue import inbound_process_due
 from converge.conversations.outbox import outbox_dispatch_batch
 from converge.core import jobs, metrics, worker
 from converge.core.health import QueueCheck, QueueReading, age_seconds

@@ -9,7 +9,7 @@ from typing import Any
 from django.test import Client
 
 from converge.connectors.models import Channel
-from converge.conversations.inbound import Received, message_receive
+from converge.conversations.inbound.pipeline import Received, message_receive
 from converge.practices.models import Practice, Role, StaffMember
 from converge.practices.services import staff_create
 from converge.providers.simulator.connector import SIGNATURE_HEADER, sign

@@ -1,10 +1,10 @@
 """The worker's inbound step, run in the test's own thread: a webhook only queues its messages
-(conversations.inbound_queue), and a test that wants them in the inbox runs what the worker's
+(conversations.inbound.queue), and a test that wants them in the inbox runs what the worker's
 inbound lane runs (core.worker), instead of a worker thread it would have to wait for."""
 
 from __future__ import annotations
 
-from converge.conversations.inbound_queue import inbound_process_due
+from converge.conversations.inbound.queue import inbound_process_due
 
 WORKER_ID = "tests:inbound"
 

@@ -15,7 +15,7 @@ from django.db import transaction
 from converge.audit.services import audit_record
 from converge.connectors.email_channels import EmailConfig
 from converge.connectors.models import Channel, EmailReplyToken, QuarantinedMail
-from converge.conversations.inbound import AUTO_REPLY_KIND, message_receive, message_status_apply
+from converge.conversations.inbound.pipeline import AUTO_REPLY_KIND, message_receive, message_status_apply
 from converge.conversations.models import Attachment, Conversation, Direction, Message
 from converge.core import clock, storage
 from converge.patients.addresses import InvalidAddress, normalize_email

@@ -96,7 +96,7 @@ def deliver_via_server(
 
 
 def deliver_direct(channel: Channel, *, sender: str, text: str, message_id: str) -> Outcome:
-    from converge.conversations.inbound import message_receive
+    from converge.conversations.inbound.pipeline import message_receive
     from converge.providers.types import InboundMessage, MalformedPayload
 
     check_sender(channel, sender)

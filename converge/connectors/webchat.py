@@ -23,7 +23,7 @@ from django.db import transaction
 
 from converge.audit.services import audit_record
 from converge.connectors.models import Channel, Provider, Tier, WebchatVisitor
-from converge.conversations.inbound import message_receive
+from converge.conversations.inbound.pipeline import message_receive
 from converge.conversations.models import Direction, Message
 from converge.core import clock
 from converge.patients.addresses import PHONE_KINDS, InvalidAddress, normalize_email, normalize_phone
@@ -282,7 +282,7 @@ def webchat_messages_delivered(*, visitor: WebchatVisitor, message_ids: list[int
     """Outbound messages a connected browser has received move from sent to delivered."""
     if not message_ids:
         return
-    from converge.conversations.inbound import message_status_apply
+    from converge.conversations.inbound.pipeline import message_status_apply
     from converge.providers.types import DeliveryStatus, StatusUpdate
 
     rows = Message.objects.filter(

@@ -23,8 +23,8 @@ from django.views.decorators.csrf import csrf_exempt
 from converge.connectors.models import Channel, Provider
 from converge.connectors.registry import channel_config, connector_for, simulator_connector
 from converge.connectors.webhook_channels import webhook_channel
-from converge.conversations.inbound import message_status_apply
-from converge.conversations.inbound_queue import inbound_take
+from converge.conversations.inbound.pipeline import message_status_apply
+from converge.conversations.inbound.queue import inbound_take
 from converge.core.metrics import counts_webhook
 from converge.patients.addresses import InvalidAddress, normalize_address
 from converge.providers.simulator.connector import SIGNATURE_HEADER as SIMULATOR_SIGNATURE_HEADER

@@ -229,7 +229,7 @@ class InboundEvent(TenantModel):
     fails is retried with backoff and never dropped."""
 
     channel = models.ForeignKey("connectors.Channel", on_delete=models.CASCADE, related_name="+")
-    payload = models.JSONField()  # the parsed InboundMessage (see conversations.inbound_queue)
+    payload = models.JSONField()  # the parsed InboundMessage (see conversations.inbound.queue)
     received_at = models.DateTimeField()
     next_attempt_at = models.DateTimeField()
     attempts = models.PositiveIntegerField(default=0)

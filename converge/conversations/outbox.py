@@ -11,7 +11,7 @@ Exactly once, as far as the providers allow (neither has idempotency keys):
   One after (a read timeout, the connection lost while waiting: AmbiguousSendError) may have
   been accepted: the message is held, `sending` with failure_code UNCONFIRMED and no lease, and
   is not resent. The provider's status callback, which carries our reference (the idempotency
-  key), confirms it (conversations.inbound); when none comes within OUTBOX_CONFIRM_SECONDS it is
+  key), confirms it (conversations.inbound.pipeline); when none comes within OUTBOX_CONFIRM_SECONDS it is
   failed "may not have been delivered", and staff decide whether to retry.
 """
 

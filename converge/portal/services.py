@@ -10,7 +10,7 @@ from datetime import date
 from django.db import transaction
 
 from converge.audit.services import audit_record
-from converge.conversations.inbound import message_receive, message_status_apply
+from converge.conversations.inbound.pipeline import message_receive, message_status_apply
 from converge.conversations.models import Direction, Message
 from converge.core import clock
 from converge.patients.models import ContactPoint, Patient

@@ -19,7 +19,7 @@ from django.conf import settings
 import converge.connectors.email_ingest as email_ingest
 from converge.connectors.email_channels import EmailSetup, email_channel_create
 from converge.connectors.models import EmailReplyToken, MailboxCursor, QuarantinedMail
-from converge.conversations import inbound
+from converge.conversations.inbound import pipeline as inbound
 from converge.conversations.models import Attachment, Conversation, ConversationStatus, Direction, Message
 from converge.conversations.outbox import outbox_dispatch_batch
 from converge.conversations.services import conversation_set_status, message_queue

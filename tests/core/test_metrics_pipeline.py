@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from converge.conversations.inbound_queue import inbound_process_due
+from converge.conversations.inbound.queue import inbound_process_due
 from converge.conversations.models import Message
 from converge.core import clock, throttle
 from tests.core.test_metrics import TOKEN, samples, scrape, value

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from converge.conversations.inbound_queue import inbound_accept
+from converge.conversations.inbound.queue import inbound_accept
 from converge.conversations.models import Direction, InboundEvent, Message
 from converge.providers.types import InboundMessage
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from converge.conversations.inbound_queue import LEASE, _claim, inbound_process_due
+from converge.conversations.inbound.queue import LEASE, _claim, inbound_process_due
 from converge.conversations.models import InboundEvent, Message
 from converge.conversations.outbox import outbox_claim
 from converge.core import clock, heartbeat

@@ -318,7 +318,7 @@ def test_policies_page_edits_the_on_call_list(practice, on_call):
 
 
 def test_a_carrier_report_that_a_sent_page_failed_pages_the_next_person(practice, sms_channel, on_call):
-    from converge.conversations.inbound import message_status_apply
+    from converge.conversations.inbound.pipeline import message_status_apply
     from converge.providers.types import StatusUpdate
 
     conversation, alert = urgent(sms_channel)

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.contrib.sessions.backends.db import SessionStore
 from playwright.sync_api import expect
 
-from converge.conversations.inbound import message_status_apply
+from converge.conversations.inbound.pipeline import message_status_apply
 from converge.conversations.models import Conversation, Message
 from converge.dashboard.idle import LAST_ACTIVITY_KEY
 from converge.patients.models import Patient

@@ -12,8 +12,8 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from converge.conversations import inbound
-from converge.conversations.inbound_queue import (
+from converge.conversations.inbound import pipeline as inbound
+from converge.conversations.inbound.queue import (
     LEASE,
     from_payload,
     inbound_accept,
@@ -106,7 +106,7 @@ def test_a_failing_message_is_kept_and_retried(sms_channel, failing_pipeline, ca
 
 
 def test_rows_of_a_worker_that_died_are_taken_up_after_the_lease(sms_channel):
-    from converge.conversations.inbound_queue import _claim
+    from converge.conversations.inbound.queue import _claim
 
     with clock.frozen(NOW):
         post(sms_channel, "hello", "l1")

@@ -102,7 +102,7 @@ def message_receive(
     Message-ID); it is used only when it is the identified sender's own conversation. Messages of
     kind `auto_reply` are stored and shown but not routed, reacted to or counted as waiting.
     `received_at` is when a webhook accepted it; `queued` is its inbound-queue row, deleted in the
-    same transaction (conversations.inbound_queue)."""
+    same transaction (conversations.inbound.queue)."""
     try:
         address = normalize_address(channel.kind, inbound.sender_address)
     except InvalidAddress as exc:

@@ -18,8 +18,8 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from converge.conversations.inbound import message_receive
-from converge.conversations.inbound_queue import inbound_process_due
+from converge.conversations.inbound.pipeline import message_receive
+from converge.conversations.inbound.queue import inbound_process_due
 from converge.conversations.models import Conversation, ConversationStatus, Direction, InboundEvent, Message
 from converge.patients.models import ContactPoint, Patient
 from converge.providers.types import InboundMessage

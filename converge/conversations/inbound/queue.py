@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import transaction
 
 from converge.connectors.models import Channel
-from converge.conversations.inbound import message_receive
+from converge.conversations.inbound.pipeline import message_receive
 from converge.conversations.models import InboundEvent
 from converge.conversations.outbox import backoff_delay
 from converge.core import clock, rows

@@ -16,7 +16,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from converge.conversations.inbound_queue import inbound_accept, inbound_process_due
+from converge.conversations.inbound.queue import inbound_accept, inbound_process_due
 from converge.conversations.models import InboundEvent, Message
 from converge.core import clock
 from converge.practices.models import default_business_hours
