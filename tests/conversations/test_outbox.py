@@ -7,7 +7,7 @@ import pytest
 from converge.connectors import registry
 from converge.connectors.models import Provider
 from converge.connectors.simulate import simulator_outbox
-from converge.conversations.inbound import message_status_apply
+from converge.conversations.inbound.pipeline import message_status_apply
 from converge.conversations.models import Message
 from converge.conversations.outbox import backoff_delay, outbox_claim, outbox_dispatch_batch
 from converge.conversations.services import ServiceError, message_queue, message_retry
