@@ -11,6 +11,7 @@ from django.utils.text import slugify
 from converge.audit.services import audit_record
 from converge.core import clock
 from converge.practices.models import ApiToken, Practice, Role, StaffMember, Team
+from converge.teamchat.services import team_channel_create
 
 DEFAULT_TEAMS = (
     ("Front desk", "front-desk", False),
@@ -31,6 +32,8 @@ def practice_create(*, name: str, slug: str, time_zone: str = "America/New_York"
         }
         practice.default_team = teams["front-desk"]
         practice.save(update_fields=["default_team"])
+        for team in teams.values():  # each team's channel of team messages comes with it
+            team_channel_create(team=team)
         audit_record(practice_id=practice.id, actor=None, action="practice.create", obj=practice)
     return practice
 
@@ -157,5 +160,6 @@ def team_create(*, practice: Practice, actor: object, name: str, clinical: bool 
         raise SetupError("name: a practice has at most 50 teams")
     with transaction.atomic():
         team = Team.objects.create(practice=practice, name=name, slug=slug, is_clinical=clinical)
+        team_channel_create(team=team)
         audit_record(practice_id=practice.pk, actor=actor, action="practice.team_create", obj=team)
     return team

@@ -45,9 +45,10 @@ REMINDER_BUTTONS_ES = (
 
 
 def policy_for(practice: Practice | int) -> ReminderPolicy:
+    """The practice's reminder policy, or unsaved defaults when it never saved one: planning,
+    dispatch and the pages read it, and a read does not create the row (saving the policy does)."""
     practice_id = practice if isinstance(practice, int) else practice.pk
-    policy, _ = ReminderPolicy.objects.get_or_create(practice_id=practice_id)
-    return policy
+    return ReminderPolicy.objects.filter(practice_id=practice_id).first() or ReminderPolicy(practice_id=practice_id)
 
 
 def patient_time_zone(patient: Patient, appointment: Appointment | None = None) -> str:

@@ -190,9 +190,10 @@ def escalate_due() -> int:
     paged = 0
     for alert in due:
         if alert.practice_id not in settings_of:
-            settings_of[alert.practice_id], _ = RoutingSettings.objects.select_related("on_call_channel").get_or_create(
+            # A read: a practice that never saved its policies pages with the defaults (no row made).
+            settings_of[alert.practice_id] = RoutingSettings.objects.select_related("on_call_channel").filter(
                 practice_id=alert.practice_id
-            )
+            ).first() or RoutingSettings(practice_id=alert.practice_id)
         paged += _page_next(alert, settings_of[alert.practice_id], now)
     return paged
 

@@ -24,6 +24,7 @@ from converge.routing.models import (
     TeamAssignment,
     UrgentAlert,
 )
+from converge.routing.selectors import routing_settings_read, rules_read
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,8 @@ SKIP_KINDS = frozenset({"auto_reply", "reaction", "unsupported"})
 
 
 def routing_settings(practice_id: int) -> RoutingSettings:
+    """For the settings saves only (privacy.services): creates the practice's row on first use.
+    Readers use routing.selectors.routing_settings_read, which never writes."""
     settings, _ = RoutingSettings.objects.get_or_create(practice_id=practice_id)
     return settings
 
@@ -43,16 +46,20 @@ _assignment_modes: LocalCache[str | None] = LocalCache("assignment-modes", watch
 
 
 def cached_routing_settings(practice_id: int) -> RoutingSettings:
-    """Read-only, for the inbound pipeline (see converge.core.localcache)."""
-    return _settings_cache.get(practice_id, lambda: routing_settings(practice_id))
+    """Read-only, for the inbound pipeline (see converge.core.localcache): the row, or unsaved
+    defaults (a practice that never saved its policies has none, and a message does not make one)."""
+    return _settings_cache.get(practice_id, lambda: routing_settings_read(practice_id))
 
 
 def cached_rules(practice_id: int) -> dict[str, RoutingRule]:
-    """Read-only, for the inbound pipeline (see converge.core.localcache)."""
-    return _rules_cache.get(practice_id, lambda: rules_for(practice_id))
+    """Read-only, for the inbound pipeline (see converge.core.localcache); a category with no row
+    reads as its unsaved default."""
+    return _rules_cache.get(practice_id, lambda: rules_read(practice_id))
 
 
 def rules_for(practice_id: int) -> dict[str, RoutingRule]:
+    """For rule_update only: the rules as rows, creating the missing categories' rows. Readers use
+    routing.selectors.rules_read (unsaved defaults, no write)."""
     rules = {r.category: r for r in RoutingRule.objects.filter(practice_id=practice_id).select_related("team")}
     missing = [c for c in DEFAULT_RULES if c not in rules]
     if missing:
@@ -383,7 +390,7 @@ def message_recategorise(*, message: Message, category: str, staff: StaffMember)
         metadata = {**message.metadata, "corrected_category": category}
         Message.objects.filter(pk=message.pk).update(metadata=metadata)
         conversation = message.conversation
-        rule = rules_for(message.practice_id)[category]
+        rule = rules_read(message.practice_id)[category]
         conversation.category = category
         if rule.team_id is not None:
             conversation.team_id = rule.team_id

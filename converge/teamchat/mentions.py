@@ -25,9 +25,9 @@ def mentioned_teams(*, practice_id: int, text: str) -> list[Team]:
 
 def on_call_staff(practice_id: int) -> list[StaffMember]:
     from converge.routing.oncall import on_call_targets
-    from converge.routing.services import routing_settings
+    from converge.routing.selectors import routing_settings_read
 
-    ids = [t.staff_id for t in on_call_targets(routing_settings(practice_id)) if t.staff_id is not None]
+    ids = [t.staff_id for t in on_call_targets(routing_settings_read(practice_id)) if t.staff_id is not None]
     return list(StaffMember.objects.filter(practice_id=practice_id, pk__in=ids, is_active=True))
 
 

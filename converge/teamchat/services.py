@@ -65,18 +65,26 @@ def _clean_title(title: str) -> str:
 # --- channels ---------------------------------------------------------------------------------
 
 
+def team_channel_create(*, team: Team) -> TeamChannel | None:
+    """A team's channel, made with the team (practices.services): the team pages only read, so a
+    GET never creates it. None when the team has one already."""
+    name = team.name
+    if TeamChannel.objects.filter(practice_id=team.practice_id, name=name).exists():
+        name = f"{team.name} team"
+    try:
+        with transaction.atomic():
+            return TeamChannel.objects.create(
+                practice_id=team.practice_id, team=team, name=name, created_at=clock.now()
+            )
+    except IntegrityError:  # it has one (made by another request, or the name is taken twice)
+        return None
+
+
 def team_channels_ensure(*, practice_id: int) -> None:
-    """One channel per team; a team added later gets its channel the next time anyone looks."""
-    missing = Team.objects.filter(practice_id=practice_id, chat_channel__isnull=True)
-    for team in missing:
-        name = team.name
-        if TeamChannel.objects.filter(practice_id=practice_id, name=name).exists():
-            name = f"{team.name} team"
-        try:
-            with transaction.atomic():
-                TeamChannel.objects.create(practice_id=practice_id, team=team, name=name, created_at=clock.now())
-        except IntegrityError:  # another request made it first
-            pass
+    """One channel per team, for the teams that have none (teamchat's migration 0003 did this for
+    the teams of before; since then each team is made with its channel)."""
+    for team in Team.objects.filter(practice_id=practice_id, chat_channel__isnull=True):
+        team_channel_create(team=team)
 
 
 def channel_create(*, actor: StaffMember, name: str, member_ids: Iterable[int], description: str = "") -> TeamChannel:
@@ -362,7 +370,16 @@ def direct_open(*, actor: StaffMember, member_ids: Iterable[int]) -> DirectThrea
 def mark_read(
     *, actor: StaffMember, up_to_id: int, topic: Topic | None = None, thread: DirectThread | None = None
 ) -> None:
-    """Read up to a message: unread counts and notifications of what was shown clear."""
+    """The page has shown the member the messages up to this one (its POST, team.js): unread
+    counts and notifications of what was shown clear. Showing them, a GET, records nothing. An id
+    past the newest message counts as the newest, so a made-up id cannot mark later ones read."""
+    scope_of = {"topic": topic} if topic is not None else {"thread": thread}
+    newest = (
+        TeamMessage.objects.filter(**scope_of, pk__lte=up_to_id).order_by("-pk").values_list("pk", flat=True).first()
+    )
+    if newest is None:
+        return
+    up_to_id = newest
     now = clock.now()
     with transaction.atomic():
         if topic is not None:

@@ -29,7 +29,6 @@ def _posted(request: HttpRequest, back: str) -> HttpResponse:
 
 def _page(request: HttpRequest, **context: Any) -> HttpResponse:
     principal = principal_of(request)
-    services.team_channels_ensure(practice_id=principal.practice_id)
     staff = staff_of(request)
     return render(
         request,
@@ -56,7 +55,8 @@ def _messages_context(
     thread: DirectThread | None = None,
     opened: bool = False,
 ) -> dict[str, Any]:
-    """One page of messages; `opened` is the whole topic opened (its own patient link audited)."""
+    """One page of messages; `opened` is the whole topic opened (its own patient link audited).
+    Showing them marks nothing read: the page says what it showed with a POST (topic_read)."""
     before = int_or_none(request.GET.get("before"))
     after = int_or_none(request.GET.get("after"))
     messages, more = selectors.messages_page(qs, before_id=before, after_id=after)
@@ -72,8 +72,6 @@ def _messages_context(
     obj = topic if topic is not None else thread
     assert obj is not None
     selectors.read_audit(obj=obj, messages=messages, principal=principal, opened=opened)
-    if messages and before is None:
-        services.mark_read(actor=staff_of(request), topic=topic, thread=thread, up_to_id=messages[-1].pk)
     # Not "messages": the base template shows Django's flash messages under that name.
     return {"items": messages, "more": more, "oldest_id": messages[0].pk if messages else 0, "before": before}
 
@@ -158,6 +156,20 @@ def topic_post(request: HttpRequest, topic_id: int) -> HttpResponse:
 
 
 @staff_required
+@require_POST
+def topic_read(request: HttpRequest, topic_id: int) -> HttpResponse:
+    """The page has shown the member the topic's messages up to `up_to` (team.js, after showing
+    them): they count as read for them."""
+    staff = staff_of(request)
+    topic = access.topic_get(staff=staff, topic_id=topic_id)
+    up_to = _message_id(request)
+    if up_to is None:
+        return HttpResponse("up_to: the id of the newest message shown", status=400, content_type="text/plain")
+    services.mark_read(actor=staff, topic=topic, up_to_id=up_to)
+    return HttpResponse(status=204)
+
+
+@staff_required
 @require_GET
 def thread_view(request: HttpRequest, thread_id: int) -> HttpResponse:
     staff = staff_of(request)
@@ -194,6 +206,24 @@ def thread_post(request: HttpRequest, thread_id: int) -> HttpResponse:
     except TeamChatError as exc:
         return refused(request, f"/team/d/{thread.pk}/", str(exc))
     return _posted(request, f"/team/d/{thread.pk}/")
+
+
+@staff_required
+@require_POST
+def thread_read(request: HttpRequest, thread_id: int) -> HttpResponse:
+    """As topic_read, for a direct conversation or group."""
+    staff = staff_of(request)
+    thread = access.thread_get(staff=staff, thread_id=thread_id)
+    up_to = _message_id(request)
+    if up_to is None:
+        return HttpResponse("up_to: the id of the newest message shown", status=400, content_type="text/plain")
+    services.mark_read(actor=staff, thread=thread, up_to_id=up_to)
+    return HttpResponse(status=204)
+
+
+def _message_id(request: HttpRequest) -> int | None:
+    raw = str(request.POST.get("up_to", ""))
+    return int(raw) if raw.isdigit() and len(raw) <= 12 else None
 
 
 @staff_required
@@ -260,7 +290,6 @@ def message_delete(request: HttpRequest, team_message_id: int) -> HttpResponse:
 @require_GET
 def sidebar(request: HttpRequest) -> HttpResponse:
     principal = principal_of(request)
-    services.team_channels_ensure(practice_id=principal.practice_id)
     return render(
         request,
         "teamchat/_sidebar.html",

@@ -243,9 +243,11 @@ ROUTES: dict[str, R] = {
     "team/t/<int:topic_id>/": R(ANY_STAFF),
     "team/t/<int:topic_id>/messages": R(ANY_STAFF, query="before=999999"),
     "team/t/<int:topic_id>/post": R(ANY_STAFF, methods=("POST",), data={"body": "On it"}),
+    "team/t/<int:topic_id>/read": R(ANY_STAFF, methods=("POST",), data={"up_to": "{team_message_id}"}),
     "team/d/<int:thread_id>/": R(ANY_STAFF),
     "team/d/<int:thread_id>/messages": R(ANY_STAFF),
     "team/d/<int:thread_id>/post": R(ANY_STAFF, methods=("POST",), data={"body": "Thanks"}),
+    "team/d/<int:thread_id>/read": R(ANY_STAFF, methods=("POST",), data={"up_to": "999999"}),
     # Only the author may change a message: the others are refused by the form (400).
     "team/m/<int:team_message_id>/edit": R(ANY_STAFF, methods=("POST",), data={"body": "Edited"}, form_refusal_ok=True),
     "team/m/<int:team_message_id>/delete": R(ANY_STAFF, methods=("POST",), form_refusal_ok=True),

@@ -105,7 +105,9 @@ def quiet_hours_off_if_quiet(demo: Demo, within: timedelta = timedelta(minutes=5
             "shell",
             "-c",
             "from converge.reminders.models import ReminderPolicy as P; "
-            "P.objects.filter(practice__slug='sunrise').update(quiet_start='00:00', quiet_end='00:00')",
+            "from converge.practices.models import Practice; "
+            "P.objects.update_or_create(practice=Practice.objects.get(slug='sunrise'), "
+            "defaults={'quiet_start': '00:00', 'quiet_end': '00:00'})",
         ],
         env=user_env(demo.data_dir),
         capture_output=True,

@@ -27,6 +27,18 @@ def test_every_team_gets_one_channel(practice, channels):
     assert len(channels) == 4
 
 
+def test_a_team_is_made_with_its_channel_so_the_pages_need_not_make_it(practice, staff):
+    """The team pages only read (issue 16): the practice's teams and a team added later have their
+    channel from the start; a name another channel holds gets " team" added."""
+    from converge.practices.services import team_create
+    from converge.teamchat.models import TeamChannel
+
+    assert TeamChannel.objects.filter(practice=practice, team__isnull=False).count() == 4  # practice_create
+    services.channel_create(actor=make_staff(practice, "Paula Manager", Role.MANAGER), name="Billing", member_ids=[])
+    team = team_create(practice=practice, actor=staff, name="Billing")
+    assert TeamChannel.objects.get(team=team).name == "Billing team"
+
+
 def test_post_in_a_topic_reaches_the_channel_members_and_counts_unread(
     staff, nurse, channels, published, django_capture_on_commit_callbacks
 ):

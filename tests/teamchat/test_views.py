@@ -9,8 +9,8 @@ from django.test import Client
 from converge.audit.models import AuditEvent
 from converge.practices.models import Role
 from converge.privacy.models import PrivacySettings
-from converge.teamchat import services
-from converge.teamchat.models import TeamMessage, Topic
+from converge.teamchat import selectors, services
+from converge.teamchat.models import DirectMember, TeamMessage, TeamNotification, Topic, TopicState
 from tests.conftest import clear_cache
 from tests.helpers import make_staff, receive
 
@@ -25,13 +25,45 @@ def signed_in(staff) -> Client:
 
 
 def test_the_page_lists_channels_topics_and_unread(staff, nurse, channels):
-    topic, _ = services.topic_start(actor=staff, channel=channels["nursing"], title="Printer broken", body="Jammed")
+    topic, message = services.topic_start(
+        actor=staff, channel=channels["nursing"], title="Printer broken", body="Jammed"
+    )
     page = signed_in(nurse).get("/team/").content.decode()
     assert "# </span> Nursing" in page or "Nursing" in page
     assert "Printer broken" in page and 'aria-label="1 unread"' in page
-    opened = signed_in(nurse).get(f"/team/t/{topic.pk}/").content.decode()
+    client = signed_in(nurse)
+    opened = client.get(f"/team/t/{topic.pk}/").content.decode()
     assert "Jammed" in opened and 'id="team-composer"' in opened
-    assert signed_in(nurse).get("/team/badge").content.decode().strip() == ""  # read by opening
+    assert client.get("/team/badge").content.decode().strip() != ""  # shown is not yet read
+    assert client.post(f"/team/t/{topic.pk}/read", {"up_to": str(message.pk)}).status_code == 204  # team.js
+    assert client.get("/team/badge").content.decode().strip() == ""
+
+
+def test_reading_marks_nothing_read_the_pages_post_does(staff, nurse, channels):
+    """Issue 16: a GET does not write. The page posts what it showed (team.js); an id past the
+    newest message counts as the newest, so a later message still arrives unread."""
+    topic, first = services.topic_start(actor=staff, channel=channels["nursing"], title="Rota", body="Friday?")
+    thread = services.direct_open(actor=staff, member_ids=[nurse.pk])
+    direct = services.message_post(actor=staff, thread=thread, body="Call me")
+    client = signed_in(nurse)
+    for url in (f"/team/t/{topic.pk}/", f"/team/t/{topic.pk}/messages?after=0", f"/team/d/{thread.pk}/"):
+        assert client.get(url).status_code == 200
+    assert not TopicState.objects.filter(staff=nurse).exists()
+    assert DirectMember.objects.get(thread=thread, staff=nurse).last_read_id == 0
+    assert TeamNotification.objects.filter(staff=nurse, read_at__isnull=True).count() == 1  # the direct one
+
+    assert client.post(f"/team/t/{topic.pk}/read", {"up_to": "999999999"}).status_code == 204
+    assert TopicState.objects.get(topic=topic, staff=nurse).last_read_id == first.pk
+    assert client.post(f"/team/d/{thread.pk}/read", {"up_to": str(direct.pk)}).status_code == 204
+    assert DirectMember.objects.get(thread=thread, staff=nurse).last_read_id == direct.pk
+    assert not TeamNotification.objects.filter(staff=nurse, read_at__isnull=True).exists()
+    later = services.message_post(actor=staff, topic=topic, body="Still need someone")
+    assert later.pk > first.pk and selectors.unread_total(staff=nurse) == 1
+
+    assert client.post(f"/team/t/{topic.pk}/read", {"up_to": "x"}).status_code == 400
+    assert client.get(f"/team/t/{topic.pk}/read").status_code == 405
+    outsider = make_staff(staff.practice, "Ann Other", Role.FRONT_DESK)
+    assert signed_in(outsider).post(f"/team/d/{thread.pk}/read", {"up_to": str(direct.pk)}).status_code == 404
 
 
 def test_an_empty_topic_says_so(staff, channels):
@@ -170,6 +202,8 @@ def test_an_urgent_team_message_shows_a_banner_on_every_page_until_read(staff, n
         page = client.get(url).content.decode()
         assert "Urgent team message from Maria Lopez" in page and "fainted" not in page
     client.get(f"/team/t/{topic.pk}/")
+    assert "Urgent team message from" in client.get("/patients/").content.decode()  # shown, not yet read
+    client.post(f"/team/t/{topic.pk}/read", {"up_to": str(topic.messages.get().pk)})
     assert "Urgent team message from" not in client.get("/patients/").content.decode()
 
 

@@ -1,7 +1,7 @@
 // Team messages. live.js hands every "team.*" WebSocket event (ids only) to this module as a
 // "converge:team" DOM event; we re-read what it affects: the top bar's badge, the sidebar, and the
 // open topic's messages newer than the last one shown. Edits and deletes re-read from that message.
-import { PASSIVE, isTypingTarget, toast } from "../converge/util.js";
+import { PASSIVE, csrfToken, isTypingTarget, toast } from "../converge/util.js";
 import { urgentArrived } from "../converge/urgent.js";
 import { sendLive } from "../converge/live.js";
 
@@ -33,6 +33,43 @@ function lastShownId() {
   return items.length ? Number(items[items.length - 1].dataset.messageId) : 0;
 }
 
+// The page has shown the member the messages up to the last one: tell the server they are read
+// (showing them, a GET, records nothing), then re-read the badge and the sidebar's unread counts.
+// Quietly: a failure only leaves them unread.
+let readUpTo = 0;
+async function markShownRead() {
+  const id = lastShownId();
+  const base = openTopic() ? `/team/t/${openTopic()}` : openThread() ? `/team/d/${openThread()}` : "";
+  if (!base || !id || id <= readUpTo) return;
+  readUpTo = id;
+  try {
+    const response = await fetch(`${base}/read`, {
+      method: "POST",
+      headers: { "X-CSRFToken": csrfToken(), "Content-Type": "application/x-www-form-urlencoded", ...PASSIVE },
+      body: new URLSearchParams({ up_to: String(id) }),
+      credentials: "same-origin",
+    });
+    if (!response.ok) { readUpTo = 0; return; }
+  } catch (_) {
+    readUpTo = 0;
+    return;
+  }
+  clearUrgentShown(base, id);
+  refreshBadge();
+  refreshSidebar();
+}
+
+// The urgent banners of messages the page has now shown (and marked read) go.
+function clearUrgentShown(base, upTo) {
+  const box = document.getElementById("team-urgent");
+  if (!box) return;
+  for (const line of [...box.querySelectorAll("[data-team-urgent]")]) {
+    const href = line.querySelector("a")?.getAttribute("href") || "";
+    if (Number(line.dataset.teamUrgent) <= upTo && href.startsWith(`${base}/`)) line.remove();
+  }
+  if (!box.querySelector("[data-team-urgent]")) box.hidden = true;
+}
+
 function atBottom(scroller) {
   return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 80;
 }
@@ -62,7 +99,7 @@ async function refreshMessages(fromId) {
     window.htmx?.process(item);
   }
   if (stick) scrollToBottom();
-  refreshBadge();
+  markShownRead();
 }
 
 function refreshSidebar() {
@@ -379,6 +416,7 @@ if (document.body.dataset.staffId) {
   document.addEventListener("pointerdown", wake, { capture: true, once: true });
   document.addEventListener("keydown", wake, { capture: true, once: true });
   if (team()) {
+    markShownRead();
     initComposer();
     initScrolling();
     initKeys();
