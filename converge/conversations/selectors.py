@@ -4,6 +4,7 @@ messages write an audit row."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,6 +15,7 @@ from django.db.models import (
     Exists,
     Func,
     IntegerField,
+    Model,
     OuterRef,
     Prefetch,
     Q,
@@ -28,6 +30,7 @@ from converge.audit.services import audit_record
 from converge.connectors.models import Channel
 from converge.conversations.models import (
     STAFF_PAGE_KIND,
+    Attachment,
     Conversation,
     ConversationEvent,
     ConversationRead,
@@ -280,11 +283,10 @@ def inbox_page(
             ConversationRead.objects.filter(conversation=OuterRef("pk"), staff_id=staff_id).values("last_read_at")[:1]
         ),
     )
-    conversations: list[Conversation] = list(
-        qs.select_related("patient", "assignee", "team")
-        .prefetch_related(Prefetch("patient__contact_points", queryset=ContactPoint.objects.order_by("id")))
-        .order_by(*order)
-    )
+    conversations: list[Conversation] = list(qs.select_related("patient", "assignee", "team").order_by(*order))
+    # display_name reads them (an unnamed patient is "Unknown +1 555…").
+    patients = [c.patient for c in conversations]
+    attach_children(patients, "contact_points", ContactPoint.objects.order_by("id"), fk="patient")
     _attach_channel_kinds(conversations)
     for c in conversations:
         _choose_preview(c)
@@ -293,6 +295,19 @@ def inbox_page(
         read_at = c.my_last_read_at  # type: ignore[attr-defined]
         c.is_unread = c.last_inbound_at is not None and (read_at is None or c.last_inbound_at > read_at)  # type: ignore[attr-defined]
     return conversations
+
+
+def attach_children(parents: Sequence[Model], name: str, children: QuerySet[Any], *, fk: str) -> None:
+    """What prefetch_related(name) does, in the same one query: each parent's `name.all()`
+    then returns its rows (a list) without a query. Django's own prefetch builds and filters a
+    queryset per parent to hold them, about 0.15 ms each: 7 ms of a 50-row inbox page."""
+    groups: dict[int, list[Any]] = {parent.pk: [] for parent in parents}
+    if groups:
+        for child in children.filter(**{f"{fk}_id__in": list(groups)}):
+            groups[getattr(child, f"{fk}_id")].append(child)
+    for parent in parents:
+        cache = parent.__dict__.setdefault("_prefetched_objects_cache", {})
+        cache[name] = groups[parent.pk]
 
 
 def _choose_preview(c: Conversation) -> None:
@@ -375,14 +390,11 @@ def thread_page(
             Q(created_at__gt=anchor.created_at) | Q(created_at=anchor.created_at, id__gte=anchor.pk)
         )
         limit = max(limit, 5000)
-    newest = list(
-        messages_qs.select_related("channel", "sender")
-        .prefetch_related("attachments")
-        .order_by("-created_at", "-id")[: limit + 1]
-    )
+    newest = list(messages_qs.select_related("channel", "sender").order_by("-created_at", "-id")[: limit + 1])
     has_earlier = len(newest) > limit
     newest = newest[:limit]
     newest.reverse()
+    attach_children(newest, "attachments", Attachment.objects.order_by("id"), fk="message")
     if from_id is not None and anchor is not None:
         has_earlier = (
             Message.objects.filter(conversation=conversation, created_at__lt=anchor.created_at)

@@ -36,6 +36,15 @@ def day_label(local: datetime, today: datetime) -> str:
     return label if local.year == today.year else f"{label}, {local.year}"
 
 
+def age_label(value: datetime, now: datetime) -> str:
+    """A compact age: "now", "5m", "3h", "2d", "6w" (the `age` filter, once per row here)."""
+    seconds = max(0, int((now - value).total_seconds()))
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return "now"
+
+
 def label_thread(items: Iterable[Any]) -> None:
     """Give every thread item `time_label` and, where the day changes, `day_label`."""
     tz = timezone.get_current_timezone()
@@ -64,6 +73,12 @@ def label_rows(conversations: Iterable[Any], response_minutes: dict[str, int] | 
             and (now - c.waiting_since).total_seconds() > target * 60
         )
         c.when_label = short_label(c.last_message_at, tz)
+        c.age_label = age_label(c.last_message_at, now)
+        c.waiting_age = age_label(c.waiting_since, now) if c.waiting_since else ""
+        # "Maria Lopez · Front desk", the row's assignee line and its title (the select_related
+        # assignee and team: no query).
+        who = c.assignee.display_name if c.assignee_id else "Unassigned"
+        c.assignee_line = f"{who} · {c.team.name}" if c.team_id else who
         c.iso = c.last_message_at.isoformat()
         c.waiting_label = short_label(c.waiting_since, tz) if c.waiting_since else ""
         c.snoozed_label = short_label(c.snoozed_until, tz) if c.snoozed_until else ""
