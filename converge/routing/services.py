@@ -241,9 +241,7 @@ def _sender_address(conversation: Conversation, message: Message) -> ContactPoin
     return contact if contact.kind == message.channel.kind else None
 
 
-def _recent_auto_reply(conversation: Conversation, tag: str, since: datetime, first_message: bool) -> bool:
-    if first_message:
-        return False
+def _recent_auto_reply(conversation: Conversation, tag: str, since: datetime) -> bool:
     return Message.objects.filter(conversation=conversation, metadata__auto_reply=tag, created_at__gte=since).exists()
 
 
@@ -283,8 +281,9 @@ def _urgent(conversation: Conversation, message: Message, first_message: bool) -
         [events.practice_group(conversation.practice_id)],
         {"type": "conversation.urgent", "conversation_id": conversation.pk},
     )
-    if settings.safety_reply and not _recent_auto_reply(
-        conversation, "safety", now - timedelta(hours=1), first_message
+    # A conversation the message just started holds nothing of ours yet: no query for it.
+    if settings.safety_reply and (
+        first_message or not _recent_auto_reply(conversation, "safety", now - timedelta(hours=1))
     ):
         text = safety_text(
             list(message.metadata["classification"].get("families", [])),
@@ -308,7 +307,9 @@ def _after_hours(conversation: Conversation, message: Message, first_message: bo
     if message.metadata.get("reply_id") or _is_reminder_reply(message):
         return  # answers to our own questions are handled without a person
     opening = next_opening(practice, now)
-    if opening is None or _recent_auto_reply(conversation, "after_hours", now - timedelta(hours=12), first_message):
+    if opening is None or (
+        not first_message and _recent_auto_reply(conversation, "after_hours", now - timedelta(hours=12))
+    ):
         return
     language = reply_language(conversation, message)
     text = AFTER_HOURS[language].format(

@@ -14,6 +14,7 @@ from converge.conversations.selectors import conversation_get
 from converge.core.principal import Principal
 from converge.dashboard.presenters import label_thread
 from converge.dashboard.views.common import int_or_none, is_htmx, principal_of, refused, staff_of, staff_required
+from converge.practices.models import StaffMember
 from converge.teamchat import access, selectors, services
 from converge.teamchat.models import EDIT_WINDOW_MINUTES, DirectThread, StaffStatus, TeamMessage, Topic
 from converge.teamchat.services import TeamChatError
@@ -161,12 +162,7 @@ def topic_read(request: HttpRequest, topic_id: int) -> HttpResponse:
     """The page has shown the member the topic's messages up to `up_to` (team.js, after showing
     them): they count as read for them."""
     staff = staff_of(request)
-    topic = access.topic_get(staff=staff, topic_id=topic_id)
-    up_to = _message_id(request)
-    if up_to is None:
-        return HttpResponse("up_to: the id of the newest message shown", status=400, content_type="text/plain")
-    services.mark_read(actor=staff, topic=topic, up_to_id=up_to)
-    return HttpResponse(status=204)
+    return _mark_read(request, staff, topic=access.topic_get(staff=staff, topic_id=topic_id))
 
 
 @staff_required
@@ -213,17 +209,17 @@ def thread_post(request: HttpRequest, thread_id: int) -> HttpResponse:
 def thread_read(request: HttpRequest, thread_id: int) -> HttpResponse:
     """As topic_read, for a direct conversation or group."""
     staff = staff_of(request)
-    thread = access.thread_get(staff=staff, thread_id=thread_id)
-    up_to = _message_id(request)
-    if up_to is None:
-        return HttpResponse("up_to: the id of the newest message shown", status=400, content_type="text/plain")
-    services.mark_read(actor=staff, thread=thread, up_to_id=up_to)
-    return HttpResponse(status=204)
+    return _mark_read(request, staff, thread=access.thread_get(staff=staff, thread_id=thread_id))
 
 
-def _message_id(request: HttpRequest) -> int | None:
+def _mark_read(
+    request: HttpRequest, staff: StaffMember, *, topic: Topic | None = None, thread: DirectThread | None = None
+) -> HttpResponse:
     raw = str(request.POST.get("up_to", ""))
-    return int(raw) if raw.isdigit() and len(raw) <= 12 else None
+    if not raw.isdigit() or len(raw) > 12:
+        return HttpResponse("up_to: the id of the newest message shown", status=400, content_type="text/plain")
+    services.mark_read(actor=staff, topic=topic, thread=thread, up_to_id=int(raw))
+    return HttpResponse(status=204)
 
 
 @staff_required

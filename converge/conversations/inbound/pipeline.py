@@ -475,15 +475,7 @@ def _by_reference(channel: Channel, update: StatusUpdate) -> Message | None:
         detail={"confirmed_by": "status callback"},
     )
     outcome_react(message)
-    events.publish_on_commit(
-        [events.practice_group(message.practice_id)],
-        {
-            "type": "message.status",
-            "conversation_id": message.conversation_id,
-            "message_id": message.pk,
-            "status": message.status,
-        },
-    )
+    _publish_status(message)
     return message
 
 
@@ -534,13 +526,18 @@ def message_status_apply(*, channel: Channel, update: StatusUpdate) -> Message |
             patient_id=message.patient_id,
             detail={"status": update.status, "code": update.error_code},
         )
-        events.publish_on_commit(
-            [events.practice_group(message.practice_id)],
-            {
-                "type": "message.status",
-                "conversation_id": message.conversation_id,
-                "message_id": message.pk,
-                "status": message.status,
-            },
-        )
+        _publish_status(message)
     return message
+
+
+def _publish_status(message: Message) -> None:
+    """Staff browsers re-read the message's delivery state, after commit."""
+    events.publish_on_commit(
+        [events.practice_group(message.practice_id)],
+        {
+            "type": "message.status",
+            "conversation_id": message.conversation_id,
+            "message_id": message.pk,
+            "status": message.status,
+        },
+    )
